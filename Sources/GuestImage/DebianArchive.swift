@@ -1,0 +1,133 @@
+import Foundation
+import HostSupport
+
+/// Debian's archive seen through a private apt configuration kept in the cache: it reuses the
+/// mirrors this host is configured with, adds the suites cxllab needs (backports, trixie), and
+/// never touches the system's own apt sources or state.
+public struct DebianArchive: Sendable {
+    /// The suites cxllab reads kernels and guest tools from.
+    public static let suites = ["bookworm", "bookworm-updates", "bookworm-backports", "trixie", "trixie-backports"]
+    static let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    static let defaultMirror = "http://deb.debian.org/debian"
+
+    public let root: String
+    public let sources: [AptSource]
+
+    public init(cache: CacheDirectory, hostSources: [AptSource] = AptSourcesReader.hostSources()) throws {
+        self.root = try cache.folder("apt")
+        self.sources = Self.privateSources(from: hostSources)
+    }
+
+    /// The host's Debian mirror serves every suite cxllab adds; its security mirror, when it has
+    /// one, serves bookworm-security (where bookworm's newest kernels are).
+    static func privateSources(from host: [AptSource]) -> [AptSource] {
+        let debian = host.filter { !$0.suites.isEmpty && $0.suites.allSatisfy(isDebianSuite) }
+        let main = debian.first { source in source.suites.contains { !$0.hasSuffix("-security") } }?.uri ?? defaultMirror
+        var result = [AptSource(uri: main, suites: suites, components: ["main"], signedBy: keyring)]
+        if let security = debian.first(where: { $0.suites.contains("bookworm-security") }) {
+            result.append(AptSource(uri: security.uri, suites: ["bookworm-security"], components: ["main"], signedBy: keyring))
+        }
+        return result
+    }
+
+    private static func isDebianSuite(_ suite: String) -> Bool {
+        let codename = suite.split(separator: "-").first.map(String.init) ?? suite
+        return ["bullseye", "bookworm", "trixie", "forky", "sid", "stable", "testing", "unstable"].contains(codename)
+    }
+
+    var options: [String] {
+        [
+            "-o", "Dir::Etc::SourceList=\(root)/sources.list",
+            "-o", "Dir::Etc::SourceParts=\(root)/sources.list.d",
+            "-o", "Dir::Etc::Preferences=\(root)/preferences",
+            "-o", "Dir::Etc::PreferencesParts=\(root)/preferences.d",
+            "-o", "Dir::State::Lists=\(root)/lists",
+            "-o", "Dir::State::status=\(root)/status",
+            "-o", "Dir::Cache=\(root)/cache",
+            "-o", "Dir::Cache::archives=\(root)/archives",
+            "-o", "Debug::NoLocking=1",
+            "-o", "APT::Sandbox::User=root",
+            "-o", "Acquire::Languages=none",
+            "-o", "APT::Get::List-Cleanup=0",
+        ]
+    }
+
+    /// Writes the private configuration and fetches the package lists when they are missing
+    /// or older than `maxAge`.
+    public func refresh(maxAge: TimeInterval = 24 * 3600, force: Bool = false) async throws {
+        let fm = FileManager.default
+        for folder in ["sources.list.d", "preferences.d", "lists/partial", "cache", "archives/partial"] {
+            try fm.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        let list = sources.flatMap(\.lines).joined(separator: "\n") + "\n"
+        let listPath = root + "/sources.list"
+        let previous = try? String(contentsOfFile: listPath, encoding: .utf8)
+        if previous != list { try list.write(toFile: listPath, atomically: true, encoding: .utf8) }
+        if !fm.fileExists(atPath: root + "/status") { _ = fm.createFile(atPath: root + "/status", contents: Data()) }
+
+        let stamp = root + "/lists/.cxllab-updated"
+        let age = (try? fm.attributesOfItem(atPath: stamp)[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow }
+        guard force || previous != list || age == nil || age! > maxAge else { return }
+        try await ProcessRunner.check(
+            "apt-get", options + ["-q", "update"], timeout: .seconds(300),
+            context: "could not read Debian's package lists (suites \(Self.suites.joined(separator: ", ")))"
+        )
+        _ = fm.createFile(atPath: stamp, contents: Data())
+    }
+
+    /// `apt-cache madison PACKAGE`: every version the archive has, with its suite.
+    public func versions(of package: String) async throws -> [(version: String, suite: String)] {
+        let result = try await ProcessRunner.run("apt-cache", options + ["madison", package], timeout: .seconds(60))
+        return result.output.split(separator: "\n").compactMap { line in
+            let columns = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard columns.count >= 3 else { return nil }
+            let words = columns[2].split(separator: " ")
+            guard words.count >= 2 else { return nil }
+            let suite = words[1].split(separator: "/").first.map(String.init) ?? String(words[1])
+            return (columns[1], suite)
+        }
+    }
+
+    /// The fields of one package's record (`apt-cache show NAME[=VERSION]`), or nil when the
+    /// archive has no such package.
+    public func record(of package: String, version: String? = nil) async throws -> [String: String]? {
+        let name = version.map { "\(package)=\($0)" } ?? package
+        let result = try await ProcessRunner.run("apt-cache", options + ["show", "--no-all-versions", name], timeout: .seconds(60))
+        guard result.status == 0 else { return nil }
+        var fields: [String: String] = [:]
+        for line in result.output.split(separator: "\n") {
+            if line.isEmpty { break }
+            guard !line.hasPrefix(" "), let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return fields.isEmpty ? nil : fields
+    }
+
+    /// Package names matching a regular expression (`apt-cache search --names-only`).
+    public func packageNames(matching pattern: String) async throws -> [String] {
+        let result = try await ProcessRunner.run(
+            "apt-cache", options + ["search", "--names-only", pattern], timeout: .seconds(60)
+        )
+        return result.output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
+    /// Downloads packages (`name=version` or `name`) into `folder` and returns the .deb paths.
+    public func download(_ packages: [String], into folder: String) async throws -> [String] {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+        try await ProcessRunner.check(
+            "apt-get", options + ["-q", "download"] + packages, currentDirectory: folder, timeout: .seconds(900),
+            context: "could not download \(packages.joined(separator: ", "))"
+        )
+        let after = (try FileManager.default.contentsOfDirectory(atPath: folder)).filter { $0.hasSuffix(".deb") }
+        return after.filter { !before.contains($0) }.sorted().map { folder + "/" + $0 }
+    }
+}
+
+/// Splits a Depends field into package names, dropping versions and alternatives after the first.
+func dependencyNames(_ field: String) -> [String] {
+    field.split(separator: ",").compactMap { clause in
+        let first = clause.split(separator: "|").first ?? clause
+        return first.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
+    }
+}

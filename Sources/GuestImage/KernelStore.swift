@@ -1,0 +1,188 @@
+import Foundation
+import HostSupport
+
+/// A kernel ready to boot: its image, its config, and its modules with modules.dep.
+public struct Kernel: Sendable, Codable, Hashable {
+    public let release: String
+    /// Where it came from, as the user would name it again (`debian:6.12.95+deb12-amd64`).
+    public let origin: String
+    /// The Debian package version, for Debian kernels.
+    public let packageVersion: String?
+    public let suite: String?
+    public let imageSHA256: String
+    /// The folder the store keeps it in.
+    public var folder: String
+
+    public var imagePath: String { folder + "/vmlinuz" }
+    public var configPath: String { folder + "/config" }
+    /// The root under which `lib/modules/<release>` lies (what depmod -b and modprobe -d take).
+    public var modulesRoot: String { folder + "/modules" }
+    public var modulesFolder: String { modulesRoot + "/lib/modules/" + release }
+}
+
+public enum KernelStoreError: Error, Sendable, CustomStringConvertible {
+    case unknownDebianRelease(String, available: [String])
+    case noKernelInSuite(String)
+    case packageLayout(String)
+    case notCached(String)
+
+    public var description: String {
+        switch self {
+        case .unknownDebianRelease(let release, let available):
+            let list = available.isEmpty ? "none found" : available.joined(separator: ", ")
+            return "Debian has no kernel \(release) in \(DebianArchive.suites.joined(separator: ", ")). "
+                + "Available: \(list). Or name a suite: debian:bookworm, debian:bookworm-backports, debian:trixie-backports"
+        case .noKernelInSuite(let suite): return "Debian's \(suite) suite has no linux-image-amd64 package"
+        case .packageLayout(let why): return "unexpected kernel package layout: \(why)"
+        case .notCached(let name): return "no kernel \(name) in the cache; fetch it with `cxllab kernel fetch \(name)`"
+        }
+    }
+}
+
+/// The kernels cxllab has fetched or imported, one folder each under `<cache>/kernels`.
+public struct KernelStore: Sendable {
+    public let cache: CacheDirectory
+    public let root: String
+
+    public init(cache: CacheDirectory) throws {
+        self.cache = cache
+        self.root = try cache.folder("kernels")
+    }
+
+    /// Every kernel in the store, newest release first.
+    public func list() -> [Kernel] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.compactMap { load(folder: root + "/" + $0) }
+            .sorted { $0.release.compare($1.release, options: .numeric) == .orderedDescending }
+    }
+
+    func load(folder: String) -> Kernel? {
+        guard let data = FileManager.default.contents(atPath: folder + "/kernel.json"),
+              var kernel = try? JSONDecoder().decode(Kernel.self, from: data) else { return nil }
+        kernel.folder = folder
+        return kernel
+    }
+
+    /// The cached kernel for a reference, or nil. Suite aliases resolve to what was fetched
+    /// last for that suite.
+    public func cached(_ reference: KernelReference) -> Kernel? {
+        switch reference {
+        case .debianRelease(let release):
+            return load(folder: root + "/" + release)
+        case .debianSuite(let suite):
+            guard let release = try? String(contentsOfFile: root + "/.suite-" + suite, encoding: .utf8) else { return nil }
+            return load(folder: root + "/" + release.trimmingCharacters(in: .whitespacesAndNewlines))
+        case .buildTree, .files:
+            return list().first { $0.origin == reference.description }
+        }
+    }
+
+    /// Returns the kernel for `reference`, fetching it when the cache lacks it.
+    public func kernel(_ reference: KernelReference, progress: @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+        switch reference {
+        case .debianRelease, .debianSuite:
+            if case .debianRelease = reference, let kernel = cached(reference) { return kernel }
+            return try await fetchDebian(reference, progress: progress)
+        case .buildTree, .files:
+            throw KernelStoreError.notCached(reference.description)
+        }
+    }
+
+    /// Fetches a Debian kernel through the private apt configuration, extracts it, and runs
+    /// depmod over its modules. A cached kernel of the same release is reused.
+    public func fetchDebian(_ reference: KernelReference, progress: @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+        let archive = try DebianArchive(cache: cache)
+        progress("reading Debian's package lists")
+        try await archive.refresh()
+        let (release, suite) = try await resolve(reference, in: archive)
+        if let kernel = load(folder: root + "/" + release) {
+            if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }
+            return kernel
+        }
+        guard let image = try await archive.record(of: "linux-image-\(release)") else {
+            throw KernelStoreError.unknownDebianRelease(release, available: try await availableReleases(in: archive))
+        }
+        let version = image["Version"] ?? ""
+        // Newer kernels split the image package into linux-binary (vmlinuz) and linux-modules.
+        let depends = dependencyNames(image["Depends"] ?? "")
+        let split = depends.filter { $0 == "linux-binary-\(release)" || $0 == "linux-modules-\(release)" }
+        let packages = (split.isEmpty ? ["linux-image-\(release)"] : split).map { "\($0)=\(version)" }
+
+        let staging = root + "/.staging-\(release)-\(ProcessInfo.processInfo.processIdentifier)"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: staging)
+        defer { try? fm.removeItem(atPath: staging) }
+        progress("downloading \(packages.joined(separator: ", "))")
+        let debs = try await archive.download(packages, into: staging + "/debs")
+        let unpacked = staging + "/unpacked"
+        for deb in debs {
+            progress("extracting \((deb as NSString).lastPathComponent)")
+            try await ProcessRunner.check("dpkg-deb", ["-x", deb, unpacked], timeout: .seconds(600), context: "could not extract \(deb)")
+        }
+        let kernelFolder = staging + "/kernel"
+        try fm.createDirectory(atPath: kernelFolder + "/modules/lib/modules", withIntermediateDirectories: true)
+        let vmlinuz = unpacked + "/boot/vmlinuz-\(release)"
+        guard fm.fileExists(atPath: vmlinuz) else {
+            throw KernelStoreError.packageLayout("\(packages.joined(separator: " ")) has no boot/vmlinuz-\(release)")
+        }
+        try fm.moveItem(atPath: vmlinuz, toPath: kernelFolder + "/vmlinuz")
+        let config = unpacked + "/boot/config-\(release)"
+        if fm.fileExists(atPath: config) { try fm.moveItem(atPath: config, toPath: kernelFolder + "/config") }
+        let modules = [unpacked + "/lib/modules/\(release)", unpacked + "/usr/lib/modules/\(release)"]
+            .first { fm.fileExists(atPath: $0) }
+        guard let modules else { throw KernelStoreError.packageLayout("no lib/modules/\(release) in \(packages.joined(separator: " "))") }
+        try fm.moveItem(atPath: modules, toPath: kernelFolder + "/modules/lib/modules/\(release)")
+        progress("running depmod")
+        try await ProcessRunner.check(
+            "depmod", ["-b", kernelFolder + "/modules", release], timeout: .seconds(120), context: "depmod failed for \(release)"
+        )
+        let kernel = Kernel(
+            release: release, origin: "debian:\(release)", packageVersion: version, suite: suite,
+            imageSHA256: try FileDigest.sha256(ofFile: kernelFolder + "/vmlinuz"), folder: root + "/" + release
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(kernel).write(to: URL(fileURLWithPath: kernelFolder + "/kernel.json"))
+        try fm.moveItem(atPath: kernelFolder, toPath: kernel.folder)
+        if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }
+        return kernel
+    }
+
+    private func remember(alias: String, release: String) throws {
+        try release.write(toFile: root + "/.suite-" + alias, atomically: true, encoding: .utf8)
+    }
+
+    /// Removes a cached kernel; returns false when there was none.
+    public func remove(_ kernel: Kernel) throws {
+        try FileManager.default.removeItem(atPath: kernel.folder)
+    }
+
+    /// The suites an alias stands for: bookworm's newest kernels may be in its security suite.
+    public static func suites(for alias: String) -> [String] {
+        alias == "bookworm" ? ["bookworm", "bookworm-updates", "bookworm-security"] : [alias]
+    }
+
+    func resolve(_ reference: KernelReference, in archive: DebianArchive) async throws -> (release: String, suite: String?) {
+        switch reference {
+        case .debianRelease(let release):
+            return (release, nil)
+        case .debianSuite(let alias):
+            let wanted = Self.suites(for: alias)
+            let rows = try await archive.versions(of: "linux-image-amd64").filter { wanted.contains($0.suite) }
+            // madison lists versions newest first.
+            guard let newest = rows.first,
+                  let record = try await archive.record(of: "linux-image-amd64", version: newest.version),
+                  let image = dependencyNames(record["Depends"] ?? "").first(where: { $0.hasPrefix("linux-image-") })
+            else { throw KernelStoreError.noKernelInSuite(alias) }
+            return (String(image.dropFirst("linux-image-".count)), newest.suite)
+        case .buildTree, .files:
+            throw KernelStoreError.packageLayout("\(reference) is not a Debian kernel")
+        }
+    }
+
+    func availableReleases(in archive: DebianArchive) async throws -> [String] {
+        try await archive.packageNames(matching: "^linux-image-[0-9][^ ]*-amd64$")
+            .map { String($0.dropFirst("linux-image-".count)) }
+            .sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Where cxllab keeps what it fetches and builds: `--cache-dir`, else `$CXLLAB_CACHE`,
+/// else `$XDG_CACHE_HOME/cxllab`, else `~/.cache/cxllab`.
+public struct CacheDirectory: Sendable, Hashable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = (path as NSString).standardizingPath
+    }
+
+    public static func resolve(explicit: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) -> CacheDirectory {
+        if let explicit, !explicit.isEmpty { return CacheDirectory(path: absolute(explicit)) }
+        if let fromEnvironment = environment["CXLLAB_CACHE"], !fromEnvironment.isEmpty {
+            return CacheDirectory(path: absolute(fromEnvironment))
+        }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            return CacheDirectory(path: absolute(xdg) + "/cxllab")
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return CacheDirectory(path: home + "/.cache/cxllab")
+    }
+
+    /// A folder inside the cache, created when missing.
+    public func folder(_ components: String...) throws -> String {
+        let folder = ([path] + components).joined(separator: "/")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Bytes free on the file system holding the cache (or its nearest existing parent).
+    public func freeBytes() -> UInt64? {
+        var probe = path
+        while !FileManager.default.fileExists(atPath: probe), probe != "/" {
+            probe = (probe as NSString).deletingLastPathComponent
+        }
+        var stats = statvfs()
+        guard statvfs(probe, &stats) == 0 else { return nil }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+    }
+
+    private static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+
+/// What a finished child process left behind.
+public struct ProcessResult: Sendable {
+    public let executable: String
+    public let arguments: [String]
+    public let status: Int32
+    public let standardOutput: Data
+    public let standardError: Data
+    public let duration: Duration
+    /// True when the deadline passed and the process was killed.
+    public let timedOut: Bool
+
+    public var succeeded: Bool { status == 0 && !timedOut }
+    public var output: String { String(decoding: standardOutput, as: UTF8.self) }
+    public var errorOutput: String { String(decoding: standardError, as: UTF8.self) }
+
+    /// The command as a person would type it, for messages.
+    public var commandLine: String { ([executable] + arguments).map(shellQuoted).joined(separator: " ") }
+}
+
+/// A command that did not succeed, with what it printed, so an error message can say why.
+public struct CommandFailure: Error, Sendable, CustomStringConvertible {
+    public let result: ProcessResult
+    public let context: String
+
+    public init(_ result: ProcessResult, context: String) {
+        self.result = result
+        self.context = context
+    }
+
+    public var description: String {
+        let why = result.timedOut
+            ? "did not finish within its deadline"
+            : "exited with status \(result.status)"
+        let detail = (result.errorOutput.isEmpty ? result.output : result.errorOutput)
+            .split(separator: "\n").suffix(6).joined(separator: "\n  ")
+        return "\(context): `\(result.commandLine)` \(why)" + (detail.isEmpty ? "" : "\n  \(detail)")
+    }
+}
+
+public enum ProcessRunnerError: Error, Sendable, CustomStringConvertible {
+    case executableNotFound(String)
+    case launchFailed(String, String)
+
+    public var description: String {
+        switch self {
+        case .executableNotFound(let name): "\(name) was not found on PATH; run `make setup` to install what cxllab needs"
+        case .launchFailed(let name, let why): "could not start \(name): \(why)"
+        }
+    }
+}
+
+/// Runs child processes with a deadline. Output is read concurrently so a chatty child never
+/// blocks on a full pipe; a child past its deadline gets SIGTERM, then SIGKILL.
+public enum ProcessRunner {
+    public static func run(
+        _ executable: String,
+        _ arguments: [String] = [],
+        environment: [String: String]? = nil,
+        currentDirectory: String? = nil,
+        input: Data? = nil,
+        timeout: Duration? = nil
+    ) async throws -> ProcessResult {
+        let path = try ExecutableLocator.require(executable)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let stdout = Pipe()
+        let stderr = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let state = RunState()
+        let outputs = CollectedOutput()
+
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ProcessResult, Error>) in
+                let group = DispatchGroup()
+                for (pipe, isError) in [(stdout, false), (stderr, true)] {
+                    group.enter()
+                    DispatchQueue.global().async {
+                        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                        outputs.store(data, isError: isError)
+                        group.leave()
+                    }
+                }
+                group.enter()
+                process.terminationHandler = { _ in group.leave() }
+                do {
+                    try process.run()
+                } catch {
+                    continuation.resume(throwing: ProcessRunnerError.launchFailed(executable, "\(error)"))
+                    return
+                }
+                state.started(process)
+                try? stdout.fileHandleForWriting.close()
+                try? stderr.fileHandleForWriting.close()
+                if let input {
+                    DispatchQueue.global().async {
+                        try? stdin.fileHandleForWriting.write(contentsOf: input)
+                        try? stdin.fileHandleForWriting.close()
+                    }
+                }
+                if let timeout {
+                    let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+                        state.expire()
+                    }
+                }
+                group.notify(queue: .global()) {
+                    let (out, err) = outputs.values
+                    continuation.resume(returning: ProcessResult(
+                        executable: path,
+                        arguments: arguments,
+                        status: process.terminationStatus,
+                        standardOutput: out,
+                        standardError: err,
+                        duration: clock.now - start,
+                        timedOut: state.didExpire
+                    ))
+                }
+            }
+        } onCancel: {
+            state.expire()
+        }
+    }
+
+    /// Runs and throws `CommandFailure` unless the command exits 0 in time.
+    @discardableResult
+    public static func check(
+        _ executable: String,
+        _ arguments: [String] = [],
+        environment: [String: String]? = nil,
+        currentDirectory: String? = nil,
+        timeout: Duration? = nil,
+        context: String
+    ) async throws -> ProcessResult {
+        let result = try await run(
+            executable, arguments, environment: environment, currentDirectory: currentDirectory, timeout: timeout
+        )
+        guard result.succeeded else { throw CommandFailure(result, context: context) }
+        return result
+    }
+}
+
+/// Tracks a running child so that a deadline or cancellation can stop it exactly once.
+private final class RunState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var process: Process?
+    private var expired = false
+    private var pendingExpiry = false
+
+    func started(_ process: Process) {
+        lock.lock()
+        self.process = process
+        let stopNow = pendingExpiry
+        lock.unlock()
+        if stopNow { expire() }
+    }
+
+    func expire() {
+        lock.lock()
+        guard let process else {
+            pendingExpiry = true
+            lock.unlock()
+            return
+        }
+        guard !expired, process.isRunning else {
+            lock.unlock()
+            return
+        }
+        expired = true
+        lock.unlock()
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
+    }
+
+    var didExpire: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return expired
+    }
+}
+
+private final class CollectedOutput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var output = Data()
+    private var error = Data()
+
+    func store(_ data: Data, isError: Bool) {
+        lock.lock()
+        if isError { error = data } else { output = data }
+        lock.unlock()
+    }
+
+    var values: (Data, Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (output, error)
+    }
+}
+
+/// Quotes a word for a POSIX shell only when it needs it, so printed commands can be pasted.
+public func shellQuoted(_ word: String) -> String {
+    let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_./=:,+@%"))
+    if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }) { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

@@ -1,0 +1,8 @@
+import CXLLabCommands
+
+@main
+enum Entry {
+    static func main() async {
+        await CXLLab.main()
+    }
+}

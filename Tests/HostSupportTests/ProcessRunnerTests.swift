@@ -1,0 +1,79 @@
+import Foundation
+import HostSupport
+import Testing
+
+@Suite struct ProcessRunnerTests {
+    @Test func capturesOutputAndStatus() async throws {
+        let result = try await ProcessRunner.run("sh", ["-c", "echo out; echo err >&2; exit 3"])
+        #expect(result.status == 3)
+        #expect(result.output == "out\n")
+        #expect(result.errorOutput == "err\n")
+        #expect(!result.succeeded)
+        #expect(!result.timedOut)
+    }
+
+    @Test func largeOutputDoesNotBlock() async throws {
+        let result = try await ProcessRunner.run("sh", ["-c", "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2"], timeout: .seconds(30))
+        #expect(result.standardOutput.count == 3_000_000)
+        #expect(result.standardError.count == 3_000_000)
+    }
+
+    @Test func deadlineStopsAHungChild() async throws {
+        let result = try await ProcessRunner.run("sleep", ["30"], timeout: .milliseconds(300))
+        #expect(result.timedOut)
+        #expect(!result.succeeded)
+        #expect(result.duration < .seconds(5))
+    }
+
+    @Test func inputReachesTheChild() async throws {
+        let result = try await ProcessRunner.run("cat", [], input: Data("hello".utf8))
+        #expect(result.output == "hello")
+    }
+
+    @Test func cancellationStopsTheChild() async throws {
+        let task = Task { try await ProcessRunner.run("sleep", ["30"]) }
+        try await Task.sleep(for: .milliseconds(200))
+        task.cancel()
+        let result = try await task.value
+        #expect(result.timedOut)
+    }
+
+    @Test func missingProgramIsAClearError() async throws {
+        let error = try await #require(throws: ProcessRunnerError.self) {
+            try await ProcessRunner.run("cxllab-no-such-program")
+        }
+        #expect(error.description.contains("make setup"))
+    }
+
+    @Test func checkNamesTheCommandAndItsOutput() async throws {
+        let error = try await #require(throws: CommandFailure.self) {
+            try await ProcessRunner.check("sh", ["-c", "echo broken thing >&2; exit 1"], context: "could not frob")
+        }
+        #expect(error.description.contains("could not frob"))
+        #expect(error.description.contains("broken thing"))
+        #expect(error.description.contains("status 1"))
+    }
+
+    @Test(arguments: [("plain", "plain"), ("a b", "'a b'"), ("it's", "'it'\\''s'"), ("", "''"), ("x=1,y", "x=1,y")])
+    func quotesForTheShell(word: String, quoted: String) {
+        #expect(shellQuoted(word) == quoted)
+    }
+}
+
+@Suite struct CacheDirectoryTests {
+    @Test func explicitBeatsEnvironment() {
+        let cache = CacheDirectory.resolve(explicit: "/tmp/a", environment: ["CXLLAB_CACHE": "/tmp/b", "HOME": "/h"])
+        #expect(cache.path == "/tmp/a")
+    }
+
+    @Test func environmentThenXDGThenHome() {
+        #expect(CacheDirectory.resolve(environment: ["CXLLAB_CACHE": "/tmp/b", "HOME": "/h"]).path == "/tmp/b")
+        #expect(CacheDirectory.resolve(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]).path == "/x/cxllab")
+        #expect(CacheDirectory.resolve(environment: ["HOME": "/h"]).path == "/h/.cache/cxllab")
+    }
+
+    @Test func freeSpaceIsReadFromTheNearestExistingFolder() {
+        let cache = CacheDirectory(path: "/tmp/cxllab-does-not-exist/yet")
+        #expect((cache.freeBytes() ?? 0) > 0)
+    }
+}
