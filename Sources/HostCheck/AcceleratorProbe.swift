@@ -17,7 +17,7 @@ public struct AcceleratorChoice: Sendable, Codable, Hashable {
 public enum AcceleratorProbe {
     public static let bootMarker = "Linux version"
 
-    public static func choose(kernelImage: String?, deadline: Duration = .seconds(10)) async -> AcceleratorChoice {
+    public static func choose(kernelImage: String?, deadline: Duration = .seconds(8)) async -> AcceleratorChoice {
         let device = "/dev/kvm"
         guard FileManager.default.fileExists(atPath: device) else {
             return AcceleratorChoice(accelerator: .tcg, reason: "\(device) does not exist (no hardware virtualization here)")
