@@ -105,7 +105,7 @@ public struct KernelStore: Sendable {
         let version = image["Version"] ?? ""
         // Newer kernels split the image package into linux-binary (vmlinuz) and linux-modules.
         let depends = dependencyNames(image["Depends"] ?? "")
-        let split = depends.filter { $0 == "linux-binary-\(release)" || $0 == "linux-modules-\(release)" }
+        let split = depends.filter { ["linux-binary-\(release)", "linux-modules-\(release)", "linux-base-\(release)"].contains($0) }
         let packages = (split.isEmpty ? ["linux-image-\(release)"] : split).map { "\($0)=\(version)" }
 
         let staging = root + "/.staging-\(release)-\(ProcessInfo.processInfo.processIdentifier)"
@@ -121,16 +121,18 @@ public struct KernelStore: Sendable {
         }
         let kernelFolder = staging + "/kernel"
         try fm.createDirectory(atPath: kernelFolder + "/modules/lib/modules", withIntermediateDirectories: true)
-        let vmlinuz = unpacked + "/boot/vmlinuz-\(release)"
-        guard fm.fileExists(atPath: vmlinuz) else {
-            throw KernelStoreError.packageLayout("\(packages.joined(separator: " ")) has no boot/vmlinuz-\(release)")
-        }
-        try fm.moveItem(atPath: vmlinuz, toPath: kernelFolder + "/vmlinuz")
-        let config = unpacked + "/boot/config-\(release)"
-        if fm.fileExists(atPath: config) { try fm.moveItem(atPath: config, toPath: kernelFolder + "/config") }
         let modules = [unpacked + "/lib/modules/\(release)", unpacked + "/usr/lib/modules/\(release)"]
             .first { fm.fileExists(atPath: $0) }
         guard let modules else { throw KernelStoreError.packageLayout("no lib/modules/\(release) in \(packages.joined(separator: " "))") }
+        // linux-image puts vmlinuz and config in /boot; linux-binary and linux-modules put them
+        // beside the modules.
+        guard let vmlinuz = [unpacked + "/boot/vmlinuz-\(release)", modules + "/vmlinuz"].first(where: fm.fileExists) else {
+            throw KernelStoreError.packageLayout("\(packages.joined(separator: " ")) has no vmlinuz for \(release)")
+        }
+        try fm.moveItem(atPath: vmlinuz, toPath: kernelFolder + "/vmlinuz")
+        if let config = [unpacked + "/boot/config-\(release)", modules + "/config"].first(where: fm.fileExists) {
+            try fm.moveItem(atPath: config, toPath: kernelFolder + "/config")
+        }
         try fm.moveItem(atPath: modules, toPath: kernelFolder + "/modules/lib/modules/\(release)")
         progress("running depmod")
         try await ProcessRunner.check(
