@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -23,10 +24,15 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         .target(name: "XML", dependencies: ["CLibXML2"]),
-        .target(name: "HostSupport"),
-        .target(name: "GuestImage", dependencies: ["HostSupport"]),
+        .target(name: "HostSupport", dependencies: ["CLibCrypto"]),
+        .target(name: "GuestImage", dependencies: ["HostSupport", .product(name: "Yams", package: "Yams")]),
         .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML"]),
         .target(
             name: "CXLLabCommands",
@@ -39,7 +45,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
-        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt"]),
         .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,7 +26,7 @@ extension CXLLab.Kernel {
             let reference = try KernelReference(parsing: kernel)
             let store = try KernelStore(cache: cacheOptions.cache)
             let terminal = Terminal.standardError
-            let fetched = try await store.fetchDebian(reference) { terminal.status($0) }
+            let fetched = try await store.kernel(reference) { terminal.status($0) }
             terminal.clearStatus()
             print("\(reference) -> \(fetched.release) in \(fetched.folder)")
         }
@@ -62,6 +62,16 @@ extension CXLLab.Kernel {
             let store = try KernelStore(cache: cacheOptions.cache)
             guard let found = store.cached(reference) else { throw KernelStoreError.notCached(kernel) }
             print(try JSONOutput.encode(found))
+            guard let config = KernelConfig(contentsOf: found.configPath) else {
+                print("config: none kept; options cannot be checked before boot")
+                return
+            }
+            let all: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev"]
+            let missing = KernelRequirements.missing(in: config, features: all, release: found.release)
+            if missing.isEmpty { print("config: has every option cxllab's features use") }
+            for requirement in missing {
+                print("config: no CONFIG_\(requirement.option) (\(requirement.feature), \(requirement.effect == .blocks ? "blocks" : "limits")): \(requirement.why)")
+            }
         }
     }
 

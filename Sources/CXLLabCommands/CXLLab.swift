@@ -7,7 +7,7 @@ public struct CXLLab: AsyncParsableCommand {
         commandName: "cxllab",
         abstract: "A virtual CXL and NVDIMM lab: QEMU guests through libvirt, for testing Linux dax drivers.",
         version: "0.1.0",
-        subcommands: [Doctor.self, Kernel.self]
+        subcommands: [Doctor.self, Kernel.self, Image.self]
     )
 
     public init() {}

@@ -112,13 +112,22 @@ public struct DebianArchive: Sendable {
     }
 
     /// Downloads packages (`name=version` or `name`) into `folder` and returns the .deb paths.
-    public func download(_ packages: [String], into folder: String) async throws -> [String] {
+    public func download(_ packages: [String], into folder: String, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> [String] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-        try await ProcessRunner.check(
-            "apt-get", options + ["-q", "download"] + packages, currentDirectory: folder, timeout: .seconds(900),
-            context: "could not download \(packages.joined(separator: ", "))"
+        // apt reports download progress as `dlstatus:<n>:<percent>:<text>` lines on its status fd.
+        let names = packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }.joined(separator: ", ")
+        let result = try await ProcessRunner.run(
+            "apt-get", options + ["-q", "-o", "APT::Status-Fd=1", "download"] + packages, currentDirectory: folder,
+            timeout: .seconds(900),
+            onOutputLine: { line in
+                let fields = line.split(separator: ":", maxSplits: 3)
+                if fields.count >= 3, fields[0] == "dlstatus", let percent = Double(fields[2]) {
+                    progress(String(format: "downloading %@: %3.0f%%", names, percent))
+                }
+            }
         )
+        guard result.succeeded else { throw CommandFailure(result, context: "could not download \(names)") }
         let after = (try FileManager.default.contentsOfDirectory(atPath: folder)).filter { $0.hasSuffix(".deb") }
         return after.filter { !before.contains($0) }.sorted().map { folder + "/" + $0 }
     }

@@ -10,6 +10,8 @@ public struct Kernel: Sendable, Codable, Hashable {
     public let packageVersion: String?
     public let suite: String?
     public let imageSHA256: String
+    /// For `build:` kernels, the tree modules are built against.
+    public var buildTree: String? = nil
     /// The folder the store keeps it in.
     public var folder: String
 
@@ -73,24 +75,30 @@ public struct KernelStore: Sendable {
             guard let release = try? String(contentsOfFile: root + "/.suite-" + suite, encoding: .utf8) else { return nil }
             return load(folder: root + "/" + release.trimmingCharacters(in: .whitespacesAndNewlines))
         case .buildTree, .files:
-            return list().first { $0.origin == reference.description }
+            return load(folder: root + "/" + FileDigest.sha256(of: Data(reference.description.utf8)).prefix(16))
         }
     }
 
     /// Returns the kernel for `reference`, fetching it when the cache lacks it.
-    public func kernel(_ reference: KernelReference, progress: @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+    public func kernel(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
         switch reference {
-        case .debianRelease, .debianSuite:
-            if case .debianRelease = reference, let kernel = cached(reference) { return kernel }
+        case .debianRelease:
+            if let kernel = cached(reference) { return kernel }
+            return try await fetchDebian(reference, progress: progress)
+        case .debianSuite(let alias):
+            // A suite's newest kernel is looked up again once a day, like the package lists.
+            let marker = root + "/.suite-" + alias
+            let age = (try? FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow }
+            if let age, age < 24 * 3600, let kernel = cached(reference) { return kernel }
             return try await fetchDebian(reference, progress: progress)
         case .buildTree, .files:
-            throw KernelStoreError.notCached(reference.description)
+            return try await importKernel(reference, progress: progress)
         }
     }
 
     /// Fetches a Debian kernel through the private apt configuration, extracts it, and runs
     /// depmod over its modules. A cached kernel of the same release is reused.
-    public func fetchDebian(_ reference: KernelReference, progress: @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+    public func fetchDebian(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
         let archive = try DebianArchive(cache: cache)
         progress("reading Debian's package lists")
         try await archive.refresh()
@@ -113,7 +121,7 @@ public struct KernelStore: Sendable {
         try? fm.removeItem(atPath: staging)
         defer { try? fm.removeItem(atPath: staging) }
         progress("downloading \(packages.joined(separator: ", "))")
-        let debs = try await archive.download(packages, into: staging + "/debs")
+        let debs = try await archive.download(packages, into: staging + "/debs", progress: progress)
         let unpacked = staging + "/unpacked"
         for deb in debs {
             progress("extracting \((deb as NSString).lastPathComponent)")

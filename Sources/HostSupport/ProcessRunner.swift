@@ -60,7 +60,8 @@ public enum ProcessRunner {
         environment: [String: String]? = nil,
         currentDirectory: String? = nil,
         input: Data? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        onOutputLine: (@Sendable (String) -> Void)? = nil
     ) async throws -> ProcessResult {
         let path = try ExecutableLocator.require(executable)
         let process = Process()
@@ -86,7 +87,12 @@ public enum ProcessRunner {
                 for (pipe, isError) in [(stdout, false), (stderr, true)] {
                     group.enter()
                     DispatchQueue.global().async {
-                        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                        let data: Data
+                        if !isError, let onOutputLine {
+                            data = Self.readLines(from: pipe.fileHandleForReading, onLine: onOutputLine)
+                        } else {
+                            data = pipe.fileHandleForReading.readDataToEndOfFile()
+                        }
                         outputs.store(data, isError: isError)
                         group.leave()
                     }
@@ -130,6 +136,25 @@ public enum ProcessRunner {
         } onCancel: {
             state.expire()
         }
+    }
+
+    /// Reads to the end, handing on each complete line as it arrives (for progress).
+    private static func readLines(from handle: FileHandle, onLine: @Sendable (String) -> Void) -> Data {
+        var all = Data()
+        var pending = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            all.append(chunk)
+            pending.append(chunk)
+            while let newline = pending.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...newline)
+                if !line.isEmpty { onLine(line) }
+            }
+        }
+        if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        return all
     }
 
     /// Runs and throws `CommandFailure` unless the command exits 0 in time.

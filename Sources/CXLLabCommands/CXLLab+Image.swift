@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import GuestImage
+
+extension CXLLab {
+    struct Image: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build guest images (initramfs) for a kernel.",
+            subcommands: [Build.self]
+        )
+    }
+}
+
+/// Where the project's recipes live: beside the executable's package, or the working folder.
+enum ProjectFiles {
+    static func recipe(named name: String) throws -> ImageRecipe {
+        if name.hasSuffix(".yaml") || name.contains("/") { return try ImageRecipe.load(path: name) }
+        for folder in searchFolders() {
+            let path = folder + "/images/\(name).yaml"
+            if FileManager.default.fileExists(atPath: path) { return try ImageRecipe.load(path: path) }
+        }
+        throw ValidationError("no image recipe '\(name)': looked for images/\(name).yaml in \(searchFolders().joined(separator: ", "))")
+    }
+
+    /// The working folder, then the source tree this executable was built from (so cxllab
+    /// finds its recipes and topologies when run from elsewhere), then $CXLLAB_HOME.
+    static func searchFolders() -> [String] {
+        var folders = [FileManager.default.currentDirectoryPath]
+        if let home = ProcessInfo.processInfo.environment["CXLLAB_HOME"] { folders.append(home) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        // .build/<config>/cxllab -> the package root.
+        let packageRoot = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        if FileManager.default.fileExists(atPath: packageRoot + "/Package.swift") { folders.append(packageRoot) }
+        return folders
+    }
+}
+
+extension CXLLab.Image {
+    struct Build: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Build (or find in the cache) an image and say what went in.")
+        @OptionGroup var cacheOptions: CacheOptions
+        @Option(help: "The kernel the image is for, e.g. debian:bookworm-backports.") var kernel: String
+        @Option(help: "The recipe: a name under images/ or a YAML path.") var recipe = "default"
+        @Option(help: "Module groups of the recipe to add (nvdimm, cxl, legacy-pmem, fsdev).") var feature: [String] = []
+        @Option(help: "An extra in-tree module, or a .ko file built for the kernel.") var module: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let terminal = Terminal.standardError
+            let reference = try KernelReference(parsing: kernel)
+            let store = try KernelStore(cache: cacheOptions.cache)
+            let found = try await store.kernel(reference) { terminal.status($0) }
+            let features = Set(feature)
+            try ConfigCheck.require(found, features: features, terminal: terminal)
+            let modules = try await ModuleBuilder(cache: cacheOptions.cache).resolve(module, for: found) { terminal.status($0) }
+            let request = ImageRequest(
+                recipe: try ProjectFiles.recipe(named: recipe), kernel: found, features: features,
+                extraModules: modules.inTree, userModules: modules.files
+            )
+            let clock = ContinuousClock()
+            let start = clock.now
+            let image = try await ImageBuilder(cache: cacheOptions.cache).build(request) { terminal.status($0) }
+            let seconds = (clock.now - start).seconds
+            terminal.clearStatus()
+            if json { print(try JSONOutput.encode(image)); return }
+            print("""
+                image     \(image.path)
+                kernel    \(image.kernelRelease)
+                recipe    \(image.recipe)
+                size      \(String(format: "%.1f MiB", Double(image.size) / 1_048_576))
+                built     \(image.cacheHit ? "no, found in the cache" : "yes") in \(String(format: "%.3f s", seconds))
+                programs  \(image.programs.joined(separator: " "))
+                modules   \(image.modules.joined(separator: " "))
+                """)
+            if !image.absentModules.isEmpty { print("absent    \(image.absentModules.joined(separator: " ")) (optional, not in this kernel)") }
+        }
+    }
+}
+
+/// The kernel config check that runs before any image is built or guest booted.
+enum ConfigCheck {
+    struct Blocked: Error, CustomStringConvertible {
+        let kernel: String
+        let missing: [ConfigRequirement]
+        var description: String {
+            "kernel \(kernel) lacks what this lab needs:\n" + missing.map { "  CONFIG_\($0.option) (\($0.feature)): \($0.why)" }.joined(separator: "\n")
+        }
+    }
+
+    /// Throws for missing options that block the lab; prints those that only limit it.
+    static func require(_ kernel: GuestImage.Kernel, features: Set<String>, terminal: Terminal) throws {
+        guard let config = KernelConfig(contentsOf: kernel.configPath) else {
+            terminal.line("note: \(kernel.origin) has no config; its options cannot be checked before boot")
+            return
+        }
+        let missing = KernelRequirements.missing(in: config, features: features, release: kernel.release)
+        for limit in missing where limit.effect == .limits {
+            terminal.line("note: \(kernel.release) lacks CONFIG_\(limit.option): \(limit.why)")
+        }
+        let blocking = missing.filter { $0.effect == .blocks }
+        if !blocking.isEmpty { throw Blocked(kernel: kernel.release, missing: blocking) }
+    }
+}

@@ -1,0 +1,41 @@
+/// The guest's /init: a busybox shell script that mounts the kernel's file systems, loads the
+/// modules the image was built for (there is no udev to do it), reports on the console, and
+/// hands over to the agent. `cxllab.init=report` on the kernel command line makes it power
+/// off after its report instead (a boot check needs nothing more).
+enum InitScript {
+    static let agentPath = "/usr/bin/cxllab-agent"
+
+    static func text() -> String {
+        #"""
+        #!/bin/busybox sh
+        # cxllab guest init (generated; see Sources/GuestImage/InitScript.swift)
+        export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+        /bin/busybox mkdir -p /proc /sys /dev /tmp /run
+        /bin/busybox mount -t proc proc /proc
+        /bin/busybox mount -t sysfs sysfs /sys
+        /bin/busybox mount -t devtmpfs devtmpfs /dev
+        /bin/busybox --install -s
+        mount -t tmpfs tmpfs /tmp
+        mount -t tmpfs tmpfs /run
+        echo "cxllab-init: kernel $(uname -r)"
+        failed=""
+        for module in $(cat /etc/cxllab/modules); do
+          modprobe "$module" || failed="$failed $module"
+        done
+        [ -z "$failed" ] || echo "cxllab-init: could not load:$failed"
+        echo "cxllab-init: modules loaded"
+        case " $(cat /proc/cmdline) " in
+          *" cxllab.init=report "*)
+            echo "cxllab-init: report done, powering off"
+            poweroff -f ;;
+        esac
+        if [ -x /usr/bin/cxllab-agent ]; then
+          /usr/bin/cxllab-agent
+          echo "cxllab-init: agent exited with status $?"
+        else
+          echo "cxllab-init: no agent in this image"
+        fi
+        poweroff -f
+        """#
+    }
+}
