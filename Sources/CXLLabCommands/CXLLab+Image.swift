@@ -6,7 +6,7 @@ extension CXLLab {
     struct Image: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build guest images (initramfs) for a kernel.",
-            subcommands: [Build.self]
+            subcommands: [Build.self, Bench.self]
         )
     }
 }
@@ -73,6 +73,67 @@ extension CXLLab.Image {
                 modules   \(image.modules.joined(separator: " "))
                 """)
             if !image.absentModules.isEmpty { print("absent    \(image.absentModules.joined(separator: " ")) (optional, not in this kernel)") }
+        }
+    }
+}
+
+extension CXLLab.Image {
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure cold and warm builds of an image and its size.",
+            discussion: "Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of repeated builds that hit the cache."
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
+        @Option(help: "The recipe.") var recipe = "default"
+        @Option(help: "Module groups.") var feature: [String] = ["nvdimm", "cxl"]
+        @Option(help: "Warm builds to take the median of.") var repeats = 21
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Figures: Codable {
+            let kernel: String
+            let recipe: String
+            let coldSeconds: Double
+            let warmMedianSeconds: Double
+            let warmMinimumSeconds: Double
+            let sizeBytes: Int
+            let files: Int
+        }
+
+        func run() async throws {
+            let cache = cacheOptions.cache
+            let found = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel))
+            let request = ImageRequest(recipe: try ProjectFiles.recipe(named: recipe), kernel: found, features: Set(feature))
+            let builder = try ImageBuilder(cache: cache)
+            let first = try await builder.build(request)
+            let fm = FileManager.default
+            try? fm.removeItem(atPath: (first.path as NSString).deletingLastPathComponent)
+            try? fm.removeItem(atPath: found.folder + "/plain")
+            try? fm.removeItem(atPath: cache.path + "/images/digests.json")
+            let clock = ContinuousClock()
+            var start = clock.now
+            let cold = try await builder.build(request)
+            let coldSeconds = (clock.now - start).seconds
+            var warm: [Double] = []
+            for _ in 0..<max(1, repeats) {
+                start = clock.now
+                let hit = try await builder.build(request)
+                warm.append((clock.now - start).seconds)
+                guard hit.cacheHit else { throw ValidationError("a warm build missed the cache") }
+            }
+            warm.sort()
+            let figures = Figures(
+                kernel: found.release, recipe: request.recipe.name, coldSeconds: coldSeconds,
+                warmMedianSeconds: warm[warm.count / 2], warmMinimumSeconds: warm[0], sizeBytes: cold.size,
+                files: cold.programs.count + cold.modules.count
+            )
+            if json { print(try JSONOutput.encode(figures)); return }
+            print("""
+                image build, \(figures.kernel), recipe \(figures.recipe), features \(feature.joined(separator: ","))
+                  cold         \(String(format: "%8.3f s", figures.coldSeconds))
+                  warm median  \(String(format: "%8.3f s", figures.warmMedianSeconds))  (\(warm.count) runs, min \(String(format: "%.3f s", figures.warmMinimumSeconds)))
+                  size         \(String(format: "%8.1f MiB", Double(figures.sizeBytes) / 1_048_576))  (\(figures.files) programs, libraries and modules)
+                """)
         }
     }
 }

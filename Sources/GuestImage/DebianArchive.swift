@@ -35,7 +35,7 @@ public struct DebianArchive: Sendable {
         return ["bullseye", "bookworm", "trixie", "forky", "sid", "stable", "testing", "unstable"].contains(codename)
     }
 
-    var options: [String] {
+    public var options: [String] {
         [
             "-o", "Dir::Etc::SourceList=\(root)/sources.list",
             "-o", "Dir::Etc::SourceParts=\(root)/sources.list.d",

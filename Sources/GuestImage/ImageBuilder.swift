@@ -100,7 +100,13 @@ public struct ImageBuilder: Sendable {
             plan.files.append(GuestFile(guestPath: InitScript.agentPath, hostPath: agent))
         }
         programs = programs.filter { $0 != InitScript.agentPath }
-        var resolved = try LibraryClosure().files(for: programs)
+        var closure = LibraryClosure()
+        if let suite = request.recipe.suite {
+            let sysroot = try SuiteSysroot(cache: cache, suite: suite, packages: request.recipe.packages ?? [])
+            try await sysroot.prepare()
+            closure = LibraryClosure(sysroot: sysroot.path)
+        }
+        var resolved = try closure.files(for: programs)
         if let agent = request.agent {
             // The agent's libraries are looked up by its host path, then placed like the rest.
             let agentLibraries = try LibraryClosure().files(for: [agent]).filter { $0.hostPath != URL(fileURLWithPath: agent).resolvingSymlinksInPath().path }

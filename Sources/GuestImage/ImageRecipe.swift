@@ -20,8 +20,13 @@ public struct ImageRecipe: Sendable, Codable, Hashable {
     /// (neither loadable nor built in) are fine.
     public var modules: [String: [String]]
     public var files: [FileEntry]?
+    /// A Debian suite (e.g. trixie) whose packages provide the binaries, with that suite's own
+    /// libraries; nil takes them from the host.
+    public var suite: String?
+    /// With `suite`: the packages to unpack (their dependencies come along).
+    public var packages: [String]?
 
-    public static let knownKeys: Set<String> = ["name", "description", "binaries", "links", "modules", "files"]
+    public static let knownKeys: Set<String> = ["name", "description", "binaries", "links", "modules", "files", "suite", "packages"]
 
     /// The module names for a set of features, boot modules first, each name once.
     public func moduleNames(for features: Set<String>) -> [String] {
@@ -60,7 +65,13 @@ extension ImageRecipe {
             }
         }
         do {
-            return try YAMLDecoder().decode(ImageRecipe.self, from: text)
+            let recipe = try YAMLDecoder().decode(ImageRecipe.self, from: text)
+            if recipe.suite != nil, (recipe.packages ?? []).isEmpty {
+                throw RecipeError(file: file, message: "'suite: \(recipe.suite!)' needs 'packages:' naming the Debian packages that provide the binaries")
+            }
+            return recipe
+        } catch let error as RecipeError {
+            throw error
         } catch let DecodingError.keyNotFound(key, _) {
             throw RecipeError(file: file, message: "missing key '\(key.stringValue)'")
         } catch let DecodingError.typeMismatch(_, context) {

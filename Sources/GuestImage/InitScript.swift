@@ -26,6 +26,9 @@ enum InitScript {
         echo "cxllab-init: modules loaded"
         case " $(cat /proc/cmdline) " in
           *" cxllab.init=report "*)
+            for tool in ndctl daxctl cxl; do
+              command -v $tool >/dev/null && echo "cxllab-init: $tool $($tool --version 2>&1)"
+            done
             echo "cxllab-init: report done, powering off"
             poweroff -f ;;
         esac

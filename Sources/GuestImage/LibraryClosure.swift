@@ -45,8 +45,16 @@ public struct LibraryClosure: Sendable {
         self.searchPaths = searchPaths
     }
 
+    /// Where a guest path's file is on the host. A suite's packages unpacked into a sysroot
+    /// lack merged-/usr's links (/lib -> usr/lib, /lib64 -> usr/lib64), so /usr is tried too.
     func host(_ guestPath: String) -> String {
-        sysroot == "/" ? guestPath : sysroot + guestPath
+        guard sysroot != "/" else { return guestPath }
+        let direct = sysroot + guestPath
+        if FileManager.default.fileExists(atPath: direct) { return direct }
+        let merged = sysroot + "/usr" + guestPath
+        if ["/lib", "/lib64", "/bin", "/sbin"].contains(where: { guestPath.hasPrefix($0 + "/") }),
+           FileManager.default.fileExists(atPath: merged) { return merged }
+        return direct
     }
 
     /// The binaries (by guest path) with the interpreter and every library they need.

@@ -25,6 +25,16 @@ import Testing
         #expect(!console.contains("could not load"), "console:\n\(console.suffix(2000))")
     }
 
+    /// Tools from another suite run in the guest on that suite's own libraries.
+    @Test func trixieToolsRunWithTheirOwnLibraries() async throws {
+        let kernel = try await KernelStore(cache: cache).kernel(.debianSuite("bookworm-backports"))
+        let recipe = try ImageRecipe.load(path: Self.root + "/images/trixie-tools.yaml")
+        let image = try await ImageBuilder(cache: cache).build(ImageRequest(recipe: recipe, kernel: kernel, features: ["cxl"]))
+        let console = try await BootHarness.boot(kernel: kernel, image: image)
+        #expect(console.contains("cxllab-init: cxl 81"), "console:\n\(console.suffix(2000))")
+        #expect(console.contains("cxllab-init: ndctl 81"))
+    }
+
     @Test func unknownDebianVersionListsWhatExists() async throws {
         let store = try KernelStore(cache: cache)
         let error = try await #require(throws: KernelStoreError.self) {
