@@ -8,10 +8,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cxllab", targets: ["cxllab"]),
+        .executable(name: "cxllab-agent", targets: ["cxllab-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -32,21 +34,39 @@ let package = Package(
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         .target(name: "XML", dependencies: ["CLibXML2"]),
         .target(name: "HostSupport", dependencies: ["CLibCrypto"]),
+        .target(name: "AgentProtocol"),
+        .target(name: "Agent", dependencies: ["AgentProtocol"]),
+        // The guest agent: only the Swift standard library, linked statically, so the image
+        // needs nothing of Swift's runtime (glibc comes with the image's library closure).
+        .executableTarget(
+            name: "cxllab-agent",
+            dependencies: ["Agent"],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+        ),
         .target(name: "GuestImage", dependencies: ["HostSupport", .product(name: "Yams", package: "Yams")]),
-        .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML"]),
+        .target(name: "Topology", dependencies: ["XML", .product(name: "Yams", package: "Yams")]),
+        .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML", "Topology"]),
         .target(
             name: "CXLLabCommands",
             dependencies: [
-                "HostSupport", "GuestImage", "HostCheck", "Libvirt",
+                "HostSupport", "GuestImage", "HostCheck", "Libvirt", "Topology", "Lab", "AgentProtocol", "XML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(name: "Lab", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Libvirt", "Topology"]),
         .executableTarget(name: "cxllab", dependencies: ["CXLLabCommands"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "GuestImage", "Topology", "HostSupport", "Libvirt", "AgentProtocol", "HostCheck"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt"]),
         .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport"]),
+        .testTarget(
+            name: "TopologyTests",
+            dependencies: ["Topology", "XML", .product(name: "PropertyBased", package: "swift-property-based")],
+            exclude: ["Snapshots", "Broken"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

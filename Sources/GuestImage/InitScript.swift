@@ -17,13 +17,14 @@ enum InitScript {
         /bin/busybox --install -s
         mount -t tmpfs tmpfs /tmp
         mount -t tmpfs tmpfs /run
-        echo "cxllab-init: kernel $(uname -r)"
+        uptime() { cut -d' ' -f1 /proc/uptime; }
+        echo "cxllab-init: kernel $(uname -r) at $(uptime) s"
         failed=""
         for module in $(cat /etc/cxllab/modules); do
           modprobe "$module" || failed="$failed $module"
         done
         [ -z "$failed" ] || echo "cxllab-init: could not load:$failed"
-        echo "cxllab-init: modules loaded"
+        echo "cxllab-init: modules loaded at $(uptime) s"
         case " $(cat /proc/cmdline) " in
           *" cxllab.init=report "*)
             for tool in ndctl daxctl cxl; do
@@ -33,6 +34,7 @@ enum InitScript {
             poweroff -f ;;
         esac
         if [ -x /usr/bin/cxllab-agent ]; then
+          echo "cxllab-init: starting the agent at $(uptime) s"
           /usr/bin/cxllab-agent
           echo "cxllab-init: agent exited with status $?"
         else

@@ -6,6 +6,11 @@ public struct AcceleratorChoice: Sendable, Codable, Hashable {
     public enum Accelerator: String, Sendable, Codable { case kvm, tcg }
     public let accelerator: Accelerator
     public let reason: String
+
+    public init(accelerator: Accelerator, reason: String) {
+        self.accelerator = accelerator
+        self.reason = reason
+    }
     /// libvirt's domain type for it.
     public var domainType: String { accelerator == .kvm ? "kvm" : "qemu" }
 }

@@ -3,6 +3,6 @@ import CXLLabCommands
 @main
 enum Entry {
     static func main() async {
-        await CXLLab.main()
+        await CXLLab.runAndExit()
     }
 }

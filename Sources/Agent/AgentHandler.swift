@@ -1,0 +1,222 @@
+import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent's mechanics, one request at a time: every request gets exactly one result or
+/// error, and nothing here throws past it. Policy (what to load in which order, what to
+/// check) stays on the host.
+public final class AgentHandler {
+    public static let agentName = "cxllab-agent 0.1"
+    static let buses = ["dax", "nd", "cxl"]
+    static let tools = ["ndctl", "daxctl", "cxl"]
+
+    let files: GuestFiles
+    public let shellEnabled: Bool
+    var handshaken = false
+    /// Set once power_off has been answered; the server then powers the guest off.
+    public private(set) var powerOffRequested = false
+    /// Sends frames while a request runs (streamed output); set by the server.
+    public var emit: (AgentFrame) -> Void = { _ in }
+
+    public init(files: GuestFiles = GuestFiles(), shellEnabled: Bool) {
+        self.files = files
+        self.shellEnabled = shellEnabled
+    }
+
+    /// Reads the kernel command line for the shell flag.
+    public static func shellFlagSet(files: GuestFiles = GuestFiles()) -> Bool {
+        (files.read("/proc/cmdline") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" })
+            .contains { $0 == Substring(AgentProtocol.shellFlag) }
+    }
+
+    public var kernelRelease: String {
+        var names = utsname()
+        uname(&names)
+        return withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// The reply frame for one frame of input.
+    public func reply(to frame: [UInt8]) -> AgentFrame {
+        switch AgentRequest.parse(frame) {
+        case .failure(let failure):
+            return .reply(id: failure.id, .failure(failure.error))
+        case .success(let request):
+            return .reply(id: request.id, handle(request))
+        }
+    }
+
+    func handle(_ request: AgentRequest) -> Result<JSONValue, AgentError> {
+        if request.method == .hello { return hello(request.params) }
+        guard handshaken else { return .failure(AgentError(.notHandshaken, "send hello with protocol version \(AgentProtocol.version) first")) }
+        let params = request.params
+        switch request.method {
+        case .hello: return hello(params)
+        case .info: return .success(info())
+        case .loadModule:
+            guard let name = params["name"]?.stringValue, Self.isPlainName(name) else { return badParams("load_module needs a module name") }
+            let arguments = params["params"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return runChecked(["modprobe", name] + arguments, what: "load \(name)")
+        case .unloadModule:
+            guard let name = params["name"]?.stringValue, Self.isPlainName(name) else { return badParams("unload_module needs a module name") }
+            return runChecked(["rmmod", name], what: "unload \(name)")
+        case .listDevices: return .success(.object(["devices": .array(listDevices().map(\.json))]))
+        case .bind, .unbind, .newID, .removeID, .driversProbe: return busOperation(request.method, params)
+        case .sysfsRead:
+            guard let path = params["path"]?.stringValue, Self.isSysfsPath(path) else { return badParams("sysfs_read needs a path under /sys") }
+            guard let text = files.read(path) else { return .failure(AgentError(.failed, "cannot read \(path): \(String(cString: strerror(errno)))")) }
+            return .success(["value": .string(text)])
+        case .sysfsWrite:
+            guard let path = params["path"]?.stringValue, Self.isSysfsPath(path), let value = params["value"]?.stringValue else {
+                return badParams("sysfs_write needs a path under /sys and a value")
+            }
+            if let failure = files.write(path, value) { return .failure(AgentError(.failed, failure)) }
+            return .success(["ok": true])
+        case .runTool:
+            guard let tool = params["tool"]?.stringValue, Self.tools.contains(tool) else {
+                return badParams("run_tool takes tool \(Self.tools.joined(separator: ", "))")
+            }
+            let arguments = params["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return .success(run([tool] + arguments, timeout: params["timeout"]?.intValue, streamTo: streamID(request)).jsonValue)
+        case .shell:
+            guard shellEnabled else {
+                return .failure(AgentError(.notPermitted, "shell commands are off in this lab (the host enables them with \(AgentProtocol.shellFlag))"))
+            }
+            guard let command = params["command"]?.stringValue else { return badParams("shell needs a command") }
+            return .success(run(["/bin/sh", "-c", command], timeout: params["timeout"]?.intValue, streamTo: streamID(request)).jsonValue)
+        case .dmesgMark: return .success(["mark": .int(KernelLog(files: files).lastSequence())])
+        case .dmesgSince:
+            guard let mark = params["mark"]?.intValue else { return badParams("dmesg_since needs a mark") }
+            return .success(["lines": .array(KernelLog(files: files).lines(after: mark).map { .string($0) })])
+        case .powerOff:
+            powerOffRequested = true
+            return .success(["ok": true])
+        }
+    }
+
+    func hello(_ params: [String: JSONValue]) -> Result<JSONValue, AgentError> {
+        guard let version = params["version"]?.intValue else { return badParams("hello needs the host's protocol version") }
+        guard version == AgentProtocol.version else {
+            return .failure(AgentError(.unsupportedVersion, "this agent speaks version \(AgentProtocol.version), the host \(version)"))
+        }
+        handshaken = true
+        return .success(["version": .int(AgentProtocol.version), "agent": .string(Self.agentName), "kernel": .string(kernelRelease),
+                         "shell": .bool(shellEnabled)])
+    }
+
+    func info() -> JSONValue {
+        let uptime = Double((files.read("/proc/uptime") ?? "0").split(separator: " ").first ?? "0") ?? 0
+        return ["kernel": .string(kernelRelease), "uptime": .double(uptime), "modules": .array(loadedModules().map(\.json))]
+    }
+
+    func loadedModules() -> [LoadedModule] {
+        (files.read("/proc/modules") ?? "").split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 4 else { return nil }
+            let users = fields[3] == "-" ? [] : fields[3].split(separator: ",").map(String.init).filter { !$0.isEmpty }
+            return LoadedModule(name: String(fields[0]), size: Int64(fields[1]) ?? 0, usedBy: users)
+        }
+    }
+
+    func listDevices() -> [BusDevice] {
+        Self.buses.flatMap { bus in
+            files.list("/sys/bus/\(bus)/devices").map { name in
+                let base = "/sys/bus/\(bus)/devices/\(name)"
+                var attributes: [String: String] = [:]
+                for attribute in ["size", "target_node", "align", "mode", "devtype"] {
+                    if let value = files.read(base + "/" + attribute, limit: 256) {
+                        attributes[attribute] = value.trimmingTrailingNewlines
+                    }
+                }
+                if let uevent = files.read(base + "/uevent", limit: 4096),
+                   let line = uevent.split(separator: "\n").first(where: { $0.hasPrefix("DEVTYPE=") }) {
+                    attributes["devtype"] = String(line.dropFirst(8))
+                }
+                return BusDevice(bus: bus, name: name, driver: files.linkName(base + "/driver"), attributes: attributes)
+            }
+        }
+    }
+
+    func busOperation(_ method: AgentMethod, _ params: [String: JSONValue]) -> Result<JSONValue, AgentError> {
+        guard let bus = params["bus"]?.stringValue, Self.isPlainName(bus) else { return badParams("\(method.rawValue) needs a bus") }
+        let device = params["device"]?.stringValue
+        let driver = params["driver"]?.stringValue
+        guard device.map(Self.isPlainName) ?? true, driver.map(Self.isPlainName) ?? true else {
+            return badParams("device and driver names are plain names")
+        }
+        let target: String
+        let value: String
+        switch method {
+        case .bind, .newID, .removeID:
+            guard let driver, let device else { return badParams("\(method.rawValue) needs a driver and a device") }
+            let file = method == .bind ? "bind" : method == .newID ? "new_id" : "remove_id"
+            target = "/sys/bus/\(bus)/drivers/\(driver)/\(file)"
+            value = device
+        case .unbind:
+            guard let device else { return badParams("unbind needs a device") }
+            if let driver {
+                target = "/sys/bus/\(bus)/drivers/\(driver)/unbind"
+            } else {
+                guard files.exists("/sys/bus/\(bus)/devices/\(device)/driver") else {
+                    return .success(["ok": true, "was_bound": false])
+                }
+                target = "/sys/bus/\(bus)/devices/\(device)/driver/unbind"
+            }
+            value = device
+        case .driversProbe:
+            guard let device else { return badParams("drivers_probe needs a device") }
+            target = "/sys/bus/\(bus)/drivers_probe"
+            value = device
+        default:
+            return badParams("not a bus operation")
+        }
+        if let failure = files.write(target, value) { return .failure(AgentError(.failed, failure)) }
+        let now = device.flatMap { files.linkName("/sys/bus/\(bus)/devices/\($0)/driver") }
+        return .success(["ok": true, "driver": now.map { .string($0) } ?? .null])
+    }
+
+    func streamID(_ request: AgentRequest) -> Int64? {
+        request.params["stream"]?.boolValue == true ? request.id : nil
+    }
+
+    func run(_ arguments: [String], timeout: Int64?, streamTo id: Int64? = nil) -> ToolOutcome {
+        let emit = self.emit
+        let onOutput: ((Int32, [UInt8]) -> Void)? = id.map { id in
+            { stream, bytes in emit(.output(id: id, stream: stream == 1 ? "stdout" : "stderr", data: String(decoding: bytes, as: UTF8.self))) }
+        }
+        let result = Spawn.run(arguments, timeoutSeconds: Int32(clamping: timeout ?? 120), onOutput: onOutput)
+        let stdout = String(decoding: result.stdout, as: UTF8.self)
+        var stderr = String(decoding: result.stderr, as: UTF8.self)
+        if result.timedOut { stderr += "\ncxllab-agent: killed after \(timeout ?? 120) s" }
+        let trimmed = stdout.trimmingTrailingNewlines
+        let json = (trimmed.hasPrefix("{") || trimmed.hasPrefix("[")) ? try? JSONValue(parsing: trimmed) : nil
+        return ToolOutcome(status: result.status, stdout: stdout, stderr: stderr, json: json)
+    }
+
+    func runChecked(_ arguments: [String], what: String) -> Result<JSONValue, AgentError> {
+        let outcome = run(arguments, timeout: 120)
+        guard outcome.status == 0 else {
+            let output = (outcome.stderr + outcome.stdout).trimmingTrailingNewlines
+            return .failure(AgentError(.failed, "could not \(what) (status \(outcome.status)): \(output)"))
+        }
+        return .success(outcome.jsonValue)
+    }
+
+    func badParams(_ message: String) -> Result<JSONValue, AgentError> { .failure(AgentError(.badParams, message)) }
+
+    static func isPlainName(_ name: String) -> Bool {
+        !name.isEmpty && name.count < 256 && !name.contains("/") && name != "." && name != ".." && !name.hasPrefix("-")
+    }
+
+    static func isSysfsPath(_ path: String) -> Bool {
+        path.hasPrefix("/sys/") && !path.split(separator: "/").contains("..")
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var text = self
+        while let last = text.last, last == "\n" || last == " " { text.removeLast() }
+        return text
+    }
+}

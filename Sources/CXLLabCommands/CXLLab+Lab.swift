@@ -1,0 +1,270 @@
+import AgentProtocol
+import ArgumentParser
+import Foundation
+import GuestImage
+import HostSupport
+import Lab
+import Libvirt
+import XML
+
+/// Options of commands that boot a lab.
+struct BootOptions: ParsableArguments {
+    @Option(help: "The kernel: debian:<release|suite>, build:<dir> or files:<bzImage>[,modules=<dir>][,config=<file>].")
+    var kernel = "debian:bookworm-backports"
+    @Option(help: "The guest image recipe (a name under images/ or a YAML path).") var recipe = "default"
+    @Option(help: "An extra module: an in-tree name, a .ko built for the kernel, or a module source folder. Repeatable.")
+    var module: [String] = []
+}
+
+extension CXLLab {
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Boot a lab and keep it running.",
+            discussion: "The lab runs until `cxllab down NAME`. Use `cxllab exec NAME -- cxl list` to work in it."
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @OptionGroup var boot: BootOptions
+        @Argument(help: "The topology file, e.g. topologies/cxl-pmem-single.yaml.") var topology: String
+        @Option(help: "The lab's name (letters, digits, - _ .).") var name: String?
+        @Flag(inversion: .prefixedNo, help: "Let `exec` run any shell command in the guest.") var shell = true
+
+        func run() async throws {
+            InterruptTeardown.install()
+            let terminal = Terminal.standardError
+            let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
+            guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
+            let prepared = try await LabPreparation(cache: cacheOptions.cache).prepare(
+                topologyFile: topology, kernel: try KernelReference(parsing: boot.kernel), recipe: try ProjectFiles.recipe(named: boot.recipe),
+                modules: boot.module, progress: { terminal.status($0) }
+            )
+            let clock = ContinuousClock()
+            let start = clock.now
+            let session = try await LabSession.start(
+                LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
+                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: shell,
+                           runID: "up", cellID: labName, persistent: true),
+                libvirt: try Connection(), progress: { terminal.status($0) }
+            )
+            terminal.clearStatus()
+            let seconds = (clock.now - start).seconds
+            print("""
+                Lab \(labName) is up: \(prepared.topology.name) on \(prepared.kernel.release) under \(prepared.accelerator.accelerator.rawValue.uppercased()), agent answered in \(String(format: "%.1f s", seconds)).
+
+                  cxllab exec \(labName) -- cxl list          CXL memory devices and regions
+                  cxllab exec \(labName) -- ndctl list -RN    NVDIMM regions and namespaces
+                  cxllab exec \(labName) -- daxctl list       dax devices
+                  cxllab console \(labName)                   the guest's serial console
+                  cxllab down \(labName)                      power it off and remove its files
+                """)
+            session.detach()
+        }
+    }
+
+    struct Exec: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a command in a lab's guest, streaming its output; exits with its status.",
+            discussion: "Example: cxllab exec mylab -- ndctl list -RN"
+        )
+        @Argument(help: "The lab's name.") var name: String
+        @Option(help: "Seconds the command may run.") var timeout = 300
+        @Argument(parsing: .postTerminator, help: "The command.") var command: [String] = []
+
+        func run() async throws {
+            guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. cxllab exec \(name) -- uname -r") }
+            let record = try LabLookup.record(name)
+            let agent = try AgentConnection(socketPath: record.agentSocket)
+            defer { agent.close() }
+            _ = try await agent.handshake(deadline: .seconds(30))
+            let output: @Sendable (String, String) -> Void = { stream, data in
+                FileHandle(fileDescriptor: stream == "stderr" ? 2 : 1).write(Data(data.utf8))
+            }
+            let result: JSONValue
+            if record.shell {
+                result = try await agent.call(.shell, ["command": .string(command.map(shellQuoted).joined(separator: " ")), "timeout": .int(Int64(timeout))],
+                                              timeout: .seconds(timeout + 30), onOutput: output)
+            } else if ["ndctl", "daxctl", "cxl"].contains(command[0]) {
+                result = try await agent.call(.runTool, ["tool": .string(command[0]), "args": .array(command.dropFirst().map { .string($0) }),
+                                                         "timeout": .int(Int64(timeout))], timeout: .seconds(timeout + 30), onOutput: output)
+            } else {
+                throw ValidationError("lab \(name) was started with --no-shell: only ndctl, daxctl and cxl can run in it")
+            }
+            let status = ToolOutcome(json: result).status
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+
+    struct Console: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow a lab's serial console (the kernel's messages and init's report), until Ctrl-C.",
+            discussion: "The console is read-only; run commands with `cxllab exec`."
+        )
+        @Argument(help: "The lab's name.") var name: String
+        @Flag(help: "Print what is there and stop instead of following.") var noFollow = false
+
+        func run() async throws {
+            let record = try LabLookup.record(name)
+            let watcher = ConsoleWatcher(path: record.consoleLog)
+            var printed = 0
+            let libvirt = try Connection()
+            let events = try libvirt.lifecycleEvents()
+            let domainName = record.domainName
+            // Printing follows the watcher's text; the loop ends when the domain stops.
+            let stopped = Task {
+                for await event in events where event.domainName == domainName && event.kind == .stopped { return }
+            }
+            repeat {
+                let text = watcher.contents
+                if text.utf8.count > printed {
+                    let slice = text.utf8.dropFirst(printed)
+                    FileHandle.standardOutput.write(Data(slice))
+                    printed = text.utf8.count
+                }
+                if noFollow || stopped.isCancelled { break }
+                try? await withDeadline(.milliseconds(500), what: "console output") {
+                    for await _ in watcher.alerts { return }
+                }
+            } while (try? libvirt.lookupDomain(named: domainName)) != nil
+            watcher.stop()
+            stopped.cancel()
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the labs libvirt runs.")
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let labs = try LabLookup.all()
+            if json {
+                print(try JSONOutput.encode(labs))
+                return
+            }
+            if labs.isEmpty {
+                print("No labs are running. Start one with `cxllab up topologies/nvdimm-single.yaml`.")
+                return
+            }
+            let width = max(4, labs.map(\.name.count).max() ?? 0) + 2
+            print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "STATE     KIND   KERNEL")
+            for lab in labs {
+                print(lab.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                      + lab.state.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + lab.kind.padding(toLength: 7, withPad: " ", startingAt: 0) + (lab.kernel ?? "-"))
+            }
+        }
+    }
+
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Power a lab off and remove its files.")
+        @Argument(help: "The lab's name.") var name: String
+
+        func run() async throws {
+            let domainName = LabNames.domainName(name)
+            let libvirt = try Connection()
+            guard let domain = try libvirt.lookupDomain(named: domainName) else {
+                let folder = LabPaths.labsRoot + "/" + domainName
+                if FileManager.default.fileExists(atPath: folder) {
+                    try FileManager.default.removeItem(atPath: folder)
+                    print("lab \(name) was not running; removed its files")
+                    return
+                }
+                throw ValidationError("no lab named \(name); `cxllab list` shows the running ones")
+            }
+            let events = try libvirt.lifecycleEvents()
+            if let record = LabRecord.load(domainName: domainName), let agent = try? AgentConnection(socketPath: record.agentSocket) {
+                if (try? await agent.handshake(deadline: .seconds(10))) != nil {
+                    _ = try? await agent.call(.powerOff, timeout: .seconds(10))
+                }
+                agent.close()
+            }
+            let poweredOff = (try? await withDeadline(.seconds(20), what: "power-off") {
+                for await event in events where event.domainName == domainName && event.kind == .stopped { return true }
+                return false
+            }) ?? false
+            if !poweredOff, (try? domain.isActive()) == true { try domain.destroy() }
+            try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + domainName)
+            print("lab \(name) is down (\(poweredOff ? "powered off" : "destroyed")); its files are removed")
+        }
+    }
+
+    struct Clean: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove labs a killed cxllab left behind: their domains and files.",
+            discussion: "Domains of runs whose cxllab process is gone are destroyed; labs started with `up` are kept unless --all."
+        )
+        @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
+
+        func run() async throws {
+            let removed = try LabLookup.clean(includingUp: all)
+            if removed.isEmpty { print("Nothing to clean.") }
+            for line in removed { print(line) }
+        }
+    }
+}
+
+/// Labs as libvirt and the lab folders know them.
+enum LabLookup {
+    struct Listed: Codable {
+        var name: String
+        var domain: String
+        var state: String
+        var kind: String
+        var kernel: String?
+        var topology: String?
+        var ownerPID: Int32?
+        var ownerAlive: Bool
+    }
+
+    static func record(_ name: String) throws -> LabRecord {
+        let domainName = LabNames.domainName(name)
+        guard let record = LabRecord.load(domainName: domainName) else {
+            throw ValidationError("no lab named \(name); `cxllab list` shows the running ones")
+        }
+        return record
+    }
+
+    static func metadata(_ domain: Domain) -> (run: String?, pid: Int32?, topology: String?) {
+        guard let xml = try? domain.metadata(namespace: "https://cxllab.dev/xmlns/lab/1"),
+              let document = try? XMLDocument(parsing: xml) else { return (nil, nil, nil) }
+        let run = try? document.string("/*/@run")
+        let pid = (try? document.string("/*/@owner-pid")).flatMap { $0.flatMap { Int32($0) } }
+        let topology = try? document.string("/*/@topology")
+        return (run ?? nil, pid, topology ?? nil)
+    }
+
+    static func isAlive(_ pid: Int32?) -> Bool {
+        guard let pid, pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    static func all() throws -> [Listed] {
+        let libvirt = try Connection()
+        return try libvirt.allDomains().filter { $0.name.hasPrefix(LabNames.prefix) }.map { domain in
+            let meta = metadata(domain)
+            let record = LabRecord.load(domainName: domain.name)
+            return Listed(name: LabNames.labName(domain.name), domain: domain.name, state: (try? domain.state().description) ?? "unknown",
+                          kind: meta.run == "up" ? "up" : "run", kernel: record?.kernelRelease, topology: meta.topology,
+                          ownerPID: meta.pid, ownerAlive: isAlive(meta.pid))
+        }.sorted { $0.name < $1.name }
+    }
+
+    /// Destroys stray domains and removes folders with no domain; returns what it did.
+    static func clean(includingUp: Bool) throws -> [String] {
+        let libvirt = try Connection()
+        var done: [String] = []
+        var keep: Set<String> = []
+        for domain in try libvirt.allDomains() where domain.name.hasPrefix(LabNames.prefix) {
+            let meta = metadata(domain)
+            let stray = includingUp || (meta.run != "up" && !isAlive(meta.pid))
+            guard stray else { keep.insert(domain.name); continue }
+            if (try? domain.isActive()) == true { try? domain.destroy() }
+            try? domain.undefine()
+            done.append("destroyed domain \(domain.name)")
+        }
+        let root = LabPaths.labsRoot
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !keep.contains(folder) {
+            try? FileManager.default.removeItem(atPath: root + "/" + folder)
+            done.append("removed \(root)/\(folder)")
+        }
+        return done
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import HostCheck
+import Topology
+
+extension CXLLab {
+    struct Topology: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check, show and render machine topologies (topologies/*.yaml).",
+            discussion: "The file format is described in docs/TOPOLOGIES.md and at the top of each file in topologies/.",
+            subcommands: [Validate.self, Show.self, XML.self]
+        )
+    }
+}
+
+/// Options of every topology command: which QEMU to check against.
+struct EmulatorOptions: ParsableArguments {
+    @Flag(name: .customLong("assume-qemu10"), help: "Check against QEMU 10.0.2's features instead of asking the installed QEMU.")
+    var assumeQEMU10 = false
+
+    /// The installed QEMU's capabilities; QEMU 10's, with a warning, when QEMU cannot be asked.
+    func capabilities() async -> EmulatorCapabilities {
+        if assumeQEMU10 { return .qemu10 }
+        do {
+            return try await QEMUProbe.probe().emulatorCapabilities
+        } catch {
+            Terminal.standardError.line("warning: could not ask QEMU what it offers (\(error)); checking against QEMU 10.0.2's features")
+            return .qemu10
+        }
+    }
+}
+
+/// The Topology module's machine type; inside `CXLLab.Topology`, `Topology` names the command.
+typealias MachineTopology = Topology
+
+enum TopologyFiles {
+    /// Reads and validates one file; prints its diagnostics to standard error on failure.
+    static func load(_ path: String, capabilities: EmulatorCapabilities) throws -> MachineTopology {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
+        }
+        return try MachineTopology.load(yaml: text, file: path, capabilities: capabilities)
+    }
+
+    /// Lab files under a directory that plainly does not exist, for looking at the XML.
+    static func placeholderLab(_ topology: MachineTopology) -> LabFiles {
+        let directory = "/nonexistent/cxllab-lab-placeholder"
+        return LabFiles(
+            domainName: "cxllab-preview-\(topology.name)", domainType: .qemu,
+            kernel: "/nonexistent/KERNEL-PLACEHOLDER", initrd: "/nonexistent/INITRAMFS-PLACEHOLDER",
+            kernelArguments: ["console=ttyS0", "panic=-1"], labDirectory: directory,
+            consoleLog: directory + "/console.log", agentSocket: directory + "/agent.sock",
+            metadata: .init(runID: "preview", cellID: "preview", ownerPID: 0, created: Date(timeIntervalSince1970: 0))
+        )
+    }
+}
+
+extension CXLLab.Topology {
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check topology files and print every problem with its place and fix.",
+            discussion: "Exits 0 when every file is valid, 1 otherwise."
+        )
+        @OptionGroup var emulator: EmulatorOptions
+        @Argument(help: "Topology files.") var files: [String]
+
+        func run() async throws {
+            let capabilities = await emulator.capabilities()
+            var failed = 0
+            for file in files {
+                do {
+                    let topology = try TopologyFiles.load(file, capabilities: capabilities)
+                    print("\(file): ok (\(topology.name))")
+                } catch let error as TopologyError {
+                    failed += 1
+                    print(error.description)
+                } catch {
+                    failed += 1
+                    print("\(file): error: \(error)")
+                }
+            }
+            if failed > 0 {
+                print("\(failed) of \(files.count) file\(files.count == 1 ? "" : "s") invalid (checked against QEMU \(capabilities.version)).")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the machine a topology file describes, as a tree.")
+        @OptionGroup var emulator: EmulatorOptions
+        @Argument(help: "A topology file.") var file: String
+
+        func run() async throws {
+            let topology = try await loadOrExit(file, emulator)
+            print(topology.outline())
+        }
+    }
+
+    struct XML: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "xml",
+            abstract: "Print the libvirt domain XML of a topology file.",
+            discussion: "Lab paths are placeholders under /nonexistent/cxllab-lab-placeholder; a real lab uses its own directory."
+        )
+        @OptionGroup var emulator: EmulatorOptions
+        @Argument(help: "A topology file.") var file: String
+
+        func run() async throws {
+            let topology = try await loadOrExit(file, emulator)
+            print(try topology.render(TopologyFiles.placeholderLab(topology)).xml, terminator: "")
+        }
+    }
+}
+
+/// Loads a file, or prints its diagnostics and exits 1.
+private func loadOrExit(_ file: String, _ emulator: EmulatorOptions) async throws -> MachineTopology {
+    let capabilities = await emulator.capabilities()
+    do {
+        return try TopologyFiles.load(file, capabilities: capabilities)
+    } catch let error as TopologyError {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,321 @@
+import AgentProtocol
+import Foundation
+import GuestImage
+import HostSupport
+import Libvirt
+import Topology
+
+public enum LabError: Error, Sendable, CustomStringConvertible {
+    case bootFailed(lab: String, reason: String, console: String)
+    case guestPanicked(lab: String, line: String, console: String)
+    case setup(String)
+
+    public var description: String {
+        switch self {
+        case .bootFailed(let lab, let reason, let console):
+            "lab \(lab) did not come up: \(reason)\n--- console (last lines) ---\n\(console)"
+        case .guestPanicked(let lab, let line, let console):
+            "lab \(lab): the guest kernel panicked: \(line)\n--- console (last lines) ---\n\(console)"
+        case .setup(let why): "cannot set up the lab: \(why)"
+        }
+    }
+}
+
+/// What to boot.
+public struct LabRequest: Sendable {
+    public var name: String
+    public var topology: Topology
+    public var kernel: Kernel
+    public var image: BuiltImage
+    public var domainType: LabFiles.DomainType
+    /// Lets the agent run shell commands (interactive labs, script scenarios).
+    public var shell: Bool
+    public var kernelArguments: [String]
+    public var runID: String
+    public var cellID: String
+    /// A lab that outlives this process (`cxllab up`); others are destroyed by libvirt when
+    /// their connection closes, so a killed cxllab leaves no running guest.
+    public var persistent: Bool
+    public var bootDeadline: Duration
+    /// Seconds without a heartbeat after which the guest counts as hung.
+    public var heartbeatTimeout: Double
+
+    public init(name: String, topology: Topology, kernel: Kernel, image: BuiltImage, domainType: LabFiles.DomainType = .qemu,
+                shell: Bool = false, kernelArguments: [String] = [], runID: String = "adhoc", cellID: String = "adhoc",
+                persistent: Bool = false, bootDeadline: Duration = .seconds(120), heartbeatTimeout: Double = 10) {
+        self.heartbeatTimeout = heartbeatTimeout
+        self.name = name
+        self.topology = topology
+        self.kernel = kernel
+        self.image = image
+        self.domainType = domainType
+        self.shell = shell
+        self.kernelArguments = kernelArguments
+        self.runID = runID
+        self.cellID = cellID
+        self.persistent = persistent
+        self.bootDeadline = bootDeadline
+    }
+}
+
+/// One running guest: its domain, console and agent. Whatever happens, `teardown()` leaves
+/// no domain and no files; a fatal console line or the domain stopping fails pending agent
+/// calls at once with the reason.
+public final class LabSession: @unchecked Sendable {
+    public let name: String
+    public let domainName: String
+    public let folder: String
+    public let libvirt: Connection
+    public let domain: Domain
+    public let agent: AgentConnection
+    public let console: ConsoleWatcher
+    public let persistent: Bool
+    public private(set) var hello: JSONValue = .null
+    private let lock = NSLock()
+    private var tornDown = false
+    private var monitors: [Task<Void, Never>] = []
+
+    let resources: LabResources
+
+    init(name: String, domainName: String, folder: String, libvirt: Connection, domain: Domain, agent: AgentConnection,
+         console: ConsoleWatcher, persistent: Bool, resources: LabResources) {
+        self.resources = resources
+        self.name = name
+        self.domainName = domainName
+        self.folder = folder
+        self.libvirt = libvirt
+        self.domain = domain
+        self.agent = agent
+        self.console = console
+        self.persistent = persistent
+    }
+
+    /// Boots the lab and shakes hands with its agent; on any failure everything is removed
+    /// and the error carries the console's last lines.
+    public static func start(_ request: LabRequest, libvirt: Connection, progress: @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
+        let domainName = LabNames.domainName(request.name)
+        let folder = LabPaths.labsRoot + "/" + domainName
+        let fm = FileManager.default
+        if try libvirt.lookupDomain(named: domainName) != nil {
+            throw LabError.setup("a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
+        }
+        try? fm.removeItem(atPath: folder)
+        // Registered before anything exists, so SIGINT at any point below removes what exists.
+        let cleanup = LabResources(folder: folder)
+        SessionRegistry.shared.add(cleanup)
+        do {
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            progress("preparing \(domainName)")
+            try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
+            try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
+            let arguments = ["console=ttyS0", "panic=-1", "quiet", "loglevel=4"] + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
+            let files = LabFiles(
+                domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz", initrd: folder + "/initramfs.cpio",
+                kernelArguments: arguments, labDirectory: folder, consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",
+                agentChannel: AgentProtocol.channelName,
+                metadata: .init(runID: request.runID, cellID: request.cellID, ownerPID: getpid(), created: Date())
+            )
+            let spec = try request.topology.render(files)
+            try BackingFiles.create(spec.backingFiles)
+            let record = LabRecord(name: request.name, domainName: domainName, folder: folder, topology: request.topology.file,
+                                   kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
+                                   shell: request.shell, created: Date(), ownerPID: getpid())
+            try record.save()
+
+            let events = try libvirt.lifecycleEvents()
+            progress("starting \(domainName)")
+            cleanup.beginCreate(libvirt: libvirt, domainName: domainName)
+            let domain: Domain
+            do {
+                domain = try libvirt.createDomain(xml: spec.xml, flags: request.persistent ? [] : [.autodestroy])
+            } catch {
+                cleanup.endCreate(nil)
+                throw error
+            }
+            cleanup.endCreate(domain)
+            let console = ConsoleWatcher(path: files.consoleLog)
+            cleanup.console = console
+            let agent = try AgentConnection(socketPath: files.agentSocket, heartbeatTimeout: request.heartbeatTimeout)
+            cleanup.agent = agent
+            let session = LabSession(name: request.name, domainName: domainName, folder: folder, libvirt: libvirt, domain: domain,
+                                     agent: agent, console: console, persistent: request.persistent, resources: cleanup)
+            session.watch(events: events)
+            progress("waiting for the agent in \(domainName)")
+            do {
+                session.hello = try await agent.handshake(deadline: request.bootDeadline)
+            } catch {
+                await session.teardown()
+                if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
+                    throw LabError.guestPanicked(lab: request.name, line: panic.line, console: console.tail())
+                }
+                throw LabError.bootFailed(lab: request.name, reason: "\(error)", console: console.tail())
+            }
+            return session
+        } catch {
+            cleanup.teardownNow()
+            throw error
+        }
+    }
+
+    /// Fails agent calls at once when the guest panics or its domain stops.
+    private func watch(events: AsyncStream<DomainEvent>) {
+        let name = domainName
+        let agent = agent
+        let console = console
+        monitors.append(Task {
+            for await alert in console.alerts where alert.kind.isFatal {
+                agent.close(reason: "the guest kernel panicked: \(alert.line)")
+                return
+            }
+        })
+        monitors.append(Task {
+            for await event in events where event.domainName == name && event.kind == .stopped {
+                agent.close(reason: "the guest stopped (\(event.stoppedAbnormally ? "crashed or failed" : "powered off or destroyed"))")
+                return
+            }
+        })
+    }
+
+    /// A typed agent call, with the console's evidence when the guest died under it.
+    public func call(_ method: AgentMethod, _ params: [String: JSONValue] = [:], timeout: Duration = .seconds(120)) async throws -> JSONValue {
+        do {
+            return try await agent.call(method, params, timeout: timeout)
+        } catch let error as AgentConnectionError {
+            // A dying guest closes its channel before QEMU has written the panic to the
+            // console: give the console the time to show one (it ends the wait at once).
+            if case .closed = error, await console.waitForFatal(deadline: .seconds(30)) == nil {
+                console.catchUp()
+            }
+            if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
+                throw LabError.guestPanicked(lab: name, line: panic.line, console: console.tail())
+            }
+            throw error
+        }
+    }
+
+    /// Waits until the domain is no longer active.
+    func waitForStop(deadline: Duration) async throws {
+        let events = try libvirt.lifecycleEvents()
+        guard (try? domain.isActive()) == true else { return }
+        let name = domainName
+        try await withDeadline(deadline, what: "the guest stopping") {
+            for await event in events where event.domainName == name && event.kind == .stopped { return }
+        }
+    }
+
+    /// Asks the guest to power off and waits for its domain to stop; destroys it past the deadline.
+    public func powerOff(deadline: Duration = .seconds(20)) async {
+        let events = try? libvirt.lifecycleEvents()
+        _ = try? await agent.call(.powerOff, timeout: .seconds(10))
+        if let events, (try? domain.isActive()) == true {
+            let name = domainName
+            _ = try? await withDeadline(deadline, what: "power-off") {
+                for await event in events where event.domainName == name && event.kind == .stopped { return }
+            }
+        }
+        await teardown()
+    }
+
+    /// Destroys the domain (when it still runs) and removes every file of the lab. Idempotent.
+    public func teardown() async {
+        let first = lock.withLock {
+            defer { tornDown = true }
+            return !tornDown
+        }
+        guard first else { return }
+        for monitor in monitors { monitor.cancel() }
+        resources.teardownNow()
+    }
+
+    /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer
+    /// removes it; `cxllab down` does.
+    public func detach() {
+        SessionRegistry.shared.remove(resources)
+        agent.close(reason: "the lab was handed over")
+        console.stop()
+    }
+}
+
+/// What a lab has made so far, removable from any thread (signal handlers included).
+final class LabResources: @unchecked Sendable {
+    let folder: String
+    private let lock = NSCondition()
+    private var creating: (libvirt: Connection, name: String)?
+    private var _domain: Domain?
+    private var _console: ConsoleWatcher?
+    private var _agent: AgentConnection?
+    private var done = false
+
+    init(folder: String) { self.folder = folder }
+
+    var domain: Domain? {
+        get { lock.withLock { _domain } }
+        set { lock.withLock { _domain = newValue } }
+    }
+    var console: ConsoleWatcher? {
+        get { lock.withLock { _console } }
+        set { lock.withLock { _console = newValue } }
+    }
+    var agent: AgentConnection? {
+        get { lock.withLock { _agent } }
+        set { lock.withLock { _agent = newValue } }
+    }
+
+    /// A domain start is in flight: an interrupt now must wait for it, or the domain would
+    /// appear after teardown looked for it.
+    func beginCreate(libvirt: Connection, domainName: String) {
+        lock.withLock { creating = (libvirt, domainName) }
+    }
+
+    func endCreate(_ domain: Domain?) {
+        lock.withLock {
+            _domain = domain
+            creating = nil
+            lock.broadcast()
+        }
+    }
+
+    /// Held for a whole teardown, so a second caller (the signal handler while the main flow
+    /// tears down, or the reverse) returns only once everything is gone.
+    private let teardownLock = NSLock()
+
+    func teardownNow() {
+        teardownLock.lock()
+        defer { teardownLock.unlock() }
+        let (domain, console, agent, first) = lock.withLock { () -> (Domain?, ConsoleWatcher?, AgentConnection?, Bool) in
+            let deadline = Date().addingTimeInterval(30)
+            while creating != nil, lock.wait(until: deadline) {}
+            if let (libvirt, name) = creating, _domain == nil {
+                // The start did not return in time: find the domain by name instead.
+                _domain = try? libvirt.lookupDomain(named: name)
+            }
+            defer { done = true }
+            return (_domain, _console, _agent, !done)
+        }
+        guard first else { return }
+        agent?.close(reason: "the lab was torn down")
+        if let domain, (try? domain.isActive()) == true { try? domain.destroy() }
+        console?.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+        SessionRegistry.shared.remove(self)
+    }
+}
+
+enum BackingFiles {
+    /// Sparse files of the rendered sizes; those only QEMU's command line names go to the
+    /// QEMU user, since libvirt labels only the files its own elements name.
+    static func create(_ files: [BackingFile]) throws {
+        let qemu = getpwnam("libvirt-qemu")
+        for file in files {
+            let fd = open(file.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw LabError.setup("cannot create \(file.purpose) backing file \(file.path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(file.size)) == 0 else {
+                throw LabError.setup("cannot size \(file.purpose) backing file \(file.path) to \(file.size) bytes: \(String(cString: strerror(errno)))")
+            }
+            if file.qemuCommandLineOnly, let qemu {
+                fchown(fd, qemu.pointee.pw_uid, qemu.pointee.pw_gid)
+            }
+        }
+    }
+}

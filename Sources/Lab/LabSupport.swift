@@ -1,0 +1,104 @@
+import Foundation
+import Synchronization
+
+public enum LabPaths {
+    /// Lab folders must be reachable by the QEMU user, so they are not under root's home:
+    /// `$CXLLAB_LABS_DIR`, else /var/lib/cxllab/labs.
+    public static var labsRoot: String {
+        ProcessInfo.processInfo.environment["CXLLAB_LABS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/cxllab/labs"
+    }
+}
+
+public enum LabNames {
+    public static let prefix = "cxllab-"
+
+    public static func domainName(_ lab: String) -> String {
+        lab.hasPrefix(prefix) ? lab : prefix + lab
+    }
+
+    public static func labName(_ domain: String) -> String {
+        domain.hasPrefix(prefix) ? String(domain.dropFirst(prefix.count)) : domain
+    }
+
+    /// Lab names become domain and file names: letters, digits, dash, underscore, dot.
+    public static func isValid(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) } && !name.hasPrefix(".")
+    }
+}
+
+/// What `cxllab up` leaves on disk about a lab, for `list`, `exec`, `console` and `down`.
+public struct LabRecord: Sendable, Codable, Hashable {
+    public var name: String
+    public var domainName: String
+    public var folder: String
+    public var topology: String
+    public var kernel: String
+    public var kernelRelease: String
+    public var image: String
+    public var shell: Bool
+    public var created: Date
+    public var ownerPID: Int32
+
+    public var agentSocket: String { folder + "/agent.sock" }
+    public var consoleLog: String { folder + "/console.log" }
+
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(self).write(to: URL(fileURLWithPath: folder + "/lab.json"))
+    }
+
+    public static func load(domainName: String) -> LabRecord? {
+        let path = LabPaths.labsRoot + "/" + domainName + "/lab.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(LabRecord.self, from: data)
+    }
+}
+
+/// The sessions this process runs, so SIGINT and SIGTERM can tear them all down.
+final class SessionRegistry: @unchecked Sendable {
+    static let shared = SessionRegistry()
+    private let lock = NSLock()
+    private var labs: [ObjectIdentifier: LabResources] = [:]
+
+    func add(_ lab: LabResources) { lock.withLock { labs[ObjectIdentifier(lab)] = lab } }
+    func remove(_ lab: LabResources) { _ = lock.withLock { labs.removeValue(forKey: ObjectIdentifier(lab)) } }
+    var all: [LabResources] { lock.withLock { Array(labs.values) } }
+}
+
+/// On SIGINT or SIGTERM: every lab this process is starting or running (not those handed
+/// over by `cxllab up`) is destroyed and its files removed, then cxllab exits 130 or 143.
+public enum InterruptTeardown {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    private static let interrupted = Mutex(false)
+    private static let installed: Bool = {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                interrupted.withLock { $0 = true }
+                let labs = SessionRegistry.shared.all
+                if !labs.isEmpty {
+                    FileHandle.standardError.write(Data("\ncxllab: interrupted; removing \(labs.count) lab(s)\n".utf8))
+                }
+                for lab in labs { lab.teardownNow() }
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        return true
+    }()
+
+    public static func install() { _ = installed }
+
+    /// Called before cxllab exits on its own: while an interrupt's teardown runs, the process
+    /// must not end under it (the handler exits with 130 or 143 when it is done).
+    public static func waitIfInterrupted() {
+        guard interrupted.withLock({ $0 }) else { return }
+        while true { pause() }
+    }
+}

@@ -1,0 +1,26 @@
+import Agent
+import AgentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The guest agent: started by the image's init after /proc, /sys and /dev are mounted and the
+/// virtio modules are loaded. It is not PID 1 (init's shell is), so it reaps only its own
+/// children, which `Spawn` waits for.
+@main
+enum AgentEntry {
+    static func main() {
+        guard let port = AgentServer.findPort(named: AgentProtocol.channelName) else {
+            print("cxllab-agent: no virtio-serial port named \(AgentProtocol.channelName)")
+            exit(2)
+        }
+        let descriptor = open(port, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            print("cxllab-agent: cannot open \(port): \(String(cString: strerror(errno)))")
+            exit(2)
+        }
+        let handler = AgentHandler(shellEnabled: AgentHandler.shellFlagSet())
+        print("cxllab-agent: serving on \(port)\(handler.shellEnabled ? " (shell enabled)" : "")")
+        AgentServer(descriptor: descriptor, handler: handler).serve()
+    }
+}

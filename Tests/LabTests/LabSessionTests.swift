@@ -1,0 +1,171 @@
+import AgentProtocol
+import Foundation
+import GuestImage
+import HostSupport
+@testable import Lab
+import Libvirt
+import Testing
+import Topology
+
+/// Real labs: real QEMU guests through qemu:///system, the real agent in them. Serialized,
+/// so at most one of these guests runs at a time (other suites may run one more).
+@Suite(.serialized) struct LabSessionTests {
+    static var root: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path }
+    let cache = CacheDirectory.resolve()
+
+    func prepared(_ topology: String = "nvdimm-single") async throws -> PreparedLab {
+        try await LabPreparation(cache: cache).prepare(
+            topologyFile: Self.root + "/topologies/\(topology).yaml", kernel: .debianSuite("bookworm-backports"),
+            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml")
+        )
+    }
+
+    func request(_ lab: PreparedLab, name: String, shell: Bool = true, heartbeatTimeout: Double = 10) -> LabRequest {
+        LabRequest(name: name, topology: lab.topology, kernel: lab.kernel, image: lab.image, shell: shell,
+                   runID: "test", cellID: name, bootDeadline: .seconds(120), heartbeatTimeout: heartbeatTimeout)
+    }
+
+    static func uniqueName(_ base: String) -> String { "\(base)-\(UUID().uuidString.prefix(6).lowercased())" }
+
+    func assertGone(_ session: LabSession) throws {
+        #expect(try Connection().lookupDomain(named: session.domainName) == nil)
+        #expect(!FileManager.default.fileExists(atPath: session.folder))
+    }
+
+    @Test func bootsTalksAndLeavesNothing() async throws {
+        let lab = try await prepared()
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("life")), libvirt: try Connection())
+        #expect(session.hello["kernel"]?.stringValue == lab.kernel.release)
+        let info = try await session.call(.info)
+        #expect(info["kernel"]?.stringValue == lab.kernel.release)
+        #expect(info["modules"]?.arrayValue?.compactMap(LoadedModule.init(json:)).contains { $0.name == "nd_pmem" } == true)
+        let ndctl = ToolOutcome(json: try await session.call(.runTool, ["tool": "ndctl", "args": ["list", "-R"]]))
+        #expect(ndctl.status == 0)
+        #expect(ndctl.json?.arrayValue?.first?["dev"]?.stringValue == "region0" || ndctl.json?["dev"]?.stringValue == "region0",
+                "ndctl said: \(ndctl.stdout)")
+        let mark = try await session.call(.dmesgMark)["mark"]?.intValue ?? -1
+        _ = try await session.call(.shell, ["command": "echo cxllab-mark-test > /dev/kmsg"])
+        let lines = try await session.call(.dmesgSince, ["mark": .int(mark)])["lines"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(lines.contains { $0.contains("cxllab-mark-test") })
+        let streamed = Collected()
+        let outcome = ToolOutcome(json: try await session.agent.call(.shell, ["command": "echo one; echo two >&2; exit 5"],
+                                                                        onOutput: { streamed.add($0, $1) }))
+        #expect(outcome.status == 5)
+        #expect(streamed.text("stdout") == "one\n")
+        #expect(streamed.text("stderr") == "two\n")
+        await session.powerOff()
+        try assertGone(session)
+    }
+
+    @Test func shellIsRefusedWhenTheLabDidNotEnableIt() async throws {
+        let lab = try await prepared()
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("noshell"), shell: false), libvirt: try Connection())
+        defer { Task { await session.teardown() } }
+        await #expect(throws: AgentConnectionError.self) { try await session.call(.shell, ["command": "true"]) }
+        await session.teardown()
+        try assertGone(session)
+    }
+
+    @Test func aGuestPanicEndsTheSessionWithThePanicAsEvidence() async throws {
+        let lab = try await prepared()
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("panic")), libvirt: try Connection())
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: LabError.self) {
+            try await session.call(.shell, ["command": "echo c > /proc/sysrq-trigger"], timeout: .seconds(60))
+        }
+        #expect(clock.now - start < .seconds(30))
+        guard case .guestPanicked(_, let line, let console)? = error else {
+            Issue.record("expected a panic, got \(String(describing: error))")
+            await session.teardown()
+            return
+        }
+        #expect(line.contains("Kernel panic"))
+        #expect(console.contains("sysrq"))
+        await session.teardown()
+        try assertGone(session)
+    }
+
+    @Test func anAgentThatStopsAnsweringEndsInATimeout() async throws {
+        let lab = try await prepared()
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("hang"), heartbeatTimeout: 4), libvirt: try Connection())
+        let error = await #expect(throws: AgentConnectionError.self) {
+            // The agent waits for this shell, which stops the agent itself: no reply, no heartbeat.
+            try await session.call(.shell, ["command": "kill -STOP $(pidof cxllab-agent)"], timeout: .seconds(60))
+        }
+        guard case .unresponsive? = error else {
+            Issue.record("expected unresponsive, got \(String(describing: error))")
+            await session.teardown()
+            return
+        }
+        await session.teardown()
+        try assertGone(session)
+    }
+
+    @Test func fuzzedFramesAtTheRealAgentGetErrorRepliesAndNoCrash() async throws {
+        let lab = try await prepared()
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("fuzz")), libvirt: try Connection())
+        let agent = session.agent
+        let errors = Task {
+            var count = 0
+            for await frame in agent.events {
+                if case .reply(nil, .failure) = frame { count += 1 }
+                if count == 5 { return count }
+            }
+            return count
+        }
+        agent.write("this is not json\n")
+        agent.write("{\"id\": \"seven\"}\n")
+        agent.write(String(repeating: "x", count: AgentProtocol.maximumFrameBytes + 10) + "\n")
+        agent.write("[1,2,3]\n")
+        var noise: [UInt8] = []
+        for index in 0..<300 {
+            let byte = UInt8((index * 37) % 250 + 1)
+            if byte != 0x0A { noise.append(byte) }
+        }
+        agent.write(String(decoding: noise, as: UTF8.self) + "\n")
+        let counted = try await withDeadline(.seconds(30), what: "error replies") { await errors.value }
+        #expect(counted == 5)
+        await #expect(throws: AgentConnectionError.self) { try await agent.call(AgentMethod.bind, ["bus": "dax"]) }
+        // Still up and answering.
+        #expect(try await session.call(.info)["kernel"]?.stringValue == lab.kernel.release)
+        await session.powerOff()
+        try assertGone(session)
+    }
+
+    /// `cxllab up` interrupted while the guest boots leaves no domain and no files.
+    @Test func sigintDuringBootLeavesNothingBehind() async throws {
+        _ = try await prepared()  // everything cached, so the command reaches the boot quickly
+        let name = Self.uniqueName("sigint")
+        let domainName = LabNames.domainName(name)
+        let executable = try #require(try? AgentBinary.locate()).replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let libvirt = try Connection()
+        let events = try libvirt.lifecycleEvents()
+        let process = Process()
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["up", Self.root + "/topologies/nvdimm-single.yaml", "--name", name]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await withDeadline(.seconds(120), what: "the lab's domain starting") {
+            for await event in events where event.domainName == domainName && event.kind == .started { return }
+        }
+        kill(process.processIdentifier, SIGINT)
+        let status = try await withDeadline(.seconds(30), what: "cxllab exiting") {
+            for await status in exited.stream { return status }
+            return -1
+        }
+        #expect(status == 128 + SIGINT)
+        #expect(try libvirt.lookupDomain(named: domainName) == nil)
+        #expect(!FileManager.default.fileExists(atPath: LabPaths.labsRoot + "/" + domainName))
+    }
+}
+
+final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var streams: [String: String] = [:]
+    func add(_ stream: String, _ data: String) { lock.withLock { streams[stream, default: ""] += data } }
+    func text(_ stream: String) -> String { lock.withLock { streams[stream] ?? "" } }
+}
