@@ -42,7 +42,9 @@ import Testing
         let clock = ContinuousClock()
         let start = clock.now
         #expect(await watcher.waitForFatal(deadline: .milliseconds(300)) == nil)
-        #expect(clock.now - start < .seconds(5))
+        // Only a guard against hanging: under a loaded test run the wake-up may be late.
+        #expect(clock.now - start >= .milliseconds(300))
+        #expect(clock.now - start < .seconds(30))
     }
 }
 
