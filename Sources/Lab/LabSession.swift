@@ -100,6 +100,7 @@ public final class LabSession: @unchecked Sendable {
             throw LabError.setup("a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
         }
         try? fm.removeItem(atPath: folder)
+        await GuestSlots.shared.acquire()
         // Registered before anything exists, so SIGINT at any point below removes what exists.
         let cleanup = LabResources(folder: folder)
         SessionRegistry.shared.add(cleanup)
@@ -230,6 +231,7 @@ public final class LabSession: @unchecked Sendable {
     /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer
     /// removes it; `cxllab down` does.
     public func detach() {
+        resources.releaseSlot()
         SessionRegistry.shared.remove(resources)
         agent.close(reason: "the lab was handed over")
         console.stop()
@@ -245,8 +247,18 @@ final class LabResources: @unchecked Sendable {
     private var _console: ConsoleWatcher?
     private var _agent: AgentConnection?
     private var done = false
+    private var holdsSlot = true
 
     init(folder: String) { self.folder = folder }
+
+    /// Gives the guest slot back, once.
+    func releaseSlot() {
+        let held = lock.withLock {
+            defer { holdsSlot = false }
+            return holdsSlot
+        }
+        if held { GuestSlots.shared.release() }
+    }
 
     var domain: Domain? {
         get { lock.withLock { _domain } }
@@ -298,6 +310,7 @@ final class LabResources: @unchecked Sendable {
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
         SessionRegistry.shared.remove(self)
+        releaseSlot()
     }
 }
 

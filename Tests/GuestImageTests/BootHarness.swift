@@ -11,6 +11,8 @@ enum BootHarness {
 
     static func boot(kernel: Kernel, image: BuiltImage, extraCommandLine: String = "cxllab.init=report",
                      deadline: Duration = .seconds(90)) async throws -> String {
+        await GuestSlots.shared.acquire()
+        defer { GuestSlots.shared.release() }
         let name = "cxllab-imgtest-\(UUID().uuidString.prefix(8).lowercased())"
         let folder = labsRoot + "/" + name
         let fm = FileManager.default
