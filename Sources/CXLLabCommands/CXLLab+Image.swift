@@ -22,6 +22,14 @@ enum ProjectFiles {
         throw ValidationError("no image recipe '\(name)': looked for images/\(name).yaml in \(searchFolders().joined(separator: ", "))")
     }
 
+    /// A folder of the project (images/modules/..., topologies/...).
+    static func folder(_ relative: String) throws -> String {
+        for root in searchFolders() where FileManager.default.fileExists(atPath: root + "/" + relative) {
+            return root + "/" + relative
+        }
+        throw ValidationError("cannot find \(relative) in \(searchFolders().joined(separator: ", ")); run cxllab from its source tree or set CXLLAB_HOME")
+    }
+
     /// The working folder, then the source tree this executable was built from (so cxllab
     /// finds its recipes and topologies when run from elsewhere), then $CXLLAB_HOME.
     static func searchFolders() -> [String] {
