@@ -74,6 +74,8 @@ extension CXLLab {
         }
 
         func finish(_ report: DriverOrderReport, accelerator: String) throws {
+            var report = report
+            report.verdictText = report.verdict
             if json {
                 print(try JSONOutput.encode(report))
             } else {

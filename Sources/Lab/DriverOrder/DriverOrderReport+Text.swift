@@ -10,6 +10,11 @@ extension DriverOrderReport {
             lines.append("devices: " + devices.map { "\($0.name) (\($0.role.rawValue), \($0.source) \($0.parent))" }.joined(separator: ", "))
         }
         for note in notApplicable { lines.append("not applicable: \(note)") }
+        if verdict == "n/a" {
+            lines.append("")
+            lines.append("NOT APPLICABLE: this kernel made no dax device from this topology; no invariant was checked.")
+            return lines.joined(separator: "\n")
+        }
         if let error {
             lines.append("")
             lines.append("The run could not be done: \(error)")

@@ -87,6 +87,8 @@ public struct DriverOrderReport: Sendable, Codable {
     /// Parts of the topology the kernel could not turn into dax devices, with its own words.
     public var notApplicable: [String] = []
     public var rounds: [[OrderResult]] = []
+    /// Repeated in JSON for machines: pass, fail, n/a or error.
+    public var verdictText: String = ""
     public var seed: UInt64
     public var seconds: Double = 0
     /// Why the run could not be done, when it could not.
@@ -104,9 +106,21 @@ public struct DriverOrderReport: Sendable, Codable {
     public var failedOrders: [OrderResult] { orderRuns.filter(\.failed) }
     public var failureRate: FailureRate { FailureRate(failures: failedOrders.count, trials: orderRuns.count) }
 
-    /// 0 when every invariant held, 1 when one was violated, 2 when the run could not be done.
+    /// pass, fail, n/a (the kernel could not make the devices this topology is about, as with
+    /// CXL regions refused in a VM), or error (the run could not be done).
+    public var verdict: String {
+        if devices.isEmpty && !notApplicable.isEmpty { return "n/a" }
+        if error != nil || devices.isEmpty { return "error" }
+        return failedOrders.isEmpty ? "pass" : "fail"
+    }
+
+    /// 0 when every invariant held, 1 when one was violated, 2 when the run could not be done
+    /// (not applicable included: no invariant was checked).
     public var exitStatus: Int32 {
-        if error != nil || devices.isEmpty { return 2 }
-        return failedOrders.isEmpty ? 0 : 1
+        switch verdict {
+        case "pass": 0
+        case "fail": 1
+        default: 2
+        }
     }
 }
