@@ -1,0 +1,79 @@
+@testable import Lab
+import Testing
+
+@Suite struct DriverOrderLogicTests {
+    @Test func allOrdersOfThreeDrivers() {
+        let orders = DriverOrders.all(["device_dax", "kmem", "fsdev_dax"])
+        #expect(orders.count == 6)
+        #expect(Set(orders.map { $0.joined(separator: ",") }).count == 6)
+        #expect(orders.first == ["device_dax", "kmem", "fsdev_dax"])
+        #expect(DriverOrders.all(["a"]) == [["a"]])
+    }
+
+    @Test func samplesAreSeededAndDistinctPerRound() {
+        let drivers = ["a", "b", "c", "d"]
+        let first = DriverOrders.orders(drivers, selection: .sample(5), seed: 42, round: 0)
+        #expect(first == DriverOrders.orders(drivers, selection: .sample(5), seed: 42, round: 0))
+        #expect(first.count == 5)
+        #expect(Set(first.map { $0.joined() }).count == 5)
+        #expect(first != DriverOrders.orders(drivers, selection: .sample(5), seed: 42, round: 1))
+        #expect(DriverOrders.orders(drivers, selection: .sample(100), seed: 1, round: 0).count == 24)
+        #expect(OrderSelection(argument: "all") == .all)
+        #expect(OrderSelection(argument: "3") == .sample(3))
+        #expect(OrderSelection(argument: "0") == nil)
+    }
+
+    /// Reference values of the Wilson score interval (z = 1.96).
+    @Test func wilsonInterval() {
+        let none = FailureRate(failures: 0, trials: 10)
+        #expect(none.rate == 0)
+        #expect(none.lower == 0)
+        #expect(abs(none.upper - 0.2775) < 0.001)
+        let half = FailureRate(failures: 5, trials: 10)
+        #expect(abs(half.lower - 0.2366) < 0.001)
+        #expect(abs(half.upper - 0.7634) < 0.001)
+        let all = FailureRate(failures: 20, trials: 20)
+        #expect(abs(all.lower - 0.8389) < 0.001)
+        #expect(all.upper == 1)
+        #expect(FailureRate(failures: 0, trials: 0).upper == 1)
+    }
+
+    @Test func invariants() {
+        // fsdev on its own is the V9 bug, whatever was expected.
+        #expect(DriverOrderScenario.judge(step: .load, expected: "device_dax", actual: "fsdev_dax", refusal: nil).0 == .fail)
+        #expect(DriverOrderScenario.judge(step: .recreate, expected: nil, actual: "fsdev_dax", refusal: nil).0 == .fail)
+        // Asked for, fsdev is right.
+        #expect(DriverOrderScenario.judge(step: .explicitFsdev, expected: "fsdev_dax", actual: "fsdev_dax", refusal: nil).0 == .pass)
+        let refused = DriverOrderScenario.judge(step: .explicitFsdev, expected: "fsdev_dax", actual: nil, refusal: "No such device")
+        #expect(refused.0 == .fail)
+        #expect(refused.1?.contains("No such device") == true)
+        #expect(DriverOrderScenario.judge(step: .systemRAM, expected: "kmem", actual: "device_dax", refusal: nil).0 == .fail)
+        #expect(DriverOrderScenario.judge(step: .driversProbe, expected: "device_dax", actual: "device_dax", refusal: nil).0 == .pass)
+        #expect(DriverOrderScenario.judge(step: .driversProbe, expected: nil, actual: nil, refusal: nil).0 == .pass)
+    }
+
+    @Test func moduleSpecs() {
+        let standIn = ModuleSpec(parsing: "images/modules/fsdev_dax:automatch=1")
+        #expect(standIn.path == "images/modules/fsdev_dax")
+        #expect(standIn.parameters == ["automatch=1"])
+        let several = ModuleSpec(parsing: "/tmp/x.ko:a=1,b=two")
+        #expect(several.parameters == ["a=1", "b=two"])
+        #expect(ModuleSpec(parsing: "/tmp/x.ko").parameters.isEmpty)
+        #expect(ModuleSpec(parsing: "/tmp/x.ko").path == "/tmp/x.ko")
+    }
+
+    @Test func verdictsAndExitStatus() {
+        var report = DriverOrderReport(kernel: "k", topology: "t", drivers: ["device_dax"], fsdev: .real, seed: 1)
+        #expect(report.exitStatus == 2)
+        report.notApplicable = ["CXL: the kernel refused"]
+        #expect(report.verdict == "n/a")
+        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
+        report.rounds = [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]]
+        #expect(report.exitStatus == 0)
+        let bad = Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail, note: nil, dmesg: [])
+        report.rounds.append([OrderResult(order: ["device_dax"], observations: [bad], seconds: 1, error: nil)])
+        #expect(report.exitStatus == 1)
+        #expect(report.failureRate.failures == 1)
+        #expect(report.failureRate.trials == 2)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import GuestImage
+import HostSupport
+@testable import Lab
+import Libvirt
+import Testing
+
+/// The driver-order scenario in real guests, against the behaviour measured on this machine
+/// and described in the fsdev V9 review thread.
+@Suite(.serialized) struct DriverOrderScenarioTests {
+    let cache = CacheDirectory.resolve()
+    static var root: String { LabSessionTests.root }
+
+    func run(_ topology: String, kernel: String, modules: [String] = [], drivers: [String]? = nil) async throws -> DriverOrderReport {
+        let reference = try KernelReference(parsing: kernel)
+        let found = try await KernelStore(cache: cache).kernel(reference)
+        let plan = try await DriverOrderSetup(cache: cache, standInSource: Self.root + "/images/modules/fsdev_dax")
+            .plan(kernel: found, specs: modules.map(ModuleSpec.init(parsing:)))
+        var set = drivers ?? ["device_dax", "kmem", "fsdev_dax"]
+        if case .absent = plan.fsdev { set.removeAll { $0 == "fsdev_dax" } }
+        var report = DriverOrderReport(kernel: found.release, topology: topology, drivers: set, fsdev: plan.fsdev, seed: 1)
+        let prepared = try await LabPreparation(cache: cache).prepare(
+            topologyFile: Self.root + "/topologies/\(topology).yaml", kernel: reference,
+            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), extraFeatures: plan.features, modules: plan.modules
+        )
+        let session = try await LabSession.start(
+            LabRequest(name: "order-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
+                       image: prepared.image, runID: "test", cellID: topology),
+            libvirt: try Connection()
+        )
+        await DriverOrderScenario(drivers: set, parameters: plan.parameters).run(session: session, features: prepared.features, report: &report)
+        await session.teardown()
+        #expect(try Connection().lookupDomain(named: session.domainName) == nil)
+        return report
+    }
+
+    /// Orders in which fsdev_dax registers before device_dax.
+    static func fsdevFirst(_ order: [String]) -> Bool {
+        (order.firstIndex(of: "fsdev_dax") ?? .max) < (order.firstIndex(of: "device_dax") ?? .max)
+    }
+
+    @Test func standInWithAutomatchReproducesV9() async throws {
+        let report = try await run("nvdimm-single", kernel: "debian:bookworm-backports", modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=1"])
+        #expect(report.fsdev == .standIn(automatch: true))
+        #expect(report.exitStatus == 1)
+        #expect(report.orderRuns.count == 6)
+        let failing = Set(report.failedOrders.map(\.order))
+        let expected = Set(DriverOrders.all(report.drivers).filter(Self.fsdevFirst))
+        #expect(failing == expected, "failing orders: \(failing)")
+        #expect(report.failedOrders.allSatisfy { $0.observations.contains { $0.actual == "fsdev_dax" && $0.step.isAutomatic } })
+        #expect(report.seconds < 120)
+    }
+
+    @Test func standInWithoutAutomatchHoldsEveryInvariant() async throws {
+        let report = try await run("nvdimm-single", kernel: "debian:bookworm-backports", modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=0"])
+        #expect(report.fsdev == .standIn(automatch: false))
+        #expect(report.exitStatus == 0, "\(report.rendered(accelerator: "TCG"))")
+        #expect(report.orderRuns.count == 6)
+        // The explicit bind and the give-back were checked in every order.
+        #expect(report.orderRuns.allSatisfy { result in result.observations.contains { $0.step == .explicitFsdev && $0.verdict == .pass } })
+        #expect(report.orderRuns.allSatisfy { result in result.observations.contains { $0.step == .systemRAM && $0.actual == "kmem" } })
+    }
+
+    @Test func trixieRealFsdevBindsOnlyWhenAsked() async throws {
+        let report = try await run("nvdimm-single", kernel: "debian:trixie-backports")
+        #expect(report.fsdev == .real)
+        #expect(report.exitStatus == 0, "\(report.rendered(accelerator: "TCG"))")
+        let explicit = report.orderRuns.flatMap(\.observations).filter { $0.step == .explicitFsdev }
+        let back = report.orderRuns.flatMap(\.observations).filter { $0.step == .giveBack }
+        #expect(explicit.count == 6 && explicit.allSatisfy { $0.actual == "fsdev_dax" })
+        #expect(back.count == 6 && back.allSatisfy { $0.actual == "device_dax" })
+    }
+
+    @Test func bookwormHasNoFsdevAndSaysWhy() async throws {
+        let report = try await run("nvdimm-single", kernel: "debian:bookworm")
+        guard case .absent(let reason) = report.fsdev else {
+            Issue.record("expected fsdev_dax absent, got \(report.fsdev)")
+            return
+        }
+        #expect(reason.contains("no stand-in"))
+        #expect(report.exitStatus == 0)
+        #expect(report.drivers == ["device_dax", "kmem"])
+    }
+
+    @Test func cxlRegionOn61BindsDeviceDax() async throws {
+        let report = try await run("cxl-pmem-single", kernel: "debian:bookworm")
+        #expect(report.devices.contains { $0.source == "cxl-pmem" })
+        #expect(report.exitStatus == 0, "\(report.rendered(accelerator: "TCG"))")
+    }
+
+    @Test func cxlRegionRefusedOn612IsNotApplicableInTheKernelsWords() async throws {
+        let report = try await run("cxl-pmem-single", kernel: "debian:bookworm-backports")
+        #expect(report.verdict == "n/a")
+        #expect(report.exitStatus == 2)
+        #expect(report.notApplicable.contains { $0.contains("Failed to synchronize CPU cache state") })
+    }
+
+    @Test func aUsersPrebuiltModuleReplacesTheDriverOfItsName() async throws {
+        // The stand-in built once, then handed over as a prebuilt .ko: it must be the one used.
+        let kernel = try await KernelStore(cache: cache).kernel(.debianSuite("bookworm-backports"))
+        let built = try await ModuleBuilder(cache: cache).build(source: Self.root + "/images/modules/fsdev_dax", for: kernel)
+        let copy = FileManager.default.temporaryDirectory.path + "/cxllab-user-\(UUID().uuidString.prefix(6))/fsdev_dax.ko"
+        try FileManager.default.createDirectory(atPath: (copy as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: (copy as NSString).deletingLastPathComponent) }
+        try FileManager.default.copyItem(atPath: built[0], toPath: copy)
+        let report = try await run("nvdimm-single", kernel: "debian:bookworm-backports", modules: ["\(copy):automatch=1"],
+                                   drivers: ["device_dax", "fsdev_dax"])
+        #expect(report.fsdev == .user(copy))
+        #expect(report.exitStatus == 1)
+        #expect(Set(report.failedOrders.map(\.order)) == [["fsdev_dax", "device_dax"]])
+    }
+}
