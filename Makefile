@@ -12,7 +12,7 @@ build:
 	$(SWIFT) build
 
 demo: setup build
-	$(CXLLAB) doctor
+	bash scripts/demo.sh
 
 test: setup
 	$(SWIFT) build --build-tests

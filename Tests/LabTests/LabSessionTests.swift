@@ -152,6 +152,11 @@ import Topology
         try await withDeadline(.seconds(120), what: "the lab's domain starting") {
             for await event in events where event.domainName == domainName && event.kind == .started { return }
         }
+        defer {
+            // Whatever the outcome, leave no lab behind for the next test.
+            if let stray = try? libvirt.lookupDomain(named: domainName) { try? stray.destroy() }
+            try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + domainName)
+        }
         kill(process.processIdentifier, SIGINT)
         let status = try await withDeadline(.seconds(30), what: "cxllab exiting") {
             for await status in exited.stream { return status }

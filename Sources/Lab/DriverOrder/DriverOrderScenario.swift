@@ -44,15 +44,11 @@ public struct DriverOrderScenario: Sendable {
             try await guest.must("ndctl", ["enable-region", "all"])
             if labels.status != 0 { notApplicable.append("ndctl init-labels: \(labels.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
         }
-        let regions = try await guest.tool("ndctl", ["list", "-R", "-N", "-i"])
-        // With namespaces asked for too, ndctl wraps the regions: {"regions": [...]}.
-        let regionList = regions.json?["regions"]?.asList ?? regions.json?.asList ?? []
-        for region in regionList {
+        for (provider, region) in try await guest.regionsByProvider() where provider != "CXL" {
             guard let name = region["dev"]?.stringValue else { continue }
             let available = region["available_size"]?.intValue ?? 0
             let namespaces = region["namespaces"]?.asList ?? []
-            // NFIT regions carry an interleave-set cookie; memmap= (e820) regions do not.
-            let source = region["iset_id"] == nil ? "legacy-pmem" : "nvdimm"
+            let source = provider == "e820" ? "legacy-pmem" : "nvdimm"
             if available >= 300 << 20 {
                 // Room for namespaces: one devdax, and a second to become system-ram.
                 let wanted = available >= 600 << 20 && !devices.contains { $0.role == .systemRAM } ? 2 : 1

@@ -48,6 +48,16 @@ struct GuestOperations {
         }
     }
 
+    /// Every nd region with its namespaces, by the provider of its bus: ACPI.NFIT (NVDIMMs),
+    /// e820 (memmap= legacy pmem) or CXL.
+    func regionsByProvider() async throws -> [(provider: String, region: JSONValue)] {
+        let listed = try await tool("ndctl", ["list", "-B", "-R", "-N", "-i"])
+        return (listed.json?.asList ?? []).flatMap { bus -> [(String, JSONValue)] in
+            let provider = bus["provider"]?.stringValue ?? "unknown"
+            return (bus["regions"]?.asList ?? []).map { (provider, $0) }
+        }
+    }
+
     func daxDevices() async throws -> [BusDevice] {
         let result = try await session.call(.listDevices)
         return (result["devices"]?.arrayValue ?? []).compactMap(BusDevice.init(json:)).filter { $0.bus == "dax" }
