@@ -58,9 +58,10 @@ public struct DriverOrderScenario: Sendable {
                           let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue else { continue }
                     devices.append(ScenarioDevice(name: dax, role: index == 1 ? .systemRAM : .devdax, parent: namespace, source: source))
                 }
-            } else if let raw = namespaces.first(where: { ($0["mode"]?.stringValue == "raw") && ($0["size"]?.intValue ?? 0) > 0 }),
-                      let namespace = raw["dev"]?.stringValue {
-                // A label-less region (memmap= pmem, an unlabelled NVDIMM): turn its raw namespace into devdax.
+            } else if let existing = namespaces.first(where: { $0["mode"]?.stringValue != "devdax" && ($0["size"]?.intValue ?? 0) > 0 }),
+                      let namespace = existing["dev"]?.stringValue {
+                // A label-less region (memmap= pmem, an unlabelled NVDIMM) has one namespace
+                // spanning it (raw, or fsdax for memmap=): reconfigure it to devdax.
                 let made = try await guest.tool("ndctl", ["create-namespace", "-f", "-e", namespace, "-m", "devdax"])
                 if made.status == 0, let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue {
                     devices.append(ScenarioDevice(name: dax, role: .devdax, parent: made.json?["dev"]?.stringValue ?? namespace, source: source))
