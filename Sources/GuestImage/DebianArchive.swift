@@ -55,6 +55,15 @@ public struct DebianArchive: Sendable {
     /// Writes the private configuration and fetches the package lists when they are missing
     /// or older than `maxAge`.
     public func refresh(maxAge: TimeInterval = 24 * 3600, force: Bool = false) async throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // Concurrent updates of one set of lists corrupt each other: one at a time, and the
+        // age is judged again once the lock is held (another process may just have updated).
+        try await FileLock.withLock(root + "/.lock") {
+            try await self.refreshLocked(maxAge: maxAge, force: force)
+        }
+    }
+
+    private func refreshLocked(maxAge: TimeInterval, force: Bool) async throws {
         let fm = FileManager.default
         for folder in ["sources.list.d", "preferences.d", "lists/partial", "cache", "archives/partial"] {
             try fm.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
@@ -77,7 +86,7 @@ public struct DebianArchive: Sendable {
 
     /// `apt-cache madison PACKAGE`: every version the archive has, with its suite.
     public func versions(of package: String) async throws -> [(version: String, suite: String)] {
-        let result = try await ProcessRunner.run("apt-cache", options + ["madison", package], timeout: .seconds(60))
+        let result = try await readLocked { try await ProcessRunner.run("apt-cache", self.options + ["madison", package], timeout: .seconds(60)) }
         return result.output.split(separator: "\n").compactMap { line in
             let columns = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard columns.count >= 3 else { return nil }
@@ -92,7 +101,7 @@ public struct DebianArchive: Sendable {
     /// archive has no such package.
     public func record(of package: String, version: String? = nil) async throws -> [String: String]? {
         let name = version.map { "\(package)=\($0)" } ?? package
-        let result = try await ProcessRunner.run("apt-cache", options + ["show", "--no-all-versions", name], timeout: .seconds(60))
+        let result = try await readLocked { try await ProcessRunner.run("apt-cache", self.options + ["show", "--no-all-versions", name], timeout: .seconds(60)) }
         guard result.status == 0 else { return nil }
         var fields: [String: String] = [:]
         for line in result.output.split(separator: "\n") {
@@ -105,10 +114,15 @@ public struct DebianArchive: Sendable {
 
     /// Package names matching a regular expression (`apt-cache search --names-only`).
     public func packageNames(matching pattern: String) async throws -> [String] {
-        let result = try await ProcessRunner.run(
-            "apt-cache", options + ["search", "--names-only", pattern], timeout: .seconds(60)
-        )
+        let result = try await readLocked {
+            try await ProcessRunner.run("apt-cache", self.options + ["search", "--names-only", pattern], timeout: .seconds(60))
+        }
         return result.output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
+    /// Reads the lists while no update rewrites them.
+    func readLocked<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        try await FileLock.withLock(root + "/.lock", exclusive: false, body)
     }
 
     /// Downloads packages (`name=version` or `name`) into `folder` and returns the .deb paths.
@@ -117,7 +131,8 @@ public struct DebianArchive: Sendable {
         let before = Set((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
         // apt reports download progress as `dlstatus:<n>:<percent>:<text>` lines on its status fd.
         let names = packages.map { $0.split(separator: "=").first.map(String.init) ?? $0 }.joined(separator: ", ")
-        let result = try await ProcessRunner.run(
+        let options = self.options
+        let result = try await readLocked { try await ProcessRunner.run(
             "apt-get", options + ["-q", "-o", "APT::Status-Fd=1", "download"] + packages, currentDirectory: folder,
             timeout: .seconds(900),
             onOutputLine: { line in
@@ -126,7 +141,7 @@ public struct DebianArchive: Sendable {
                     progress(String(format: "downloading %@: %3.0f%%", names, percent))
                 }
             }
-        )
+        ) }
         guard result.succeeded else { throw CommandFailure(result, context: "could not download \(names)") }
         let after = (try FileManager.default.contentsOfDirectory(atPath: folder)).filter { $0.hasSuffix(".deb") }
         return after.filter { !before.contains($0) }.sorted().map { folder + "/" + $0 }

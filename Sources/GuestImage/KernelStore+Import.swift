@@ -60,9 +60,21 @@ extension KernelStore {
         let origin = reference.description
         let folder = root + "/" + FileDigest.sha256(of: Data(origin.utf8)).prefix(16)
         if let existing = load(folder: folder), existing.imageSHA256 == digest { return existing }
+        let buildTree = tree
+        return try await FileLock.withLock(folder + ".lock") {
+            try await self.importLocked(reference, image: image, config: config, tree: buildTree, release: release, digest: digest,
+                                        folder: folder, progress: progress)
+        }
+    }
+
+    private func importLocked(_ reference: KernelReference, image: String, config: String?, tree: String?, release: String,
+                              digest: String, folder: String, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
+        let fm = FileManager.default
+        let origin = reference.description
+        if let existing = load(folder: folder), existing.imageSHA256 == digest { return existing }
 
         progress("importing \(origin) (\(release))")
-        let staging = folder + ".staging-\(ProcessInfo.processInfo.processIdentifier)"
+        let staging = folder + ".staging-\(UUID().uuidString.prefix(8))"
         try? fm.removeItem(atPath: staging)
         defer { try? fm.removeItem(atPath: staging) }
         let modulesFolder = staging + "/modules/lib/modules/" + release

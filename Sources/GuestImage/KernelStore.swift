@@ -103,10 +103,18 @@ public struct KernelStore: Sendable {
         progress("reading Debian's package lists")
         try await archive.refresh()
         let (release, suite) = try await resolve(reference, in: archive)
-        if let kernel = load(folder: root + "/" + release) {
-            if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }
-            return kernel
+        // One fetch per release at a time, across tasks and processes; the second finds the
+        // first one's result.
+        let kernel = try await FileLock.withLock(root + "/.lock-" + release) {
+            try await self.fetchLocked(release: release, suite: suite, archive: archive, progress: progress)
         }
+        if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }
+        return kernel
+    }
+
+    private func fetchLocked(release: String, suite: String?, archive: DebianArchive,
+                             progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
+        if let kernel = load(folder: root + "/" + release) { return kernel }
         guard let image = try await archive.record(of: "linux-image-\(release)") else {
             throw KernelStoreError.unknownDebianRelease(release, available: try await availableReleases(in: archive))
         }
@@ -116,7 +124,7 @@ public struct KernelStore: Sendable {
         let split = depends.filter { ["linux-binary-\(release)", "linux-modules-\(release)", "linux-base-\(release)"].contains($0) }
         let packages = (split.isEmpty ? ["linux-image-\(release)"] : split).map { "\($0)=\(version)" }
 
-        let staging = root + "/.staging-\(release)-\(ProcessInfo.processInfo.processIdentifier)"
+        let staging = root + "/.staging-\(release)-\(UUID().uuidString.prefix(8))"
         let fm = FileManager.default
         try? fm.removeItem(atPath: staging)
         defer { try? fm.removeItem(atPath: staging) }
@@ -154,7 +162,6 @@ public struct KernelStore: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(kernel).write(to: URL(fileURLWithPath: kernelFolder + "/kernel.json"))
         try fm.moveItem(atPath: kernelFolder, toPath: kernel.folder)
-        if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }
         return kernel
     }
 

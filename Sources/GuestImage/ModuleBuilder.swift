@@ -74,6 +74,13 @@ public struct ModuleBuilder: Sendable {
         }
         let key = try sourceKey(source, release: kernel.release)
         let output = try cache.folder("modules", key)
+        return try await FileLock.withLock(output + ".lock") {
+            try await self.buildLocked(source: source, kernel: kernel, output: output, progress: progress)
+        }
+    }
+
+    private func buildLocked(source: String, kernel: Kernel, output: String, progress: @Sendable (String) -> Void) async throws -> [String] {
+        let fm = FileManager.default
         let built = try fm.contentsOfDirectory(atPath: output).filter { $0.hasSuffix(".ko") }.sorted()
         if !built.isEmpty { return built.map { output + "/" + $0 } }
 
@@ -119,6 +126,14 @@ public struct ModuleBuilder: Sendable {
         guard kernel.origin.hasPrefix("debian:") else { throw ModuleBuildError.noHeaders(kernel.origin) }
         let root = try cache.folder("headers", kernel.release)
         let headers = root + "/usr/src/linux-headers-\(kernel.release)"
+        try await FileLock.withLock(root + ".lock") {
+            try await self.fetchHeaders(kernel: kernel, root: root, headers: headers, progress: progress)
+        }
+        try await checkHostCanRun(headersRoot: root, headers: headers, release: kernel.release)
+        return headers
+    }
+
+    private func fetchHeaders(kernel: Kernel, root: String, headers: String, progress: @Sendable (String) -> Void) async throws {
         let fm = FileManager.default
         if !fm.fileExists(atPath: root + "/.complete") {
             progress("fetching headers for \(kernel.release)")
@@ -144,8 +159,6 @@ public struct ModuleBuilder: Sendable {
                 .write(toFile: makefile, atomically: true, encoding: .utf8)
             _ = fm.createFile(atPath: root + "/.complete", contents: Data())
         }
-        try await checkHostCanRun(headersRoot: root, headers: headers, release: kernel.release)
-        return headers
     }
 
     /// A newer Debian's kbuild has helpers linked against a newer glibc, and names a compiler

@@ -24,6 +24,11 @@ public struct SuiteSysroot: Sendable {
 
     /// Downloads and unpacks the packages and their dependency closure, once.
     public func prepare(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        if FileManager.default.fileExists(atPath: path + "/.complete") { return }
+        try await FileLock.withLock(path + ".lock") { try await self.prepareLocked(progress: progress) }
+    }
+
+    private func prepareLocked(progress: @escaping @Sendable (String) -> Void) async throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: path + "/.complete") { return }
         let archive = try DebianArchive(cache: CacheDirectory(path: ((path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent))
@@ -38,7 +43,7 @@ public struct SuiteSysroot: Sendable {
         )
         let names = Set(closure.output.split(separator: "\n").filter { !$0.hasPrefix(" ") && !$0.contains("<") }.map(String.init))
             .subtracting(Self.notNeededInAGuest).sorted()
-        let staging = path + ".staging-\(ProcessInfo.processInfo.processIdentifier)"
+        let staging = path + ".staging-\(UUID().uuidString.prefix(8))"
         try? fm.removeItem(atPath: staging)
         defer { try? fm.removeItem(atPath: staging) }
         progress("downloading \(names.count) packages from \(suite)")

@@ -83,11 +83,13 @@ public enum AgentBinary {
         if FileManager.default.fileExists(atPath: target) { return target }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ExecutableLocator.require("strip"))
-        process.arguments = ["-o", target + ".tmp", source]
+        // A private temporary name, then an atomic rename: concurrent labs may strip at once.
+        let temporary = target + ".tmp-\(UUID().uuidString.prefix(8))"
+        process.arguments = ["-o", temporary, source]
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw LabError.setup("strip failed on \(source)") }
-        try FileManager.default.moveItem(atPath: target + ".tmp", toPath: target)
+        guard rename(temporary, target) == 0 else { throw LabError.setup("cannot place the stripped agent at \(target)") }
         return target
     }
 }
