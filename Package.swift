@@ -57,14 +57,14 @@ let package = Package(
         .executableTarget(name: "cxllab", dependencies: ["CXLLabCommands"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol", "HostSupport"]),
         .testTarget(name: "LabTests", dependencies: ["Lab", "GuestImage", "Topology", "HostSupport", "Libvirt", "AgentProtocol", "HostCheck"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt"]),
         .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport"]),
         .testTarget(
             name: "TopologyTests",
-            dependencies: ["Topology", "XML", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Topology", "XML", "HostSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Snapshots", "Broken"]
         ),
     ],

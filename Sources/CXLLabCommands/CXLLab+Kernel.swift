@@ -58,9 +58,7 @@ extension CXLLab.Kernel {
         @Argument(help: "The kernel.") var kernel: String
 
         func run() async throws {
-            let reference = try KernelReference(parsing: kernel)
-            let store = try KernelStore(cache: cacheOptions.cache)
-            guard let found = store.cached(reference) else { throw KernelStoreError.notCached(kernel) }
+            let found = try cachedKernel(kernel, cache: cacheOptions)
             print(try JSONOutput.encode(found))
             guard let config = KernelConfig(contentsOf: found.configPath) else {
                 print("config: none kept; options cannot be checked before boot")
@@ -81,11 +79,16 @@ extension CXLLab.Kernel {
         @Argument(help: "The kernel.") var kernel: String
 
         func run() async throws {
-            let reference = try KernelReference(parsing: kernel)
-            let store = try KernelStore(cache: cacheOptions.cache)
-            guard let found = store.cached(reference) else { throw KernelStoreError.notCached(kernel) }
-            try store.remove(found)
+            let found = try cachedKernel(kernel, cache: cacheOptions)
+            try KernelStore(cache: cacheOptions.cache).remove(found)
             print("removed \(found.release)")
         }
     }
+}
+
+/// A kernel the cache holds, or the error that says how to fetch it.
+private func cachedKernel(_ text: String, cache: CacheOptions) throws -> GuestImage.Kernel {
+    let reference = try KernelReference(parsing: text)
+    guard let found = try KernelStore(cache: cache.cache).cached(reference) else { throw KernelStoreError.notCached(text) }
+    return found
 }

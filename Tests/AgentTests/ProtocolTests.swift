@@ -1,6 +1,7 @@
 @testable import Agent
 import AgentProtocol
 import Foundation
+import HostSupport
 import Testing
 
 @Suite struct JSONValueTests {
@@ -186,7 +187,7 @@ import Testing
     @Test func fuzzedFramesGetErrorRepliesAndNoCrash() throws {
         let guest = try FakeGuest()
         let agent = handler(guest)
-        var generator = SplitMix64(seed: 0xC0FFEE)
+        var generator = SeededGenerator(seed: 0xC0FFEE)
         let seeds = [#"{"id":1,"method":"bind","params":{"bus":"dax","driver":"fsdev_dax","device":"dax0.0"}}"#,
                      #"{"id":2,"method":"sysfs_read","params":{"path":"/sys/bus/dax/devices/dax0.0/size"}}"#,
                      #"{"id":3,"method":"list_devices"}"#].map { Array($0.utf8) }
@@ -207,17 +208,5 @@ import Testing
             }
         }
         #expect((try? call(agent, .listDevices).get()) != nil)
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

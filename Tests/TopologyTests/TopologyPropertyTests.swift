@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 import PropertyBased
 import Testing
 @testable import Topology
@@ -65,7 +66,7 @@ import XML
     @Test func damagedRandomMachinesNeverCrash() async throws {
         let input = RandomTopology.generator.map { text in text }
         await propertyCheck(count: 100, input: input, Gen.int(in: 0...Int.max)) { text, seed in
-            var generator = SplitMix(seed: UInt64(truncatingIfNeeded: seed))
+            var generator = SeededGenerator(seed: UInt64(truncatingIfNeeded: seed))
             try Self.check(Mutation.apply(to: text, using: &generator))
         }
     }
@@ -76,19 +77,6 @@ final class Counter: @unchecked Sendable {
     private var count = 0
     func increment() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
-}
-
-/// A small seeded generator, for damage driven by a number the property checker chose.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Random topologies as YAML text: a model chosen at random, mostly within the rules, with
