@@ -3,7 +3,6 @@ import Foundation
 import GuestImage
 import HostSupport
 import Lab
-import Libvirt
 
 extension CXLLab {
     struct Run: AsyncParsableCommand {
@@ -31,57 +30,21 @@ extension CXLLab {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError("--orders takes 'all' or a positive number") }
-            let cache = cacheOptions.cache
-            let reference = try KernelReference(parsing: kernel)
-            let store = try KernelStore(cache: cache)
-            let found = try await store.kernel(reference) { terminal.status($0) }
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
-            let plan = try await DriverOrderSetup(cache: cache, standInSource: standIn)
-                .plan(kernel: found, specs: module.map(ModuleSpec.init(parsing:))) { terminal.status($0) }
-            var driverSet = drivers.map { $0.split(separator: ",").map(String.init) } ?? ["device_dax", "kmem", "fsdev_dax"]
-            if case .absent = plan.fsdev { driverSet.removeAll { $0 == DriverOrderScenario.fsdev } }
-
-            var report = DriverOrderReport(kernel: found.release, topology: topology, drivers: driverSet, fsdev: plan.fsdev, seed: seed)
-            let prepared: PreparedLab
-            do {
-                prepared = try await LabPreparation(cache: cache).prepare(
-                    topologyFile: topology, kernel: reference, recipe: try ProjectFiles.recipe(named: recipe),
-                    extraFeatures: plan.features, modules: plan.modules, progress: { terminal.status($0) }
-                )
-            } catch {
-                terminal.clearStatus()
-                report.error = "\(error)"
-                try finish(report, accelerator: "n/a")
-                return
-            }
-            report.topology = prepared.topology.name
-            let scenario = DriverOrderScenario(drivers: driverSet, parameters: plan.parameters, selection: selection, seed: seed, repeats: `repeat`)
-            let name = "run-\(prepared.topology.name)-\(UUID().uuidString.prefix(6).lowercased())"
-            let accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
-            do {
-                let session = try await LabSession.start(
-                    LabRequest(name: name, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                               domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, runID: "run", cellID: name),
-                    libvirt: try Connection(), progress: { terminal.status($0) }
-                )
-                await scenario.run(session: session, features: prepared.features, report: &report) { terminal.status($0) }
-                await session.teardown()
-            } catch {
-                report.error = "\(error)"
+            let cell = DriverOrderCell(
+                kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe),
+                drivers: drivers.map { $0.split(separator: ",").map(String.init) }, modules: module, selection: selection,
+                seed: seed, repeats: `repeat`, runID: "run", cellID: String(UUID().uuidString.prefix(6))
+            )
+            let outcome = await cell.run(cache: cacheOptions.cache, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax")) {
+                terminal.status($0)
             }
             terminal.clearStatus()
-            try finish(report, accelerator: accelerator)
-        }
-
-        func finish(_ report: DriverOrderReport, accelerator: String) throws {
-            var report = report
-            report.verdictText = report.verdict
             if json {
-                print(try JSONOutput.encode(report))
+                print(try JSONOutput.encode(outcome.report))
             } else {
-                print(report.rendered(accelerator: accelerator))
+                print(outcome.report.rendered(accelerator: outcome.accelerator))
             }
-            if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+            if outcome.report.exitStatus != 0 { throw ExitCode(outcome.report.exitStatus) }
         }
     }
 }

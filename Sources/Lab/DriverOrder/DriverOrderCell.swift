@@ -1,0 +1,76 @@
+import Foundation
+import GuestImage
+import HostSupport
+import Libvirt
+
+/// One driver-order run from its inputs to its report, in its own lab: what `cxllab run`
+/// does and what each matrix cell does. It never throws: whatever goes wrong is the report's
+/// error, and the lab is gone when it returns.
+public struct DriverOrderCell: Sendable {
+    public var kernel: String
+    public var topology: String
+    public var recipe: ImageRecipe
+    public var drivers: [String]?
+    public var modules: [String]
+    public var selection: OrderSelection
+    public var seed: UInt64
+    public var repeats: Int
+    public var runID: String
+    public var cellID: String
+
+    public init(kernel: String, topology: String, recipe: ImageRecipe, drivers: [String]?, modules: [String], selection: OrderSelection,
+                seed: UInt64, repeats: Int, runID: String, cellID: String) {
+        self.kernel = kernel
+        self.topology = topology
+        self.recipe = recipe
+        self.drivers = drivers
+        self.modules = modules
+        self.selection = selection
+        self.seed = seed
+        self.repeats = repeats
+        self.runID = runID
+        self.cellID = cellID
+    }
+
+    public struct Outcome: Sendable, Codable {
+        public var report: DriverOrderReport
+        public var accelerator: String
+        public var imageKey: String?
+    }
+
+    public func run(cache: CacheDirectory, standInSource: String, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> Outcome {
+        var report = DriverOrderReport(kernel: kernel, topology: topology, drivers: drivers ?? [], fsdev: .absent("not determined"), seed: seed)
+        var accelerator = "n/a"
+        var imageKey: String?
+        do {
+            let reference = try KernelReference(parsing: kernel)
+            let found = try await KernelStore(cache: cache).kernel(reference, progress: progress)
+            report.kernel = found.release
+            let plan = try await DriverOrderSetup(cache: cache, standInSource: standInSource)
+                .plan(kernel: found, specs: modules.map(ModuleSpec.init(parsing:)), progress: progress)
+            var set = drivers ?? ["device_dax", "kmem", "fsdev_dax"]
+            if case .absent = plan.fsdev { set.removeAll { $0 == DriverOrderScenario.fsdev } }
+            report.drivers = set
+            report.fsdev = plan.fsdev
+            let prepared = try await LabPreparation(cache: cache).prepare(
+                topologyFile: topology, kernel: reference, recipe: recipe, extraFeatures: plan.features, modules: plan.modules, progress: progress
+            )
+            report.topology = prepared.topology.name
+            accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
+            imageKey = prepared.image.key
+            let name = "\(runID)-\(cellID)".lowercased()
+            let session = try await LabSession.start(
+                LabRequest(name: String(name.prefix(48)), topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
+                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, runID: runID, cellID: cellID),
+                libvirt: try Connection(), progress: progress
+            )
+            let scenario = DriverOrderScenario(drivers: set, parameters: plan.parameters, selection: selection, seed: seed, repeats: repeats)
+            await scenario.run(session: session, features: prepared.features, report: &report, progress: progress)
+            await session.teardown()
+        } catch {
+            report.error = "\(error)"
+        }
+        report.verdictText = report.verdict
+        return Outcome(report: report, accelerator: accelerator, imageKey: imageKey)
+    }
+}
