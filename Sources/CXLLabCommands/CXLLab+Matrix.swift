@@ -19,6 +19,7 @@ extension CXLLab {
         @Option(help: "Run shard I of N (1-based), e.g. 1/2.") var shard: String?
         @Option(help: "Only cells whose label or id contains every word.") var filter: String?
         @Option(help: "Write JUnit XML here.") var junit: String?
+        @Option(help: "Write the HTML report (with JUnit XML and JSON) into this folder.") var report: String?
         @Option(help: "Continue this run: only its missing cells run.") var resume: String?
         @Flag(help: "Print the results as JSON.") var json = false
 
@@ -58,6 +59,9 @@ extension CXLLab {
             let results = try await runner.run(cells) { progress.handle($0) }
             terminal.clearStatus()
 
+            if let report {
+                try HTMLReport.write(results, title: "cxllab \(matrix.name) \(runID)", to: report)
+            }
             if let junit {
                 try JUnitReport.xml(results, name: "cxllab \(matrix.name) \(runID)").write(toFile: junit, atomically: true, encoding: .utf8)
             }

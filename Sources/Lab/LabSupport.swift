@@ -85,7 +85,10 @@ public enum InterruptTeardown {
                     FileHandle.standardError.write(Data("\ncxllab: interrupted; removing \(labs.count) lab(s)\n".utf8))
                 }
                 for lab in labs { lab.teardownNow() }
-                exit(128 + signalNumber)
+                // _exit, not exit: other threads are still running tasks, and the process's
+                // exit handlers and global destructors must not run under them.
+                fflush(nil)
+                _exit(128 + signalNumber)
             }
             source.resume()
             sources.append(source)

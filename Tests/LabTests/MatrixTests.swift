@@ -138,5 +138,46 @@ import XML
         #expect(cells.count == 2)
         #expect(cells.contains(kept[0]))
         #expect(resumed.output.contains("\"verdict\" : \"fail\"") && resumed.output.contains("\"verdict\" : \"pass\""))
+
+        // The failing cell, run again alone with exactly its inputs, fails the same way.
+        let failing = try #require(MatrixRunner.results(in: folder).first { $0.verdict == "fail" })
+        let repro = try await Self.cxllab(["repro", String(failing.cellID.prefix(8))])
+        #expect(repro.status == 1)
+        #expect(repro.output.contains("Then: fail. Now: fail."))
+        let failedBefore = Set(failing.report.failedOrders.map(\.label))
+        for order in failedBefore { #expect(repro.output.contains("\(order)")) }
+    }
+}
+
+/// The HTML report in a real browser: headless Chromium renders it to a PNG, and its DOM
+/// holds a heatmap per topology with the failing order marked.
+@Suite struct HTMLReportTests {
+    @Test func theReportOpensInChromiumAndShowsTheHeatmap() async throws {
+        let cell = MatrixCell(kernel: "debian:bookworm-backports", topology: "topologies/nvdimm-single.yaml", scenario: "driver-order",
+                              drivers: ["device_dax", "fsdev_dax"], modules: [], orders: "all", seed: 1, repeats: 1, variant: "stand-in automatch=1")
+        var report = DriverOrderReport(kernel: "6.12.95+deb12-amd64", topology: "nvdimm-single", drivers: cell.drivers, fsdev: .standIn(automatch: true), seed: 1)
+        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
+        let bad = Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail,
+                              note: "fsdev_dax bound on its own (load)", dmesg: ["fsdev_dax stand-in: automatch=1"])
+        report.rounds = [[OrderResult(order: ["device_dax", "fsdev_dax"], observations: [], seconds: 1, error: nil),
+                          OrderResult(order: ["fsdev_dax", "device_dax"], observations: [bad], seconds: 1, error: nil)]]
+        let result = CellResult(cell: cell, cellID: cell.id, verdict: report.verdict, report: report, accelerator: "TCG", imageKey: nil,
+                                seconds: 20, finished: Date())
+        let folder = FileManager.default.temporaryDirectory.path + "/cxllab-report-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try HTMLReport.write([result], title: "cxllab test report", to: folder)
+
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,800"]
+        let shot = try await ProcessRunner.run("chromium", flags + ["--screenshot=\(folder)/shot.png", "file://\(folder)/index.html"],
+                                               timeout: .seconds(120))
+        #expect(shot.succeeded, "\(shot.errorOutput)")
+        let png = try #require(FileManager.default.contents(atPath: folder + "/shot.png"))
+        #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        #expect(png.count > 10_000)
+        let dom = try await ProcessRunner.run("chromium", flags + ["--dump-dom", "file://\(folder)/index.html"], timeout: .seconds(120))
+        #expect(dom.output.contains("<table class=\"heatmap\">"))
+        #expect(dom.output.contains("fsdev_dax &lt; device_dax"))
+        #expect(dom.output.contains("<td class=\"fail\""))
+        #expect(dom.output.contains("cxllab repro \(cell.id)"))
     }
 }

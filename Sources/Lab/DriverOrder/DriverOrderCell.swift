@@ -17,6 +17,8 @@ public struct DriverOrderCell: Sendable {
     public var repeats: Int
     public var runID: String
     public var cellID: String
+    /// Leave the lab running afterwards (`cxllab repro --keep`), with the shell enabled.
+    public var keep = false
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, drivers: [String]?, modules: [String], selection: OrderSelection,
                 seed: UInt64, repeats: Int, runID: String, cellID: String) {
@@ -36,12 +38,15 @@ public struct DriverOrderCell: Sendable {
         public var report: DriverOrderReport
         public var accelerator: String
         public var imageKey: String?
+        /// The lab's name when it was kept running.
+        public var keptLab: String?
     }
 
     public func run(cache: CacheDirectory, standInSource: String, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> Outcome {
         var report = DriverOrderReport(kernel: kernel, topology: topology, drivers: drivers ?? [], fsdev: .absent("not determined"), seed: seed)
         var accelerator = "n/a"
         var imageKey: String?
+        var keptLab: String?
         do {
             let reference = try KernelReference(parsing: kernel)
             let found = try await KernelStore(cache: cache).kernel(reference, progress: progress)
@@ -61,16 +66,22 @@ public struct DriverOrderCell: Sendable {
             let name = "\(runID)-\(cellID)".lowercased()
             let session = try await LabSession.start(
                 LabRequest(name: String(name.prefix(48)), topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, runID: runID, cellID: cellID),
+                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: keep,
+                           runID: keep ? "up" : runID, cellID: cellID, persistent: keep),
                 libvirt: try Connection(), progress: progress
             )
             let scenario = DriverOrderScenario(drivers: set, parameters: plan.parameters, selection: selection, seed: seed, repeats: repeats)
             await scenario.run(session: session, features: prepared.features, report: &report, progress: progress)
-            await session.teardown()
+            if keep {
+                session.detach()
+                keptLab = session.name
+            } else {
+                await session.teardown()
+            }
         } catch {
             report.error = "\(error)"
         }
         report.verdictText = report.verdict
-        return Outcome(report: report, accelerator: accelerator, imageKey: imageKey)
+        return Outcome(report: report, accelerator: accelerator, imageKey: imageKey, keptLab: keptLab)
     }
 }

@@ -42,7 +42,10 @@ public struct MatrixRunner: Sendable {
     var rootedStandIn: String { standInSource.hasPrefix("/") ? standInSource : projectRoot + "/" + standInSource }
 
     /// Cells this run already finished.
-    public func finished() -> [CellResult] {
+    public func finished() -> [CellResult] { Self.results(in: folder) }
+
+    /// The cell results kept in a run's folder.
+    public static func results(in folder: String) -> [CellResult] {
         let cells = folder + "/cells"
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import GuestImage
+import HostSupport
+import Lab
+
+extension CXLLab {
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a run's reports again: HTML with heatmaps, JUnit XML and JSON.")
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The run id (see `cxllab matrix`).") var run: String
+        @Option(help: "The folder to write into (default: the run's folder in the cache).") var out: String?
+
+        func run() async throws {
+            let archive = RunArchive(cache: cacheOptions.cache)
+            let results = try archive.results(of: run)
+            let folder = out ?? cacheOptions.cache.path + "/runs/" + run + "/report"
+            try HTMLReport.write(results, title: "cxllab run \(run)", to: folder)
+            print("\(results.count) cells: \(folder)/index.html, junit.xml, results.json")
+        }
+    }
+
+    struct Diff: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List new failures, fixed cells and failure-rate changes between two runs.")
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The earlier run.") var before: String
+        @Argument(help: "The later run.") var after: String
+
+        func run() async throws {
+            let archive = RunArchive(cache: cacheOptions.cache)
+            let lines = RunDiff.lines(try archive.results(of: before), try archive.results(of: after))
+            print(lines.isEmpty ? "No cell changed." : lines.joined(separator: "\n"))
+            if lines.contains(where: { $0.hasPrefix("NEW FAILURE") }) { throw ExitCode(1) }
+        }
+    }
+
+    struct Repro: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one matrix cell again with exactly its inputs.",
+            discussion: "With --keep the lab stays up afterwards for `cxllab exec` and `cxllab console`."
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The cell id (or its first characters).") var cell: String
+        @Flag(help: "Leave the lab running.") var keep = false
+
+        func run() async throws {
+            InterruptTeardown.install()
+            let terminal = Terminal.standardError
+            let stored = try RunArchive(cache: cacheOptions.cache).cell(cell)
+            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let root = URL(fileURLWithPath: standIn).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            let rooted: (String) -> String = { $0.hasPrefix("/") ? $0 : root + "/" + $0 }
+            guard let selection = OrderSelection(argument: stored.cell.orders) else { throw ValidationError("cell \(cell) has bad orders") }
+            terminal.line("repro of \(stored.cell.label) (cell \(stored.cellID), was \(stored.verdict))")
+            var runner = DriverOrderCell(
+                kernel: stored.cell.kernel, topology: rooted(stored.cell.topology), recipe: try ProjectFiles.recipe(named: "default"),
+                drivers: stored.cell.drivers, modules: stored.cell.modules.map(rooted), selection: selection, seed: stored.cell.seed,
+                repeats: stored.cell.repeats, runID: "repro", cellID: String(stored.cellID.prefix(8))
+            )
+            runner.keep = keep
+            let outcome = await runner.run(cache: cacheOptions.cache, standInSource: standIn) { terminal.status($0) }
+            terminal.clearStatus()
+            if let stored = stored.imageKey, let now = outcome.imageKey, stored != now {
+                terminal.line("note: the guest image differs from the stored run's (\(stored.prefix(12)) then, \(now.prefix(12)) now): an input changed")
+            }
+            print(outcome.report.rendered(accelerator: outcome.accelerator))
+            print("\nThen: \(stored.verdict). Now: \(outcome.report.verdict).")
+            if let lab = outcome.keptLab {
+                print("The lab is up: cxllab exec \(lab) -- daxctl list; cxllab console \(lab); cxllab down \(lab)")
+            }
+            if outcome.report.exitStatus != 0 { throw ExitCode(outcome.report.exitStatus) }
+        }
+    }
+}

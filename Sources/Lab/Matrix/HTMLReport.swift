@@ -1,0 +1,132 @@
+import Foundation
+
+/// A static HTML report of a matrix run: one heatmap per topology (kernels and variants down,
+/// driver orders across, coloured by verdict or, with repeats, by failure rate), then every
+/// failure with its evidence and the command that reproduces it. No scripts, no network.
+public enum HTMLReport {
+    public static func html(_ results: [CellResult], title: String) -> String {
+        var body = "<h1>\(escape(title))</h1>\n"
+        let count: (String) -> Int = { verdict in results.filter { $0.verdict == verdict }.count }
+        body += "<p class=summary>\(results.count) cells: \(count("pass")) pass, \(count("fail")) fail, "
+            + "\(count("n/a")) not applicable, \(count("error")) could not run.</p>\n"
+        let topologies = Dictionary(grouping: results) { $0.cell.topology }
+        for topology in topologies.keys.sorted() {
+            let cells = topologies[topology]!.sorted { $0.cell.label < $1.cell.label }
+            let orders = Array(Set(cells.flatMap { $0.report.orderRuns.map(\.label) })).sorted()
+            body += "<h2>\(escape((topology as NSString).lastPathComponent))</h2>\n<table class=heatmap>\n<tr><th>kernel</th><th>variant</th>"
+            for order in orders { body += "<th class=order>\(escape(order))</th>" }
+            body += "</tr>\n"
+            for result in cells {
+                body += "<tr><td>\(escape(result.cell.kernel))<br><small>\(escape(result.report.kernel))</small></td><td>\(escape(result.cell.variant))</td>"
+                if result.report.orderRuns.isEmpty {
+                    let why = result.verdict == "n/a" ? result.report.notApplicable.joined(separator: "; ") : (result.report.error ?? "")
+                    body += "<td colspan=\(max(1, orders.count)) class=\"\(cssClass(result.verdict))\" title=\"\(escape(why))\">\(escape(result.verdict.uppercased())): \(escape(String(why.prefix(140))))</td>"
+                } else {
+                    for order in orders {
+                        let runs = result.report.orderRuns.filter { $0.label == order }
+                        if runs.isEmpty {
+                            body += "<td class=absent>–</td>"
+                            continue
+                        }
+                        let failed = runs.filter(\.failed).count
+                        let rate = Double(failed) / Double(runs.count)
+                        let verdict = failed == 0 ? "pass" : "fail"
+                        let text = runs.count > 1 ? String(format: "%.0f%%", rate * 100) : (failed == 0 ? "pass" : "FAIL")
+                        let style = runs.count > 1 && failed > 0 ? " style=\"background: rgba(200, 40, 40, \(String(format: "%.2f", 0.25 + 0.75 * rate)))\"" : ""
+                        body += "<td class=\(verdict)\(style) title=\"\(failed) of \(runs.count) failed\">\(text)</td>"
+                    }
+                }
+                body += "</tr>\n"
+            }
+            body += "</table>\n"
+        }
+        let failing = results.filter { $0.verdict == "fail" || $0.verdict == "error" }.sorted { $0.cell.label < $1.cell.label }
+        if !failing.isEmpty {
+            body += "<h2>Failures</h2>\n"
+            for result in failing {
+                body += "<div class=failure id=\"cell-\(result.cellID)\"><h3>\(escape(result.cell.label))</h3>\n"
+                body += "<p>fsdev_dax: \(escape(result.report.fsdev.description))</p>\n"
+                if let error = result.report.error { body += "<pre>\(escape(error))</pre>\n" }
+                for run in result.report.orderRuns where run.failed {
+                    body += "<p><b>order \(escape(run.label))</b></p><ul>"
+                    if let error = run.error { body += "<li>\(escape(error))</li>" }
+                    for observation in run.observations where observation.verdict == .fail {
+                        body += "<li>\(escape(observation.device)) \(escape(observation.step.rawValue)): expected "
+                            + "\(escape(observation.expected ?? "not fsdev_dax")), got \(escape(observation.actual ?? "no driver"))"
+                        if let note = observation.note { body += " — \(escape(note))" }
+                        if !observation.dmesg.isEmpty { body += "<pre>\(escape(observation.dmesg.joined(separator: "\n")))</pre>" }
+                        body += "</li>"
+                    }
+                    body += "</ul>\n"
+                }
+                body += "<p>Reproduce: <code>cxllab repro \(result.cellID)</code> or <code>\(escape(result.cell.command))</code></p></div>\n"
+            }
+        }
+        return """
+            <!doctype html>
+            <html lang=en><head><meta charset=utf-8><title>\(escape(title))</title>
+            <style>
+            body { font: 14px/1.4 sans-serif; margin: 2em; color: #222; }
+            table.heatmap { border-collapse: collapse; margin-bottom: 1.5em; }
+            .heatmap th, .heatmap td { border: 1px solid #bbb; padding: 4px 8px; text-align: center; }
+            .heatmap th.order { font-weight: normal; font-size: 12px; }
+            td.pass { background: #6cc070; } td.fail { background: #d9534f; color: white; font-weight: bold; }
+            td.na { background: #cfcfcf; text-align: left; } td.error { background: #f0ad4e; text-align: left; } td.absent { background: #f4f4f4; }
+            .failure { border-left: 4px solid #d9534f; padding-left: 1em; margin-bottom: 1em; }
+            pre { background: #f6f6f6; padding: 6px; white-space: pre-wrap; }
+            </style></head><body>
+            \(body)</body></html>
+            """
+    }
+
+    static func cssClass(_ verdict: String) -> String {
+        switch verdict {
+        case "n/a": "na"
+        case "error": "error"
+        case "fail": "fail"
+        default: "pass"
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    /// Writes index.html, junit.xml and results.json into `folder`.
+    public static func write(_ results: [CellResult], title: String, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try html(results, title: title).write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
+        try JUnitReport.xml(results, name: title).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(results).write(to: URL(fileURLWithPath: folder + "/results.json"))
+    }
+}
+
+/// What changed between two runs, cell by cell (cells match by id).
+public enum RunDiff {
+    public static func lines(_ before: [CellResult], _ after: [CellResult]) -> [String] {
+        let old = Dictionary(before.map { ($0.cellID, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(after.map { ($0.cellID, $0) }, uniquingKeysWith: { a, _ in a })
+        var lines: [String] = []
+        for id in Set(old.keys).union(new.keys).sorted() {
+            switch (old[id], new[id]) {
+            case (let a?, let b?):
+                let rateA = a.report.failureRate
+                let rateB = b.report.failureRate
+                if a.verdict != b.verdict {
+                    let kind = b.verdict == "fail" ? "NEW FAILURE" : a.verdict == "fail" && b.verdict == "pass" ? "FIXED" : "CHANGED"
+                    lines.append("\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(b.cell.label): \(a.verdict) -> \(b.verdict)")
+                } else if rateA.trials > 0, rateB.trials > 0, abs(rateA.rate - rateB.rate) > 1e-9 {
+                    lines.append(String(format: "RATE         %@: %.0f%% -> %.0f%% of orders failed", b.cell.label, rateA.rate * 100, rateB.rate * 100))
+                }
+            case (nil, let b?): lines.append("ONLY IN B    \(b.cell.label): \(b.verdict)")
+            case (let a?, nil): lines.append("ONLY IN A    \(a.cell.label): \(a.verdict)")
+            case (nil, nil): break
+            }
+        }
+        return lines
+    }
+}
