@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
@@ -53,7 +54,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "Lab", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Libvirt", "Topology"]),
+        .target(
+            name: "Lab",
+            dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Libvirt", "Topology", "XML",
+                           .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(name: "cxllab", dependencies: ["CXLLabCommands"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),

@@ -20,7 +20,7 @@ codename=${VERSION_CODENAME:?}
 
 # Packages from <codename>-backports, and from the release itself.
 backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev)
-release_packages=(libxml2-dev libxml2-utils libssl-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
+release_packages=(libxml2-dev libxml2-utils libssl-dev libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
                   ca-certificates chromium)
 want_qemu_major=9   # at least; bookworm-backports carries 10.0
 

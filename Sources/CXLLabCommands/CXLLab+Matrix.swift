@@ -9,7 +9,7 @@ extension CXLLab {
         static let configuration = CommandConfiguration(
             abstract: "Run a matrix of kernels x topologies x scenarios, cells in parallel, each in its own lab.",
             discussion: """
-                Every finished cell is kept under <cache>/runs/<run>; --resume RUN runs only the missing ones.
+                Every finished cell goes into <cache>/results.sqlite at once; --resume RUN runs only the missing ones.
                 Exit status: 0 when no cell failed, 1 when one did, 2 when a cell could not run.
                 """
         )
@@ -53,7 +53,7 @@ extension CXLLab {
             let runID = resume ?? Self.newRunID()
             let runner = MatrixRunner(cache: cache, standInSource: standIn, recipe: try ProjectFiles.recipe(named: "default"),
                                       jobs: jobs ?? Self.defaultJobs(), runID: runID, projectRoot: projectRoot)
-            let progress = MatrixProgress(total: cells.count, already: runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
+            let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
                                           terminal: terminal)
             terminal.line("matrix \(matrix.name): \(cells.count) cells, \(runner.jobs) at a time, run \(runID)")
             let results = try await runner.run(cells) { progress.handle($0) }

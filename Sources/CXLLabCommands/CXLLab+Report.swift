@@ -14,9 +14,23 @@ extension CXLLab {
         func run() async throws {
             let archive = RunArchive(cache: cacheOptions.cache)
             let results = try archive.results(of: run)
-            let folder = out ?? cacheOptions.cache.path + "/runs/" + run + "/report"
+            let folder = out ?? cacheOptions.cache.path + "/reports/" + run
             try HTMLReport.write(results, title: "cxllab run \(run)", to: folder)
             print("\(results.count) cells: \(folder)/index.html, junit.xml, results.json")
+        }
+    }
+
+    struct Merge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge the results of shards run elsewhere (their results.sqlite files) into this cache's store.",
+            discussion: "Then `cxllab report RUN` writes one report for the whole matrix."
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "results.sqlite files.") var stores: [String]
+
+        func run() async throws {
+            let copied = try ResultStore(cache: cacheOptions.cache).merge(from: stores)
+            print("merged \(copied) cell result(s) from \(stores.count) store(s)")
         }
     }
 

@@ -100,8 +100,7 @@ import XML
     @Test func interruptedMatrixKeepsFinishedCellsAndResumes() async throws {
         let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let runID = "test-\(UUID().uuidString.prefix(6).lowercased())"
-        let folder = CacheDirectory.resolve().path + "/runs/" + runID
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try ResultStore(cache: CacheDirectory.resolve())
         let filter = "bookworm-backports nvdimm-single"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -129,18 +128,18 @@ import XML
         }
         #expect(status == 128 + SIGINT)
         #expect(try libvirt.allDomains().allSatisfy { !$0.name.hasPrefix("cxllab-\(runID)") })
-        let kept = (try? FileManager.default.contentsOfDirectory(atPath: folder + "/cells")) ?? []
+        let kept = try store.results(run: runID).map(\.cellID)
         #expect(kept.count == 1)
 
         let resumed = try await Self.cxllab(["matrix", "matrices/default.yaml", "--filter", filter, "--jobs", "1", "--resume", runID, "--json"])
         #expect(resumed.status == 1)  // the automatch=1 cell fails, as it must
-        let cells = (try? FileManager.default.contentsOfDirectory(atPath: folder + "/cells")) ?? []
+        let cells = try store.results(run: runID).map(\.cellID)
         #expect(cells.count == 2)
         #expect(cells.contains(kept[0]))
         #expect(resumed.output.contains("\"verdict\" : \"fail\"") && resumed.output.contains("\"verdict\" : \"pass\""))
 
         // The failing cell, run again alone with exactly its inputs, fails the same way.
-        let failing = try #require(MatrixRunner.results(in: folder).first { $0.verdict == "fail" })
+        let failing = try #require(try store.results(run: runID).first { $0.verdict == "fail" })
         let repro = try await Self.cxllab(["repro", String(failing.cellID.prefix(8))])
         #expect(repro.status == 1)
         #expect(repro.output.contains("Then: fail. Now: fail."))
@@ -179,5 +178,42 @@ import XML
         #expect(dom.output.contains("fsdev_dax &lt; device_dax"))
         #expect(dom.output.contains("<td class=\"fail\""))
         #expect(dom.output.contains("cxllab repro \(cell.id)"))
+    }
+}
+
+@Suite struct ResultStoreTests {
+    @Test func keepsCellsByRunAndFindsThemByIdPrefix() throws {
+        let cache = CacheDirectory(path: FileManager.default.temporaryDirectory.path + "/cxllab-store-\(UUID().uuidString.prefix(6))")
+        defer { try? FileManager.default.removeItem(atPath: cache.path) }
+        let store = try ResultStore(cache: cache)
+        let cell = MatrixCell(kernel: "debian:x", topology: "topologies/t.yaml", scenario: "driver-order", drivers: ["device_dax"],
+                              modules: [], orders: "all", seed: 1, repeats: 1, variant: "v")
+        var report = DriverOrderReport(kernel: "6.12", topology: "t", drivers: cell.drivers, fsdev: .real, seed: 1)
+        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
+        report.rounds = [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]]
+        let result = CellResult(cell: cell, cellID: cell.id, verdict: report.verdict, report: report, accelerator: "TCG", imageKey: "k",
+                                seconds: 5, finished: Date(timeIntervalSince1970: 1_800_000_000))
+        try store.save(result, run: "a")
+        try store.save(result, run: "a")  // the same cell again replaces it
+        var later = result
+        later.verdict = "fail"
+        later.finished = Date(timeIntervalSince1970: 1_800_000_100)
+        try store.save(later, run: "b")
+        #expect(try store.results(run: "a").count == 1)
+        #expect(try store.runs() == ["a", "b"])
+        #expect(try store.cell(prefix: String(cell.id.prefix(6)))?.verdict == "fail")
+        #expect(try store.results(run: "missing").isEmpty)
+        #expect(RunDiff.lines(try store.results(run: "a"), try store.results(run: "b")).first?.hasPrefix("NEW FAILURE") == true)
+
+        // Shards stored on two hosts merge into one run.
+        let other = CacheDirectory(path: cache.path + "-shard")
+        defer { try? FileManager.default.removeItem(atPath: other.path) }
+        var second = result
+        second.cell.seed = 2
+        second.cellID = second.cell.id
+        try ResultStore(cache: other).save(second, run: "a")
+        let merged = try store.merge(from: [other.path + "/results.sqlite"])
+        #expect(merged == 1)
+        #expect(Set(try store.results(run: "a").map(\.cellID)) == [cell.id, second.cell.id])
     }
 }

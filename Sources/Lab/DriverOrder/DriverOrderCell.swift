@@ -72,6 +72,10 @@ public struct DriverOrderCell: Sendable {
             )
             let scenario = DriverOrderScenario(drivers: set, parameters: plan.parameters, selection: selection, seed: seed, repeats: repeats)
             await scenario.run(session: session, features: prepared.features, report: &report, progress: progress)
+            if report.verdict == "fail" || report.verdict == "error" {
+                session.console.catchUp()
+                report.console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            }
             if keep {
                 session.detach()
                 keptLab = session.name

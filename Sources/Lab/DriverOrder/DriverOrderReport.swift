@@ -89,6 +89,8 @@ public struct DriverOrderReport: Sendable, Codable {
     public var rounds: [[OrderResult]] = []
     /// Repeated in JSON for machines: pass, fail, n/a or error.
     public var verdictText: String = ""
+    /// The last lines of the guest's serial console, kept as evidence when the run failed.
+    public var console: [String] = []
     public var seed: UInt64
     public var seconds: Double = 0
     /// Why the run could not be done, when it could not.

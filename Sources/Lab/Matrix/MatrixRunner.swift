@@ -15,9 +15,9 @@ public struct CellResult: Sendable, Codable {
     public var finished: Date
 }
 
-/// Runs cells in parallel, each in its own lab, and keeps every finished cell on disk under
-/// `<cache>/runs/<run>/cells/<cell>.json` at once, so an interrupted matrix loses nothing and
-/// `--resume` runs only what is missing.
+/// Runs cells in parallel, each in its own lab, and writes every finished cell to the result
+/// store at once, so an interrupted matrix loses nothing and `--resume` runs only what is
+/// missing.
 public struct MatrixRunner: Sendable {
     public let cache: CacheDirectory
     public let standInSource: String
@@ -37,22 +37,10 @@ public struct MatrixRunner: Sendable {
         self.runID = runID
     }
 
-    public var folder: String { cache.path + "/runs/" + runID }
-
     var rootedStandIn: String { standInSource.hasPrefix("/") ? standInSource : projectRoot + "/" + standInSource }
 
     /// Cells this run already finished.
-    public func finished() -> [CellResult] { Self.results(in: folder) }
-
-    /// The cell results kept in a run's folder.
-    public static func results(in folder: String) -> [CellResult] {
-        let cells = folder + "/cells"
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return ((try? FileManager.default.contentsOfDirectory(atPath: cells)) ?? []).sorted().compactMap { name in
-            FileManager.default.contents(atPath: cells + "/" + name).flatMap { try? decoder.decode(CellResult.self, from: $0) }
-        }
-    }
+    public func finished() throws -> [CellResult] { try ResultStore(cache: cache).results(run: runID) }
 
     public enum Event: Sendable {
         case started(MatrixCell)
@@ -60,11 +48,10 @@ public struct MatrixRunner: Sendable {
     }
 
     public func run(_ cells: [MatrixCell], onEvent: @escaping @Sendable (Event) -> Void) async throws -> [CellResult] {
-        try FileManager.default.createDirectory(atPath: folder + "/cells", withIntermediateDirectories: true)
-        let done = Set(finished().map(\.cellID))
+        let store = try ResultStore(cache: cache)
+        let done = Set(try store.results(run: runID).map(\.cellID))
         let pending = cells.filter { !done.contains($0.id) }
         let slots = AsyncSemaphore(jobs)
-        let store = folder + "/cells"
         let runID = runID
         let projectRoot = projectRoot
         let standInSource = rootedStandIn
@@ -87,18 +74,17 @@ public struct MatrixRunner: Sendable {
                     let result = CellResult(cell: cell, cellID: cell.id, verdict: outcome.report.verdict, report: outcome.report,
                                             accelerator: outcome.accelerator, imageKey: outcome.imageKey,
                                             seconds: (clock.now - start).seconds, finished: Date())
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    encoder.dateEncodingStrategy = .iso8601
-                    if let data = try? encoder.encode(result) {
-                        try? data.write(to: URL(fileURLWithPath: store + "/" + cell.id + ".json"), options: .atomic)
+                    do {
+                        try store.save(result, run: runID)
+                    } catch {
+                        FileHandle.standardError.write(Data("cxllab: could not store cell \(cell.id): \(error)\n".utf8))
                     }
                     onEvent(.finished(result))
                 }
             }
         }
         let wanted = Set(cells.map(\.id))
-        return finished().filter { wanted.contains($0.cellID) }
+        return try finished().filter { wanted.contains($0.cellID) }
     }
 }
 

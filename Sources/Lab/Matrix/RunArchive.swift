@@ -1,7 +1,7 @@
 import Foundation
 import HostSupport
 
-/// The runs kept in the cache, for `report`, `diff` and `repro`.
+/// The runs kept in the result store, for `report`, `diff` and `repro`.
 public struct RunArchive: Sendable {
     public let cache: CacheDirectory
 
@@ -9,26 +9,21 @@ public struct RunArchive: Sendable {
         self.cache = cache
     }
 
-    var root: String { cache.path + "/runs" }
-
-    public func runs() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
-    }
+    public func runs() throws -> [String] { try ResultStore(cache: cache).runs() }
 
     public func results(of run: String) throws -> [CellResult] {
-        guard FileManager.default.fileExists(atPath: root + "/" + run) else {
-            throw ScenarioError("no run \(run) in \(root); runs kept: \(runs().suffix(5).joined(separator: ", "))")
+        let results = try ResultStore(cache: cache).results(run: run)
+        guard !results.isEmpty else {
+            throw ScenarioError("no run \(run) in \(cache.path)/results.sqlite; recent runs: \(try runs().suffix(5).joined(separator: ", "))")
         }
-        return MatrixRunner.results(in: root + "/" + run)
+        return results
     }
 
-    /// The newest result of a cell (by id or id prefix), from any run.
+    /// The newest result of a cell (by id or its first characters), from any run.
     public func cell(_ id: String) throws -> CellResult {
-        let found = runs().reversed().lazy.compactMap { run in
-            try? self.results(of: run).first { $0.cellID.hasPrefix(id) }
-        }.first
-        guard let found else { throw ScenarioError("no cell \(id) in any run under \(root)") }
+        guard let found = try ResultStore(cache: cache).cell(prefix: id) else {
+            throw ScenarioError("no cell \(id) in any run in \(cache.path)/results.sqlite")
+        }
         return found
     }
 }
-

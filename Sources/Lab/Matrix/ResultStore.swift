@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import HostSupport
+
+/// Every cell result of every run, in SQLite (`<cache>/results.sqlite`): the history that
+/// `report`, `diff`, `repro` and `--resume` read, queryable by kernel, topology or verdict.
+/// Each cell is written the moment it finishes, so an interrupted matrix loses nothing.
+public final class ResultStore: Sendable {
+    let queue: DatabaseQueue
+
+    public init(cache: CacheDirectory) throws {
+        try FileManager.default.createDirectory(atPath: cache.path, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        // Several cxllab processes may write at once (matrix shards on one host).
+        configuration.busyMode = .timeout(30)
+        queue = try DatabaseQueue(path: cache.path + "/results.sqlite", configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "cell") { table in
+                table.column("run", .text).notNull()
+                table.column("cell", .text).notNull()
+                table.column("kernel", .text).notNull()
+                table.column("kernelRelease", .text)
+                table.column("topology", .text).notNull()
+                table.column("scenario", .text).notNull()
+                table.column("variant", .text).notNull()
+                table.column("seed", .integer).notNull()
+                table.column("imageKey", .text)
+                table.column("verdict", .text).notNull()
+                table.column("failedOrders", .integer).notNull()
+                table.column("orders", .integer).notNull()
+                table.column("seconds", .double).notNull()
+                table.column("finished", .datetime).notNull()
+                table.column("result", .blob).notNull()
+                table.primaryKey(["run", "cell"], onConflict: .replace)
+            }
+        }
+        try migrator.migrate(queue)
+    }
+
+    public func save(_ result: CellResult, run: String) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let blob = try encoder.encode(result)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO cell (run, cell, kernel, kernelRelease, topology, scenario, variant, seed, imageKey, verdict,
+                                      failedOrders, orders, seconds, finished, result)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [run, result.cellID, result.cell.kernel, result.report.kernel, result.cell.topology, result.cell.scenario,
+                            result.cell.variant, Int64(bitPattern: result.cell.seed), result.imageKey, result.verdict,
+                            result.report.failedOrders.count, result.report.orderRuns.count, result.seconds, result.finished, blob]
+            )
+        }
+    }
+
+    /// Copies every cell of other stores (shards run on other hosts) into this one.
+    public func merge(from paths: [String]) throws -> Int {
+        var copied = 0
+        for path in paths {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "ATTACH DATABASE ? AS other", arguments: [path])
+                defer { try? db.execute(sql: "DETACH DATABASE other") }
+                try db.inTransaction {
+                    try db.execute(sql: "INSERT OR REPLACE INTO cell SELECT * FROM other.cell")
+                    copied += db.changesCount
+                    return .commit
+                }
+            }
+        }
+        return copied
+    }
+
+    public func results(run: String) throws -> [CellResult] {
+        try decode(try queue.read { db in try Data.fetchAll(db, sql: "SELECT result FROM cell WHERE run = ? ORDER BY cell", arguments: [run]) })
+    }
+
+    public func runs() throws -> [String] {
+        try queue.read { db in try String.fetchAll(db, sql: "SELECT run FROM cell GROUP BY run ORDER BY MIN(finished)") }
+    }
+
+    /// The newest result of a cell whose id starts with `prefix`, from any run.
+    public func cell(prefix: String) throws -> CellResult? {
+        try decode(try queue.read { db in
+            try Data.fetchAll(db, sql: "SELECT result FROM cell WHERE cell LIKE ? ORDER BY finished DESC LIMIT 1", arguments: [prefix + "%"])
+        }).first
+    }
+
+    func decode(_ blobs: [Data]) throws -> [CellResult] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try blobs.map { try decoder.decode(CellResult.self, from: $0) }
+    }
+}
