@@ -9,12 +9,61 @@ extension CXLLab {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure cxllab against the tools underneath it.",
-            subcommands: [Boot.self]
+            subcommands: [Boot.self, MatrixThroughput.self]
         )
     }
 }
 
 extension CXLLab.Bench {
+    /// The same matrix twice in one invocation, one cell at a time and then two at a time.
+    struct MatrixThroughput: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "matrix", abstract: "Matrix throughput: cells per minute at --jobs 1 and --jobs 2.")
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The matrix file.") var file = "matrices/default.yaml"
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Figures: Codable {
+            let cells: Int
+            let accelerator: String
+            let secondsJobs1: Double
+            let secondsJobs2: Double
+            let cellsPerMinuteJobs1: Double
+            let cellsPerMinuteJobs2: Double
+            let speedUp: Double
+        }
+
+        func run() async throws {
+            InterruptTeardown.install()
+            let terminal = Terminal.standardError
+            let planned = try await CXLLab.Matrix.plan(file: file, cache: cacheOptions.cache, terminal: terminal)
+            var seconds: [Int: Double] = [:]
+            for jobs in [1, 2] {
+                let runner = MatrixRunner(cache: cacheOptions.cache, standInSource: planned.standIn, recipe: try ProjectFiles.recipe(named: "default"),
+                                          jobs: jobs, runID: "bench-jobs\(jobs)-" + CXLLab.Matrix.newRunID(), projectRoot: planned.projectRoot)
+                let clock = ContinuousClock()
+                let start = clock.now
+                let results = try await runner.run(planned.cells) { event in
+                    if case .finished(let result) = event { terminal.status("--jobs \(jobs): \(result.cell.label) \(result.verdict)") }
+                }
+                guard results.count == planned.cells.count else { throw ValidationError("only \(results.count) of \(planned.cells.count) cells finished") }
+                seconds[jobs] = (clock.now - start).seconds
+            }
+            terminal.clearStatus()
+            let count = Double(planned.cells.count)
+            let figures = Figures(cells: planned.cells.count, accelerator: "TCG", secondsJobs1: seconds[1]!, secondsJobs2: seconds[2]!,
+                                  cellsPerMinuteJobs1: count / seconds[1]! * 60, cellsPerMinuteJobs2: count / seconds[2]! * 60,
+                                  speedUp: seconds[1]! / seconds[2]!)
+            if json { print(try JSONOutput.encode(figures)); return }
+            print(String(format: """
+                matrix throughput, %d cells of %@, %@
+                  --jobs 1   %6.1f s   %5.2f cells/min
+                  --jobs 2   %6.1f s   %5.2f cells/min
+                  speed-up   %.2fx
+                """, figures.cells, file, figures.accelerator, figures.secondsJobs1, figures.cellsPerMinuteJobs1,
+                figures.secondsJobs2, figures.cellsPerMinuteJobs2, figures.speedUp))
+        }
+    }
+
     /// Boot to a working agent, side by side: QEMU started directly with the same kernel,
     /// image, memory, vCPUs, NVDIMM and agent channel, against the same guest through
     /// libvirt and a LabSession. Both end at the agent's handshake.

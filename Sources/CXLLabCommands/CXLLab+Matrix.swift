@@ -27,23 +27,9 @@ extension CXLLab {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             let cache = cacheOptions.cache
-            let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
-            let matrix = try MatrixFile.load(path: path)
-            let standInFolder = try ProjectFiles.folder("images/modules/fsdev_dax")
-            let projectRoot = URL(fileURLWithPath: standInFolder).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-            // Cells name project files relative to the project, so their ids do not depend on the checkout.
-            let standIn = "images/modules/fsdev_dax"
-
-            // Each kernel's config decides its cells' fsdev_dax variants.
-            var kinds: [String: MatrixExpansion.FsdevKind] = [:]
-            let store = try KernelStore(cache: cache)
-            for kernel in matrix.kernels {
-                let found = try await store.kernel(try KernelReference(parsing: kernel)) { terminal.status($0) }
-                let config = KernelConfig(contentsOf: found.configPath)
-                kinds[kernel] = config?.isEnabled("DEV_DAX_FSDEV") == true ? .real
-                    : KernelRequirements.releaseBefore(found.release, 6, 3) ? MatrixExpansion.FsdevKind.none : .standInPossible
-            }
-            var cells = MatrixExpansion.cells(matrix, standInSource: standIn) { kinds[$0] ?? .standInPossible }
+            let planned = try await Self.plan(file: file, cache: cache, terminal: terminal)
+            let matrix = planned.matrix
+            var cells = planned.cells
             if let filter { cells = MatrixExpansion.filter(cells, filter) }
             if let shard {
                 let parts = shard.split(separator: "/").compactMap { Int($0) }
@@ -51,8 +37,8 @@ extension CXLLab {
                 cells = MatrixExpansion.shard(cells, index: parts[0], count: parts[1])
             }
             let runID = resume ?? Self.newRunID()
-            let runner = MatrixRunner(cache: cache, standInSource: standIn, recipe: try ProjectFiles.recipe(named: "default"),
-                                      jobs: jobs ?? Self.defaultJobs(), runID: runID, projectRoot: projectRoot)
+            let runner = MatrixRunner(cache: cache, standInSource: planned.standIn, recipe: try ProjectFiles.recipe(named: "default"),
+                                      jobs: jobs ?? Self.defaultJobs(), runID: runID, projectRoot: planned.projectRoot)
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
                                           terminal: terminal)
             terminal.line("matrix \(matrix.name): \(cells.count) cells, \(runner.jobs) at a time, run \(runID)")
@@ -72,6 +58,34 @@ extension CXLLab {
             }
             if results.contains(where: { $0.verdict == "error" }) || results.count < cells.count { throw ExitCode(2) }
             if results.contains(where: { $0.verdict == "fail" }) { throw ExitCode(1) }
+        }
+
+        struct Plan {
+            let matrix: MatrixFile
+            let cells: [MatrixCell]
+            let standIn: String
+            let projectRoot: String
+        }
+
+        /// The matrix file's cells, with stand-in variants chosen from each kernel's config
+        /// (the kernels are fetched first when the cache lacks them).
+        static func plan(file: String, cache: CacheDirectory, terminal: Terminal) async throws -> Plan {
+            let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
+            let matrix = try MatrixFile.load(path: path)
+            let standInFolder = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let projectRoot = URL(fileURLWithPath: standInFolder).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            // Cells name project files relative to the project, so their ids do not depend on the checkout.
+            let standIn = "images/modules/fsdev_dax"
+            var kinds: [String: MatrixExpansion.FsdevKind] = [:]
+            let store = try KernelStore(cache: cache)
+            for kernel in matrix.kernels {
+                let found = try await store.kernel(try KernelReference(parsing: kernel)) { terminal.status($0) }
+                let config = KernelConfig(contentsOf: found.configPath)
+                kinds[kernel] = config?.isEnabled("DEV_DAX_FSDEV") == true ? .real
+                    : KernelRequirements.releaseBefore(found.release, 6, 3) ? MatrixExpansion.FsdevKind.none : .standInPossible
+            }
+            let cells = MatrixExpansion.cells(matrix, standInSource: standIn) { kinds[$0] ?? .standInPossible }
+            return Plan(matrix: matrix, cells: cells, standIn: standIn, projectRoot: projectRoot)
         }
 
         static func newRunID() -> String {

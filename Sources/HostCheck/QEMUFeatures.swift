@@ -36,7 +36,13 @@ public struct QEMUFeatures: Sendable, Codable, Hashable {
 public enum QEMUProbe {
     public static let binaryName = "qemu-system-x86_64"
 
+    /// The probe, once per process and binary: every lab of a matrix needs it, and asking
+    /// QEMU costs five QEMU starts.
     public static func probe(binary: String = binaryName) async throws -> QEMUFeatures {
+        try await ProbeCache.shared.features(binary: binary)
+    }
+
+    static func probeUncached(binary: String) async throws -> QEMUFeatures {
         let path = try ExecutableLocator.require(binary)
         let base = ["-nodefaults", "-machine", "none"]
         async let versionRun = ProcessRunner.check(path, ["--version"], timeout: .seconds(30), context: "QEMU did not report its version")
@@ -90,5 +96,22 @@ public enum QEMUProbe {
             let name = trimmed[..<equals]
             return name.contains(" ") ? nil : String(name)
         })
+    }
+}
+
+private actor ProbeCache {
+    static let shared = ProbeCache()
+    private var known: [String: Task<QEMUFeatures, Error>] = [:]
+
+    func features(binary: String) async throws -> QEMUFeatures {
+        if let task = known[binary] { return try await task.value }
+        let task = Task { try await QEMUProbe.probeUncached(binary: binary) }
+        known[binary] = task
+        do {
+            return try await task.value
+        } catch {
+            known[binary] = nil
+            throw error
+        }
     }
 }

@@ -50,7 +50,10 @@ public struct MatrixRunner: Sendable {
     public func run(_ cells: [MatrixCell], onEvent: @escaping @Sendable (Event) -> Void) async throws -> [CellResult] {
         let store = try ResultStore(cache: cache)
         let done = Set(try store.results(run: runID).map(\.cellID))
-        let pending = cells.filter { !done.contains($0.id) }
+        // Longest first (by each cell's last known time), so the run does not end with one
+        // long cell alone while the other slots idle.
+        let history = try store.lastSeconds()
+        let pending = cells.filter { !done.contains($0.id) }.sorted { (history[$0.id] ?? .infinity) > (history[$1.id] ?? .infinity) }
         let slots = AsyncSemaphore(jobs)
         let runID = runID
         let projectRoot = projectRoot

@@ -77,6 +77,14 @@ public final class ResultStore: Sendable {
         try decode(try queue.read { db in try Data.fetchAll(db, sql: "SELECT result FROM cell WHERE run = ? ORDER BY cell", arguments: [run]) })
     }
 
+    /// Each cell's duration in its latest run.
+    public func lastSeconds() throws -> [String: Double] {
+        let rows = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT cell, seconds FROM cell c WHERE finished = (SELECT MAX(finished) FROM cell WHERE cell = c.cell)")
+        }
+        return Dictionary(rows.map { ($0["cell"] as String, $0["seconds"] as Double) }, uniquingKeysWith: { a, _ in a })
+    }
+
     public func runs() throws -> [String] {
         try queue.read { db in try String.fetchAll(db, sql: "SELECT run FROM cell GROUP BY run ORDER BY MIN(finished)") }
     }
