@@ -22,6 +22,13 @@ enum ProjectFiles {
         throw ValidationError("no image recipe '\(name)': looked for images/\(name).yaml in \(searchFolders().joined(separator: ", "))")
     }
 
+    /// The project folder that holds images/ and topologies/ (where relative cell paths start).
+    static func root() throws -> String {
+        let marker = "images/modules/fsdev_dax"
+        let folder = try self.folder(marker)
+        return String(folder.dropLast(marker.count + 1))
+    }
+
     /// A folder of the project (images/modules/..., topologies/...).
     static func folder(_ relative: String) throws -> String {
         for root in searchFolders() where FileManager.default.fileExists(atPath: root + "/" + relative) {

@@ -72,8 +72,7 @@ extension CXLLab {
         static func plan(file: String, cache: CacheDirectory, terminal: Terminal) async throws -> Plan {
             let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
             let matrix = try MatrixFile.load(path: path)
-            let standInFolder = try ProjectFiles.folder("images/modules/fsdev_dax")
-            let projectRoot = URL(fileURLWithPath: standInFolder).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            let projectRoot = try ProjectFiles.root()
             // Cells name project files relative to the project, so their ids do not depend on the checkout.
             let standIn = "images/modules/fsdev_dax"
             var kinds: [String: MatrixExpansion.FsdevKind] = [:]

@@ -62,7 +62,7 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let stored = try RunArchive(cache: cacheOptions.cache).cell(cell)
             let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
-            let root = URL(fileURLWithPath: standIn).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+            let root = try ProjectFiles.root()
             let rooted: (String) -> String = { $0.hasPrefix("/") ? $0 : root + "/" + $0 }
             guard let selection = OrderSelection(argument: stored.cell.orders) else { throw ValidationError("cell \(cell) has bad orders") }
             terminal.line("repro of \(stored.cell.label) (cell \(stored.cellID), was \(stored.verdict))")
