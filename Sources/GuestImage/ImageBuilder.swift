@@ -80,17 +80,27 @@ public struct ImageBuilder: Sendable {
         let plan = try await makePlan(request)
         let key = try key(for: plan, request: request, memo: memo)
         let folder = root + "/" + key
-        if let cached = loadManifest(folder: folder) {
-            if (try? FileDigest.sha256(ofFile: cached.path)) == cached.sha256 {
-                var hit = cached
-                hit.cacheHit = true
-                return hit
+        if let hit = verifiedHit(folder: folder) { return hit }
+        // Concurrent builders of one image (a matrix's cells) take turns: the second finds the
+        // first one's image instead of replacing it under a lab that is copying it.
+        let kernel = request.kernel.release
+        return try await FileLock.withLock(folder + ".lock") {
+            if let hit = self.verifiedHit(folder: folder) { return hit }
+            if FileManager.default.fileExists(atPath: folder) {
+                progress("cached image \(key.prefix(12)) is corrupted; rebuilding it")
+                try? FileManager.default.removeItem(atPath: folder)
             }
-            progress("cached image \(key.prefix(12)) is corrupted; rebuilding it")
-            try? FileManager.default.removeItem(atPath: folder)
+            progress("building image \(key.prefix(12)) for \(kernel)")
+            return try await self.write(plan, request: request, key: key, folder: folder)
         }
-        progress("building image \(key.prefix(12)) for \(request.kernel.release)")
-        return try await write(plan, request: request, key: key, folder: folder)
+    }
+
+    /// The cached image, when its bytes still match the hash recorded when it was built.
+    func verifiedHit(folder: String) -> BuiltImage? {
+        guard let cached = loadManifest(folder: folder), (try? FileDigest.sha256(ofFile: cached.path)) == cached.sha256 else { return nil }
+        var hit = cached
+        hit.cacheHit = true
+        return hit
     }
 
     func makePlan(_ request: ImageRequest) async throws -> Plan {

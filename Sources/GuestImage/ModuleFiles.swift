@@ -17,6 +17,13 @@ struct ModuleFiles {
     /// Host paths of the plain modules for `relativePaths`, decompressing what is missing in
     /// one xz and one zstd run.
     func plainFiles(for relativePaths: [String]) async throws -> [String: String] {
+        // Images for one kernel are built concurrently by a matrix: one writer at a time.
+        try await FileLock.withLock(kernel.folder + "/plain.lock") {
+            try await self.plainFilesLocked(for: relativePaths)
+        }
+    }
+
+    private func plainFilesLocked(for relativePaths: [String]) async throws -> [String: String] {
         let fm = FileManager.default
         var result: [String: String] = [:]
         var toXZ: [String] = []
