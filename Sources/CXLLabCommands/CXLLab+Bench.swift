@@ -1,3 +1,4 @@
+import AgentProtocol
 import ArgumentParser
 import Foundation
 import GuestImage
@@ -136,7 +137,7 @@ extension CXLLab.Bench {
                 "-append", "console=ttyS0 panic=-1 quiet loglevel=4",
                 "-serial", "file:\(folder)/console.log",
                 "-chardev", "socket,id=agent,path=\(socket),server=on,wait=off",
-                "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=agent,name=\(AgentProtocolName.channel)",
+                "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=agent,name=\(AgentProtocol.channelName)",
             ]
             if let nvdimm {
                 let backing = folder + "/nvdimm.img"
@@ -165,10 +166,4 @@ extension CXLLab.Bench {
             return seconds
         }
     }
-}
-
-import AgentProtocol
-
-enum AgentProtocolName {
-    static let channel = AgentProtocol.channelName
 }

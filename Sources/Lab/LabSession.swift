@@ -71,8 +71,6 @@ public final class LabSession: @unchecked Sendable {
     public let console: ConsoleWatcher
     public let persistent: Bool
     public private(set) var hello: JSONValue = .null
-    private let lock = NSLock()
-    private var tornDown = false
     private var monitors: [Task<Void, Never>] = []
 
     let resources: LabResources
@@ -219,11 +217,7 @@ public final class LabSession: @unchecked Sendable {
 
     /// Destroys the domain (when it still runs) and removes every file of the lab. Idempotent.
     public func teardown() async {
-        let first = lock.withLock {
-            defer { tornDown = true }
-            return !tornDown
-        }
-        guard first else { return }
+        // Cancelling twice is harmless, and the resources remember what they removed.
         for monitor in monitors { monitor.cancel() }
         resources.teardownNow()
     }

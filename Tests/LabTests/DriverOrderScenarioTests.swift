@@ -11,27 +11,16 @@ import Testing
     let cache = CacheDirectory.resolve()
     static var root: String { LabSessionTests.root }
 
+    /// One cell, exactly as `cxllab run` and the matrix run it.
     func run(_ topology: String, kernel: String, modules: [String] = [], drivers: [String]? = nil) async throws -> DriverOrderReport {
-        let reference = try KernelReference(parsing: kernel)
-        let found = try await KernelStore(cache: cache).kernel(reference)
-        let plan = try await DriverOrderSetup(cache: cache, standInSource: Self.root + "/images/modules/fsdev_dax")
-            .plan(kernel: found, specs: modules.map(ModuleSpec.init(parsing:)))
-        var set = drivers ?? ["device_dax", "kmem", "fsdev_dax"]
-        if case .absent = plan.fsdev { set.removeAll { $0 == "fsdev_dax" } }
-        var report = DriverOrderReport(kernel: found.release, topology: topology, drivers: set, fsdev: plan.fsdev, seed: 1)
-        let prepared = try await LabPreparation(cache: cache).prepare(
-            topologyFile: Self.root + "/topologies/\(topology).yaml", kernel: reference,
-            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), extraFeatures: plan.features, modules: plan.modules
-        )
-        let session = try await LabSession.start(
-            LabRequest(name: "order-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
-                       image: prepared.image, runID: "test", cellID: topology),
-            libvirt: try Connection()
-        )
-        await DriverOrderScenario(drivers: set, parameters: plan.parameters).run(session: session, features: prepared.features, report: &report)
-        await session.teardown()
-        #expect(try Connection().lookupDomain(named: session.domainName) == nil)
-        return report
+        let cellID = String(UUID().uuidString.prefix(6)).lowercased()
+        let outcome = await DriverOrderCell(
+            kernel: kernel, topology: Self.root + "/topologies/\(topology).yaml",
+            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), drivers: drivers, modules: modules,
+            selection: .all, seed: 1, repeats: 1, runID: "test", cellID: cellID
+        ).run(cache: cache, standInSource: Self.root + "/images/modules/fsdev_dax")
+        #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
+        return outcome.report
     }
 
     /// Orders in which fsdev_dax registers before device_dax.
