@@ -126,7 +126,7 @@ public final class LabSession: @unchecked Sendable {
             cleanup.beginCreate(libvirt: libvirt, domainName: domainName)
             let domain: Domain
             do {
-                domain = try libvirt.createDomain(xml: spec.xml, flags: request.persistent ? [] : [.autodestroy])
+                domain = try createDomain(spec.xml, persistent: request.persistent, libvirt: libvirt, progress: progress)
             } catch {
                 cleanup.endCreate(nil)
                 throw error
@@ -153,6 +153,20 @@ public final class LabSession: @unchecked Sendable {
         } catch {
             cleanup.teardownNow()
             throw error
+        }
+    }
+
+    /// Starts the domain, once more if QEMU died while starting: QEMU 10 here very rarely
+    /// segfaults in its RCU thread at start-up (seen 3 times in some hundreds of starts, the
+    /// kernel logging "call_rcu ... segfault"), which libvirt reports as the monitor closing.
+    /// A second failure is the error.
+    static func createDomain(_ xml: String, persistent: Bool, libvirt: Connection, progress: @Sendable (String) -> Void) throws -> Domain {
+        let flags: DomainCreateFlags = persistent ? [] : [.autodestroy]
+        do {
+            return try libvirt.createDomain(xml: xml, flags: flags)
+        } catch let error as LibvirtError where error.message.contains("QEMU unexpectedly closed the monitor") {
+            progress("QEMU died while starting (\(error.message.prefix(80))...); starting it once more")
+            return try libvirt.createDomain(xml: xml, flags: flags)
         }
     }
 
