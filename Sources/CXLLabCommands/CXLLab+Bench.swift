@@ -134,7 +134,7 @@ extension CXLLab.Bench {
                 "-m", "\(prepared.topology.machine.memory >> 20)M,slots=1,maxmem=\((prepared.topology.machine.memory >> 20) * 2)M",
                 "-smp", "\(prepared.topology.machine.vcpus)",
                 "-kernel", prepared.kernel.imagePath, "-initrd", prepared.image.path,
-                "-append", "console=ttyS0 panic=-1 quiet loglevel=4",
+                "-append", GuestCommandLine.quiet.joined(separator: " "),
                 "-serial", "file:\(folder)/console.log",
                 "-chardev", "socket,id=agent,path=\(socket),server=on,wait=off",
                 "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=agent,name=\(AgentProtocol.channelName)",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuestImage
 import HostCheck
 import Topology
 
@@ -51,7 +52,7 @@ enum TopologyFiles {
         return LabFiles(
             domainName: "cxllab-preview-\(topology.name)", domainType: .qemu,
             kernel: "/nonexistent/KERNEL-PLACEHOLDER", initrd: "/nonexistent/INITRAMFS-PLACEHOLDER",
-            kernelArguments: ["console=ttyS0", "panic=-1"], labDirectory: directory,
+            kernelArguments: GuestCommandLine.base, labDirectory: directory,
             consoleLog: directory + "/console.log", agentSocket: directory + "/agent.sock",
             metadata: .init(runID: "preview", cellID: "preview", ownerPID: 0, created: Date(timeIntervalSince1970: 0))
         )

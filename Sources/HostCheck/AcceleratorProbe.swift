@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import HostSupport
 
 /// Which accelerator guests get, and why.
@@ -63,7 +64,7 @@ public enum AcceleratorProbe {
             QEMUProbe.binaryName,
             ["-accel", accelerator, "-nodefaults", "-no-user-config", "-display", "none", "-m", "256",
              "-serial", "file:\(console)", "-kernel", kernelImage,
-             "-append", "console=ttyS0 panic=-1", "-no-reboot"],
+             "-append", GuestCommandLine.base.joined(separator: " "), "-no-reboot"],
             timeout: deadline
         )
         guard let result, let text = try? String(contentsOfFile: console, encoding: .utf8), text.contains(bootMarker) else {

@@ -107,7 +107,7 @@ public final class LabSession: @unchecked Sendable {
             progress("preparing \(domainName)")
             try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
             try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
-            let arguments = ["console=ttyS0", "panic=-1", "quiet", "loglevel=4"] + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
+            let arguments = GuestCommandLine.quiet + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
             let files = LabFiles(
                 domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz", initrd: folder + "/initramfs.cpio",
                 kernelArguments: arguments, labDirectory: folder, consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",

@@ -28,7 +28,7 @@ enum BootHarness {
               <vcpu>1</vcpu>
               <os><type arch='x86_64' machine='q35'>hvm</type>
                 <kernel>\(folder)/vmlinuz</kernel><initrd>\(folder)/initramfs.cpio</initrd>
-                <cmdline>console=ttyS0 panic=-1 \(extraCommandLine)</cmdline></os>
+                <cmdline>\(GuestCommandLine.base.joined(separator: " ")) \(extraCommandLine)</cmdline></os>
               <features><acpi/></features>
               <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
               <devices>
