@@ -3,7 +3,7 @@
 SWIFT ?= swift
 CXLLAB := .build/debug/cxllab
 
-.PHONY: setup build demo test clean
+.PHONY: setup build demo test bench clean
 
 setup:
 	bash scripts/setup-host.sh
@@ -17,6 +17,11 @@ demo: setup build
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+# Figures are taken with the optimised build: debug Swift parses JSON several times slower.
+bench: setup
+	$(SWIFT) build -c release
+	.build/release/cxllab bench
 
 clean:
 	rm -rf .build

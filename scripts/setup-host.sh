@@ -4,7 +4,7 @@
 #    of its own; QEMU 10 and libvirt 11 from it (with bookworm's QEMU 7.2 the 6.12 and 7.x
 #    kernels create no CXL memory device: their cxl_pci needs type3 event interrupts);
 #  - the other Debian packages cxllab and its tests use;
-#  - virtlogd and libvirtd started where no init system has started them;
+#  - virtlogd and libvirtd started where no init system has started them (start-libvirtd.sh);
 #  - /dev/kvm given to group kvm, mode 0660: otherwise libvirt finds its QEMU capability
 #    cache stale on every call and each domain start takes ~70 s instead of ~2 s.
 # A second run changes nothing and takes about a second.
@@ -20,8 +20,8 @@ codename=${VERSION_CODENAME:?}
 
 # Packages from <codename>-backports, and from the release itself.
 backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev)
-release_packages=(libxml2-dev libxml2-utils libssl-dev libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
-                  ca-certificates chromium)
+release_packages=(libxml2-dev libxml2-utils libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
+                  ca-certificates chromium tini)
 want_qemu_major=9   # at least; bookworm-backports carries 10.0
 
 missing=()
@@ -67,29 +67,4 @@ if [ -e /dev/kvm ]; then
   fi
 fi
 
-wait_for_socket() {
-  local socket=$1 deadline=$((SECONDS + 30))
-  until [ -S "$socket" ]; do
-    [ $SECONDS -lt $deadline ] || die "$socket did not appear within 30 s"
-    sleep 0.1
-  done
-}
-
-running() { pgrep -x "$1" >/dev/null 2>&1; }
-if ! running virtlogd; then
-  log "starting virtlogd"
-  virtlogd -d
-fi
-if ! running libvirtd; then
-  log "starting libvirtd"
-  libvirtd -d
-fi
-wait_for_socket /run/libvirt/libvirt-sock
-# The daemon answers once its drivers are loaded; the first answer may also wait for QEMU's
-# capability probe (seconds), which later calls reuse.
-deadline=$((SECONDS + 90))
-until virsh -c qemu:///system version >/dev/null 2>&1; do
-  [ $SECONDS -lt $deadline ] || die "libvirtd did not answer on qemu:///system within 90 s"
-  sleep 0.2
-done
-log "ready: $(qemu-system-x86_64 --version | head -n1); libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/^Running against daemon: //p')"
+bash "$(dirname "$0")/start-libvirtd.sh"

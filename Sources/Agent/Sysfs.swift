@@ -12,7 +12,7 @@ public struct GuestFiles: Sendable {
 
     func path(_ path: String) -> String { root + path }
 
-    func read(_ path: String, limit: Int = 1 << 20) -> String? {
+    public func read(_ path: String, limit: Int = 1 << 20) -> String? {
         let fd = open(self.path(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

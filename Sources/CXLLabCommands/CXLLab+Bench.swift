@@ -1,4 +1,3 @@
-import AgentProtocol
 import ArgumentParser
 import Foundation
 import GuestImage
@@ -7,163 +6,277 @@ import Lab
 import Libvirt
 
 extension CXLLab {
+    /// Every figure cxllab claims, measured in one run and printed side by side: a table for
+    /// people, JSON for machines. A step that fails is a row that says so, and the exit status
+    /// is 1; nothing is left out quietly.
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure cxllab against the tools underneath it.",
-            subcommands: [Boot.self, MatrixThroughput.self]
+            abstract: "Measure cxllab side by side with the tools underneath it.",
+            discussion: """
+                1. One driver-order cell run by QEMU directly (same kernel, image and devices; the agent
+                   replays the cell's recorded requests and powers off) and through cxllab; their ratio.
+                2. Image build, cold and warm.  3. libvirt domain start latency.  4. Time per driver order.
+                5. Matrix throughput at --jobs 1 and --jobs 2.  6. cxllab's peak resident memory during them.
+                """
         )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Option(help: "The kernel of the cell, image and start measurements.") var kernel = "debian:bookworm-backports"
+        @Option(help: "The topology of the cell and start measurements.") var topology = "topologies/nvdimm-single.yaml"
+        @Option(help: "The matrix for throughput and memory.") var matrix = "matrices/default.yaml"
+        @Option(help: "Cell pairs (direct, cxllab) to take the median of.") var runs = 3
+        @Option(help: "Domain starts to take the median of.") var starts = 5
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            InterruptTeardown.install()
+            let terminal = Terminal.standardError
+            let cache = cacheOptions.cache
+            var figures = BenchFigures()
+            let topologyPath = try ProjectFiles.folder(topology)
+            let matrixPath = matrix.hasPrefix("/") ? matrix : try ProjectFiles.folder(matrix)
+            let libvirt = try Connection()
+            figures.host = BenchFigures.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
+                                             memoryGiB: Int(ProcessInfo.processInfo.physicalMemory >> 30),
+                                             libvirt: (try? libvirt.libraryVersion().description) ?? "unknown")
+
+            // Untimed: fetch the kernel, build the image, probe QEMU and the accelerator, so
+            // the figures below are of the work itself.
+            let prepared: PreparedLab
+            do {
+                prepared = try await LabPreparation(cache: cache).prepare(
+                    topologyFile: topologyPath, kernel: try KernelReference(parsing: kernel), recipe: try ProjectFiles.recipe(named: "default"),
+                    progress: { terminal.status("preparing: \($0)") })
+            } catch {
+                terminal.clearStatus()
+                throw ValidationError("cannot prepare \(kernel) on \(topology): \(error)")
+            }
+            figures.accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
+            figures.acceleratorReason = prepared.accelerator.reason
+
+            var failures: [BenchFigures.Failure] = []
+            // A step's error becomes a failure row instead of ending the bench.
+            func attempt<T>(_ step: String, _ body: () async throws -> T) async -> T? {
+                do { return try await body() } catch {
+                    failures.append(.init(step: step, reason: "\(error)"))
+                    return nil
+                }
+            }
+            figures.cell = await attempt("cell") {
+                try await Self.cellPair(kernel: kernel, topology: topologyPath, runs: runs, cache: cache, libvirt: libvirt, terminal: terminal)
+            }
+            figures.image = await attempt("image") {
+                terminal.status("image build, cold and warm")
+                return try await ImageBenchmark.measure(cache: cache, kernel: prepared.kernel, recipe: try ProjectFiles.recipe(named: "default"),
+                                                        features: prepared.features, repeats: 9)
+            }
+            figures.domainStart = await attempt("domain start") {
+                terminal.status("libvirt domain start")
+                let seconds = try await DomainStartLatency.measure(prepared, runs: starts, libvirt: libvirt)
+                return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds, median: seconds.median)
+            }
+            for jobs in [1, 2] {
+                if let run = await attempt("matrix --jobs \(jobs)", { try await Self.matrixRun(file: matrixPath, jobs: jobs, cache: cache, terminal: terminal) }) {
+                    figures.matrix.append(run)
+                }
+            }
+            figures.failures = failures
+            terminal.clearStatus()
+            figures.summarize()
+            if json {
+                print(try JSONOutput.encode(figures))
+            } else {
+                print(figures.table(matrixFile: matrix))
+            }
+            if !figures.failures.isEmpty { throw ExitCode(1) }
+        }
+
+        /// The same cell through cxllab (recording its requests) and then by QEMU alone
+        /// (replaying them), `runs` times.
+        static func cellPair(kernel: String, topology: String, runs: Int, cache: CacheDirectory, libvirt: Connection,
+                             terminal: Terminal) async throws -> BenchFigures.Cell {
+            var cell = BenchFigures.Cell(kernel: kernel, topology: (topology as NSString).lastPathComponent)
+            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            for index in 1...max(1, runs) {
+                terminal.status("cell \(index)/\(runs): through cxllab")
+                let transcript = SessionTranscript()
+                var order = DriverOrderCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"), drivers: nil,
+                                            modules: [], selection: .all, seed: 1, repeats: 1, runID: "bench", cellID: "cell-\(index)")
+                order.transcript = transcript
+                let clock = ContinuousClock()
+                let start = clock.now
+                let outcome = await order.run(cache: cache, standInSource: standIn)
+                let seconds = (clock.now - start).seconds
+                if let error = outcome.report.error { throw ValidationError("the cell through cxllab could not run: \(error)") }
+                cell.kernelRelease = outcome.report.kernel
+                cell.verdict = outcome.report.verdict
+                cell.cxllabSeconds.append(seconds)
+                cell.cxllabErrorReplies = transcript.errorReplies
+                cell.orderSeconds += outcome.report.orderRuns.map(\.seconds)
+
+                terminal.status("cell \(index)/\(runs): QEMU directly")
+                let direct = try await DirectReplay(transcript: transcript).run(libvirt: libvirt)
+                guard direct.requests == transcript.requests.count else {
+                    throw ValidationError("the direct run replayed \(direct.requests) of \(transcript.requests.count) requests")
+                }
+                cell.directSeconds.append(direct.seconds)
+                cell.requests = direct.requests
+                cell.directErrorReplies = direct.errorReplies
+            }
+            return cell
+        }
+
+        /// `cxllab matrix FILE --jobs N` as a child process, so its wall time and peak memory
+        /// are its own; its results go to a store of their own, not the history.
+        static func matrixRun(file: String, jobs: Int, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.MatrixRun {
+            let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(CommandLine.arguments[0]).standardized.path
+            let store = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-bench-\(UUID().uuidString.prefix(8)).sqlite").path
+            defer { for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) } }
+            let result = try await MeasuredProcess.run(
+                executable, ["matrix", file, "--jobs", "\(jobs)", "--json", "--cache-dir", cache.path],
+                environment: ["CXLLAB_RESULTS": store],
+                onErrorLine: { line in if line.hasPrefix("[") { terminal.status("matrix --jobs \(jobs): \(line)") } }
+            )
+            // 0: all passed; 1: some cell failed its checks (the default matrix's V9 stand-in
+            // must). Anything else means cells could not run.
+            guard result.status == 0 || result.status == 1 else {
+                throw ValidationError("cxllab matrix --jobs \(jobs) exited with status \(result.status)")
+            }
+            let cells = try JSONDecoder().decode([CellResult].self, from: Data(result.standardOutput.utf8))
+            return BenchFigures.MatrixRun(jobs: jobs, cells: cells.count, seconds: result.seconds, peakResidentBytes: result.peakResidentBytes,
+                                          verdicts: Dictionary(grouping: cells, by: \.verdict).mapValues(\.count),
+                                          cellsPerMinute: Double(cells.count) / result.seconds * 60)
+        }
     }
 }
 
-extension CXLLab.Bench {
-    /// The same matrix twice in one invocation, one cell at a time and then two at a time.
-    struct MatrixThroughput: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "matrix", abstract: "Matrix throughput: cells per minute at --jobs 1 and --jobs 2.")
-        @OptionGroup var cacheOptions: CacheOptions
-        @Argument(help: "The matrix file.") var file = "matrices/default.yaml"
-        @Flag(help: "Print JSON.") var json = false
+/// What `cxllab bench` measured. Missing parts are in `failures`, with the reason.
+struct BenchFigures: Codable {
+    struct Host: Codable {
+        var cores = 0
+        var memoryGiB = 0
+        var libvirt = ""
+    }
 
-        struct Figures: Codable {
-            let cells: Int
-            let accelerator: String
-            let secondsJobs1: Double
-            let secondsJobs2: Double
-            let cellsPerMinuteJobs1: Double
-            let cellsPerMinuteJobs2: Double
-            let speedUp: Double
+    struct Cell: Codable {
+        var kernel: String
+        var kernelRelease = ""
+        var topology: String
+        var verdict = ""
+        var requests = 0
+        var cxllabErrorReplies = 0
+        var directErrorReplies = 0
+        var directSeconds: [Double] = []
+        var cxllabSeconds: [Double] = []
+        var orderSeconds: [Double] = []
+        var directMedian = 0.0
+        var cxllabMedian = 0.0
+        var ratio = 0.0
+
+        init(kernel: String, topology: String) {
+            self.kernel = kernel
+            self.topology = topology
         }
 
-        func run() async throws {
-            InterruptTeardown.install()
-            let terminal = Terminal.standardError
-            let planned = try await CXLLab.Matrix.plan(file: file, cache: cacheOptions.cache, terminal: terminal)
-            var seconds: [Int: Double] = [:]
-            for jobs in [1, 2] {
-                let runner = MatrixRunner(cache: cacheOptions.cache, standInSource: planned.standIn, recipe: try ProjectFiles.recipe(named: "default"),
-                                          jobs: jobs, runID: "bench-jobs\(jobs)-" + CXLLab.Matrix.newRunID(), projectRoot: planned.projectRoot)
-                let clock = ContinuousClock()
-                let start = clock.now
-                let results = try await runner.run(planned.cells) { event in
-                    if case .finished(let result) = event { terminal.status("--jobs \(jobs): \(result.cell.label) \(result.verdict)") }
-                }
-                guard results.count == planned.cells.count else { throw ValidationError("only \(results.count) of \(planned.cells.count) cells finished") }
-                seconds[jobs] = (clock.now - start).seconds
-            }
-            terminal.clearStatus()
-            let count = Double(planned.cells.count)
-            let figures = Figures(cells: planned.cells.count, accelerator: "TCG", secondsJobs1: seconds[1]!, secondsJobs2: seconds[2]!,
-                                  cellsPerMinuteJobs1: count / seconds[1]! * 60, cellsPerMinuteJobs2: count / seconds[2]! * 60,
-                                  speedUp: seconds[1]! / seconds[2]!)
-            if json { print(try JSONOutput.encode(figures)); return }
-            print(String(format: """
-                matrix throughput, %d cells of %@, %@
-                  --jobs 1   %6.1f s   %5.2f cells/min
-                  --jobs 2   %6.1f s   %5.2f cells/min
-                  speed-up   %.2fx
-                """, figures.cells, file, figures.accelerator, figures.secondsJobs1, figures.cellsPerMinuteJobs1,
-                figures.secondsJobs2, figures.cellsPerMinuteJobs2, figures.speedUp))
+        mutating func summarize() {
+            directMedian = directSeconds.median
+            cxllabMedian = cxllabSeconds.median
+            ratio = cxllabMedian / directMedian
         }
     }
 
-    /// Boot to a working agent, side by side: QEMU started directly with the same kernel,
-    /// image, memory, vCPUs, NVDIMM and agent channel, against the same guest through
-    /// libvirt and a LabSession. Both end at the agent's handshake.
-    struct Boot: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Boot-to-handshake: raw QEMU against cxllab.")
-        @OptionGroup var cacheOptions: CacheOptions
-        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
-        @Option(help: "Runs of each.") var runs = 3
-        @Flag(help: "Print JSON.") var json = false
-
-        struct Figures: Codable {
-            let kernel: String
-            let accelerator: String
-            let rawSeconds: [Double]
-            let cxllabSeconds: [Double]
-            let rawMedian: Double
-            let cxllabMedian: Double
-            let ratio: Double
-        }
-
-        func run() async throws {
-            InterruptTeardown.install()
-            let terminal = Terminal.standardError
-            let topology = try ProjectFiles.folder("topologies/nvdimm-single.yaml")
-            let prepared = try await LabPreparation(cache: cacheOptions.cache).prepare(
-                topologyFile: topology, kernel: try KernelReference(parsing: kernel), recipe: try ProjectFiles.recipe(named: "default"),
-                progress: { terminal.status($0) }
-            )
-            var raw: [Double] = []
-            var lab: [Double] = []
-            for index in 0..<max(1, runs) {
-                terminal.status("run \(index + 1)/\(runs): raw QEMU")
-                raw.append(try await rawBoot(prepared))
-                terminal.status("run \(index + 1)/\(runs): cxllab")
-                let clock = ContinuousClock()
-                let start = clock.now
-                let session = try await LabSession.start(
-                    LabRequest(name: "bench-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
-                               image: prepared.image, runID: "bench", cellID: "boot"),
-                    libvirt: try Connection()
-                )
-                lab.append((clock.now - start).seconds)
-                await session.teardown()
-            }
-            terminal.clearStatus()
-            let median: ([Double]) -> Double = { $0.sorted()[$0.count / 2] }
-            let figures = Figures(kernel: prepared.kernel.release, accelerator: "TCG", rawSeconds: raw, cxllabSeconds: lab,
-                                  rawMedian: median(raw), cxllabMedian: median(lab), ratio: median(lab) / median(raw))
-            if json { print(try JSONOutput.encode(figures)); return }
-            print("""
-                boot to agent handshake, \(figures.kernel), nvdimm-single, \(figures.accelerator)
-                  raw QEMU   median \(String(format: "%6.2f s", figures.rawMedian))   runs \(raw.map { String(format: "%.2f", $0) }.joined(separator: " "))
-                  cxllab     median \(String(format: "%6.2f s", figures.cxllabMedian))   runs \(lab.map { String(format: "%.2f", $0) }.joined(separator: " "))
-                  ratio      \(String(format: "%.3f", figures.ratio))  (cxllab / raw; includes copying the lab's files and libvirt's domain start)
-                """)
-        }
-
-        func rawBoot(_ prepared: PreparedLab) async throws -> Double {
-            let folder = LabPaths.labsRoot + "/bench-raw-\(UUID().uuidString.prefix(6).lowercased())"
-            let fm = FileManager.default
-            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            defer { try? fm.removeItem(atPath: folder) }
-            let socket = folder + "/agent.sock"
-            let nvdimm = prepared.topology.nvdimms.first
-            var arguments = [
-                "-accel", "tcg", "-machine", "q35,nvdimm=on", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-                "-m", "\(prepared.topology.machine.memory >> 20)M,slots=1,maxmem=\((prepared.topology.machine.memory >> 20) * 2)M",
-                "-smp", "\(prepared.topology.machine.vcpus)",
-                "-kernel", prepared.kernel.imagePath, "-initrd", prepared.image.path,
-                "-append", GuestCommandLine.quiet.joined(separator: " "),
-                "-serial", "file:\(folder)/console.log",
-                "-chardev", "socket,id=agent,path=\(socket),server=on,wait=off",
-                "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=agent,name=\(AgentProtocol.channelName)",
-            ]
-            if let nvdimm {
-                let backing = folder + "/nvdimm.img"
-                _ = fm.createFile(atPath: backing, contents: nil)
-                try FileHandle(forWritingAtPath: backing)?.truncate(atOffset: nvdimm.deviceSize)
-                arguments += ["-object", "memory-backend-file,id=nv0,share=on,mem-path=\(backing),size=\(nvdimm.deviceSize)",
-                              "-device", "nvdimm,memdev=nv0,id=nvdimm0,label-size=\(nvdimm.labelSize)"]
-            }
-            let clock = ContinuousClock()
-            let start = clock.now
-            let qemu = Task { try await ProcessRunner.run("qemu-system-x86_64", arguments, timeout: .seconds(300)) }
-            defer { qemu.cancel() }
-            // QEMU creates its socket before the guest runs; the bench waits for it in short
-            // steps (a benchmark's only poll: there is no event for a socket appearing).
-            var agent: AgentConnection?
-            while agent == nil {
-                agent = try? AgentConnection(socketPath: socket)
-                if agent == nil {
-                    if clock.now - start > .seconds(30) { throw ValidationError("raw QEMU did not create its agent socket") }
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            _ = try await agent!.handshake(deadline: .seconds(120))
-            let seconds = (clock.now - start).seconds
-            agent!.close()
-            return seconds
-        }
+    struct DomainStart: Codable {
+        var topology: String
+        var seconds: [Double]
+        var median: Double
     }
+
+    struct MatrixRun: Codable {
+        var jobs: Int
+        var cells: Int
+        var seconds: Double
+        var peakResidentBytes: Int
+        var verdicts: [String: Int]
+        var cellsPerMinute: Double
+    }
+
+    struct Failure: Codable {
+        var step: String
+        var reason: String
+    }
+
+    var accelerator = ""
+    var acceleratorReason = ""
+    var host = Host()
+    var cell: Cell?
+    var image: ImageBenchmark.Figures?
+    var domainStart: DomainStart?
+    var matrix: [MatrixRun] = []
+    var failures: [Failure] = []
+
+    var speedUp: Double?
+    var peakResidentBytes: Int?
+
+    /// Fills in the figures derived from the others.
+    mutating func summarize() {
+        cell?.summarize()
+        if let one = matrix.first(where: { $0.jobs == 1 }), let two = matrix.first(where: { $0.jobs == 2 }) { speedUp = one.seconds / two.seconds }
+        peakResidentBytes = matrix.map(\.peakResidentBytes).max()
+    }
+
+    static let ratioTarget = 1.10
+    static let speedUpTarget = 1.6
+    static let memoryTargetMiB = 64.0
+
+    func table(matrixFile: String) -> String {
+        var rows: [(String, String, String)] = []
+        func seconds(_ value: Double) -> String { String(format: "%.2f s", value) }
+        func verdict(_ ok: Bool) -> String { ok ? "met" : "MISSED" }
+        if let cell {
+            rows.append(("driver-order cell, QEMU directly", seconds(cell.directMedian), "median of \(cell.directSeconds.count)"))
+            rows.append(("driver-order cell, through cxllab", seconds(cell.cxllabMedian), "median of \(cell.cxllabSeconds.count)"))
+            rows.append(("  ratio cxllab / direct", String(format: "%.3f", cell.ratio),
+                         String(format: "target <= %.2f: %@", Self.ratioTarget, verdict(cell.ratio <= Self.ratioTarget))))
+            if !cell.orderSeconds.isEmpty {
+                let sorted = cell.orderSeconds.sorted()
+                rows.append(("time per driver order", seconds(cell.orderSeconds.median),
+                             String(format: "median of %d, %.2f-%.2f s", sorted.count, sorted.first!, sorted.last!)))
+            }
+        }
+        if let image {
+            rows.append(("image build, cold", String(format: "%.3f s", image.coldSeconds), String(format: "%.1f MiB, %d files", Double(image.sizeBytes) / 1_048_576, image.files)))
+            rows.append(("image build, warm", String(format: "%.3f s", image.warmMedianSeconds), "median of \(image.warmRuns)"))
+        }
+        if let domainStart {
+            rows.append(("libvirt domain start (\(domainStart.topology))", seconds(domainStart.median), "median of \(domainStart.seconds.count)"))
+        }
+        for run in matrix.sorted(by: { $0.jobs < $1.jobs }) {
+            rows.append(("matrix, --jobs \(run.jobs)", String(format: "%.1f s", run.seconds), String(format: "%d cells, %.2f cells/min", run.cells, run.cellsPerMinute)))
+        }
+        if let speedUp {
+            rows.append(("  speed-up --jobs 2 / --jobs 1", String(format: "%.2fx", speedUp),
+                         String(format: "target >= %.1fx: %@", Self.speedUpTarget, verdict(speedUp >= Self.speedUpTarget))))
+        }
+        if let peakResidentBytes {
+            let mib = Double(peakResidentBytes) / 1_048_576
+            rows.append(("cxllab peak memory during the matrix", String(format: "%.1f MiB", mib),
+                         String(format: "target <= %.0f MiB: %@", Self.memoryTargetMiB, verdict(mib <= Self.memoryTargetMiB))))
+        }
+        for failure in failures {
+            rows.append((failure.step, "FAILED", failure.reason.replacingOccurrences(of: "\n", with: " ")))
+        }
+        let width = (rows.map(\.0.count).max() ?? 10) + 2
+        let figureWidth = (rows.map(\.1.count).max() ?? 6) + 2
+        var lines = ["cxllab bench: every figure under \(accelerator) (\(acceleratorReason))",
+                     "host: \(host.cores) cores, \(host.memoryGiB) GiB, libvirt \(host.libvirt)"
+                        + (cell.map { "; cell: \($0.kernelRelease) on \($0.topology), \($0.requests) agent requests, verdict \($0.verdict)" } ?? ""),
+                     "matrix: \(matrixFile)", ""]
+        lines += rows.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1.padding(toLength: figureWidth, withPad: " ", startingAt: 0) + $0.2 }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Array where Element == Double {
+    /// The middle value (the upper middle of an even count); 0 when empty.
+    var median: Double { isEmpty ? 0 : sorted()[count / 2] }
 }

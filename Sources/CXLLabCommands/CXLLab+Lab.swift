@@ -262,8 +262,15 @@ enum LabLookup {
         }
         let root = LabPaths.labsRoot
         for folder in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !keep.contains(folder) {
-            try? FileManager.default.removeItem(atPath: root + "/" + folder)
-            done.append("removed \(root)/\(folder)")
+            let path = root + "/" + folder
+            // A running cxllab may be preparing this lab, its domain not started yet.
+            if let owner = LabPaths.liveOwner(ofFolder: path), owner != getpid() { continue }
+            do {
+                try LabPaths.removeStrayFolder(path)
+                done.append("removed \(path)")
+            } catch {
+                done.append("could not remove \(path): \(error.localizedDescription)")
+            }
         }
         return done
     }

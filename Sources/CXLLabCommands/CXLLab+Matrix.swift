@@ -88,10 +88,7 @@ extension CXLLab {
         }
 
         static func newRunID() -> String {
-            let formatter = DateFormatter()
-            formatter.dateFormat = "yyyyMMdd-HHmmss"
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            return formatter.string(from: Date()) + "-" + String(UUID().uuidString.prefix(4)).lowercased()
+            UTCTimestamp.compact(Date()) + "-" + String(UUID().uuidString.prefix(4)).lowercased()
         }
 
         /// One cell per core under TCG, and no more than memory allows (about 3 GiB a guest).

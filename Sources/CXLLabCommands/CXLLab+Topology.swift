@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostCheck
+import HostSupport
 import Topology
 
 extension CXLLab {
@@ -23,7 +24,7 @@ struct EmulatorOptions: ParsableArguments {
     func capabilities() async -> EmulatorCapabilities {
         if assumeQEMU10 { return .qemu10 }
         do {
-            return try await QEMUProbe.probe().emulatorCapabilities
+            return try await QEMUProbe.probe(cache: CacheDirectory.resolve()).emulatorCapabilities
         } catch {
             Terminal.standardError.line("warning: could not ask QEMU what it offers (\(error)); checking against QEMU 10.0.2's features")
             return .qemu10

@@ -1,7 +1,8 @@
 /// The guest's /init: a busybox shell script that mounts the kernel's file systems, loads the
 /// modules the image was built for (there is no udev to do it), reports on the console, and
 /// hands over to the agent. `cxllab.init=report` on the kernel command line makes it power
-/// off after its report instead (a boot check needs nothing more).
+/// off after its report instead (a boot check needs nothing more); `cxllab.replay=FILE` makes
+/// the agent replay recorded requests from FILE with no host (`cxllab bench`).
 enum InitScript {
     static let agentPath = "/usr/bin/cxllab-agent"
 
@@ -33,7 +34,14 @@ enum InitScript {
             echo "cxllab-init: report done, powering off"
             poweroff -f ;;
         esac
-        if [ -x /usr/bin/cxllab-agent ]; then
+        replay=""
+        for word in $(cat /proc/cmdline); do
+          case "$word" in cxllab.replay=*) replay="${word#cxllab.replay=}" ;; esac
+        done
+        if [ -n "$replay" ] && [ -x /usr/bin/cxllab-agent ]; then
+          echo "cxllab-init: replaying $replay at $(uptime) s"
+          /usr/bin/cxllab-agent --replay "$replay"
+        elif [ -x /usr/bin/cxllab-agent ]; then
           echo "cxllab-init: starting the agent at $(uptime) s"
           /usr/bin/cxllab-agent
           echo "cxllab-init: agent exited with status $?"

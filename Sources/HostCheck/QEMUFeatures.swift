@@ -37,9 +37,38 @@ public enum QEMUProbe {
     public static let binaryName = "qemu-system-x86_64"
 
     /// The probe, once per process and binary: every lab of a matrix needs it, and asking
-    /// QEMU costs five QEMU starts.
-    public static func probe(binary: String = binaryName) async throws -> QEMUFeatures {
-        try await ProbeCache.shared.features(binary: binary)
+    /// QEMU costs five QEMU starts (about a second). With a cache, the answer is also kept on
+    /// disk for as long as the binary is the same file (path, size, change time), so later
+    /// commands skip the starts too.
+    public static func probe(binary: String = binaryName, cache: CacheDirectory? = nil) async throws -> QEMUFeatures {
+        guard let cache else { return try await ProbeCache.shared.features(binary: binary) }
+        let path = try ExecutableLocator.require(binary)
+        let stored = cache.path + "/qemu-features.json"
+        let identity = fileIdentity(path)
+        if let data = FileManager.default.contents(atPath: stored),
+           let kept = try? JSONDecoder().decode(StoredFeatures.self, from: data), kept.identity == identity {
+            return kept.features
+        }
+        let features = try await ProbeCache.shared.features(binary: binary)
+        if let data = try? JSONEncoder().encode(StoredFeatures(identity: identity, features: features)) {
+            try? FileManager.default.createDirectory(atPath: cache.path, withIntermediateDirectories: true)
+            // Written whole and renamed, so a concurrent reader sees the old file or the new one.
+            let temporary = stored + ".\(getpid())"
+            if FileManager.default.createFile(atPath: temporary, contents: data) { rename(temporary, stored) }
+        }
+        return features
+    }
+
+    struct StoredFeatures: Codable {
+        let identity: String
+        let features: QEMUFeatures
+    }
+
+    /// Path, size and change time: a package upgrade replaces the file and changes them.
+    static func fileIdentity(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return path }
+        return "\(path):\(info.st_size):\(info.st_ino):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
     }
 
     static func probeUncached(binary: String) async throws -> QEMUFeatures {

@@ -44,6 +44,18 @@ public final class AgentConnection: @unchecked Sendable {
     /// hello and heartbeat events as they arrive.
     public let events: AsyncStream<AgentFrame>
     private var watchdog: DispatchSourceTimer?
+    /// Sees every request line before it is sent, and whether each reply was an error (a
+    /// `SessionTranscript`).
+    public var onRequest: (@Sendable (String) -> Void)? {
+        get { lock.withLock { requestObserver } }
+        set { lock.withLock { requestObserver = newValue } }
+    }
+    public var onReply: (@Sendable (_ failed: Bool) -> Void)? {
+        get { lock.withLock { replyObserver } }
+        set { lock.withLock { replyObserver = newValue } }
+    }
+    private var requestObserver: (@Sendable (String) -> Void)?
+    private var replyObserver: (@Sendable (Bool) -> Void)?
 
     public init(socketPath: String, heartbeatTimeout: Double = 10) throws {
         self.socketPath = socketPath
@@ -119,6 +131,7 @@ public final class AgentConnection: @unchecked Sendable {
         }
         defer { _ = lock.withLock { outputHandlers.removeValue(forKey: id) } }
         let line = AgentRequest(id: id, method: method, params: params).line
+        onRequest?(line)
         let seconds = timeout.seconds
         return try await withCheckedThrowingContinuation { continuation in
             lock.lock()
@@ -190,6 +203,7 @@ public final class AgentConnection: @unchecked Sendable {
         guard let frame = try? AgentFrame.parse(line) else { return }
         switch frame {
         case .reply(let id?, let result):
+            if case .failure = result { onReply?(true) } else { onReply?(false) }
             resolve(id, with: result.mapError { AgentConnectionError.agent($0) })
         case .reply(nil, _):
             eventsContinuation.yield(frame)

@@ -35,7 +35,7 @@ public struct LabPreparation: Sendable {
         modules: [String] = [], progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PreparedLab {
         progress("asking QEMU what it offers")
-        let capabilities = try await QEMUProbe.probe().emulatorCapabilities
+        let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
         let text: String
         do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
             throw LabError.setup("cannot read topology \(topologyFile): \(error.localizedDescription)")

@@ -39,6 +39,8 @@ public struct LabRequest: Sendable {
     public var bootDeadline: Duration
     /// Seconds without a heartbeat after which the guest counts as hung.
     public var heartbeatTimeout: Double
+    /// Records the launch and every agent request, when set.
+    public var transcript: SessionTranscript?
 
     public init(name: String, topology: Topology, kernel: Kernel, image: BuiltImage, domainType: LabFiles.DomainType = .qemu,
                 shell: Bool = false, kernelArguments: [String] = [], runID: String = "adhoc", cellID: String = "adhoc",
@@ -103,7 +105,7 @@ public final class LabSession: @unchecked Sendable {
         let cleanup = LabResources(folder: folder)
         SessionRegistry.shared.add(cleanup)
         do {
-            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            try LabPaths.makeLabFolder(folder)
             progress("preparing \(domainName)")
             try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
             try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
@@ -115,6 +117,7 @@ public final class LabSession: @unchecked Sendable {
                 metadata: .init(runID: request.runID, cellID: request.cellID, ownerPID: getpid(), created: Date())
             )
             let spec = try request.topology.render(files)
+            request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
             try BackingFiles.create(spec.backingFiles)
             let record = LabRecord(name: request.name, domainName: domainName, folder: folder, topology: request.topology.file,
                                    kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
@@ -135,6 +138,10 @@ public final class LabSession: @unchecked Sendable {
             let console = ConsoleWatcher(path: files.consoleLog)
             cleanup.console = console
             let agent = try AgentConnection(socketPath: files.agentSocket, heartbeatTimeout: request.heartbeatTimeout)
+            if let transcript = request.transcript {
+                agent.onRequest = { transcript.recordRequest($0) }
+                agent.onReply = { transcript.recordReply(failed: $0) }
+            }
             cleanup.agent = agent
             let session = LabSession(name: request.name, domainName: domainName, folder: folder, libvirt: libvirt, domain: domain,
                                      agent: agent, console: console, persistent: request.persistent, resources: cleanup)
@@ -315,6 +322,7 @@ final class LabResources: @unchecked Sendable {
         guard first else { return }
         agent?.close(reason: "the lab was torn down")
         if let domain, (try? domain.isActive()) == true { try? domain.destroy() }
+        DirectQEMUProcess.kill(inFolder: folder)
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
         SessionRegistry.shared.remove(self)

@@ -7,6 +7,29 @@ public enum LabPaths {
     public static var labsRoot: String {
         ProcessInfo.processInfo.environment["CXLLAB_LABS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/cxllab/labs"
     }
+
+    static let ownerFile = "owner.pid"
+
+    /// Makes a lab folder whose first file names the process that owns it, so `cxllab clean`
+    /// leaves alone the folders of a cxllab that is still running.
+    public static func makeLabFolder(_ folder: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try "\(getpid())\n".write(toFile: folder + "/" + ownerFile, atomically: false, encoding: .utf8)
+    }
+
+    /// Removes a lab folder left behind, stopping a QEMU that cxllab ran in it directly.
+    public static func removeStrayFolder(_ folder: String) throws {
+        DirectQEMUProcess.kill(inFolder: folder)
+        try FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// The pid in a lab folder's owner file, when it names a process that is running.
+    public static func liveOwner(ofFolder folder: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: folder + "/" + ownerFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+    }
 }
 
 public enum LabNames {
@@ -45,7 +68,7 @@ public struct LabRecord: Sendable, Codable, Hashable {
     func save() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcISO8601
         try encoder.encode(self).write(to: URL(fileURLWithPath: folder + "/lab.json"))
     }
 
@@ -53,7 +76,7 @@ public struct LabRecord: Sendable, Codable, Hashable {
         let path = LabPaths.labsRoot + "/" + domainName + "/lab.json"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcISO8601
         return try? decoder.decode(LabRecord.self, from: data)
     }
 }

@@ -85,6 +85,12 @@ public final class Connection: @unchecked Sendable {
         return Domain(handle: domain, connection: self)
     }
 
+    /// The QEMU command line libvirt would run for a domain XML (`qemu-argv`), as one
+    /// shell-quoted line with libvirt's environment first. Nothing is started.
+    public func nativeCommandLine(forDomainXML xml: String) throws -> String {
+        try takeString(virConnectDomainXMLToNative(handle, "qemu-argv", xml, 0), operation: "convert domain XML to a QEMU command line")
+    }
+
     /// The domain named `name`, or nil when there is none.
     public func lookupDomain(named name: String) throws -> Domain? {
         if let domain = virDomainLookupByName(handle, name) {

@@ -61,6 +61,15 @@ public final class Domain: @unchecked Sendable {
         guard virDomainDestroy(handle) == 0 else { throw LibvirtError.last("destroy \(name)") }
     }
 
+    /// Pauses every vCPU: to the guest, time stops.
+    public func suspend() throws {
+        guard virDomainSuspend(handle) == 0 else { throw LibvirtError.last("suspend \(name)") }
+    }
+
+    public func resume() throws {
+        guard virDomainResume(handle) == 0 else { throw LibvirtError.last("resume \(name)") }
+    }
+
     /// Removes a persistent definition; a running domain becomes transient and goes when it stops.
     public func undefine() throws {
         guard virDomainUndefine(handle) == 0 else { throw LibvirtError.last("undefine \(name)") }

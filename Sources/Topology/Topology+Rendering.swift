@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 import XML
 
 /// Where one lab's files are, and what the domain is called: everything the rendering needs
@@ -182,7 +183,7 @@ extension Topology {
             XMLTree("metadata") {
                 XMLTree("lab", namespace: lab, [
                     "run": files.metadata.runID, "cell": files.metadata.cellID, "owner-pid": String(files.metadata.ownerPID),
-                    "created": files.metadata.created.formatted(.iso8601), "topology": name,
+                    "created": UTCTimestamp.iso8601(files.metadata.created), "topology": name,
                 ], declaring: [lab])
             }
             XMLTree("memory", ["unit": "MiB"], text: mebibytes(machine.memory))

@@ -19,6 +19,8 @@ public struct DriverOrderCell: Sendable {
     public var cellID: String
     /// Leave the lab running afterwards (`cxllab repro --keep`), with the shell enabled.
     public var keep = false
+    /// Records the lab's launch and agent requests (`cxllab bench`).
+    public var transcript: SessionTranscript?
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, drivers: [String]?, modules: [String], selection: OrderSelection,
                 seed: UInt64, repeats: Int, runID: String, cellID: String) {
@@ -64,12 +66,11 @@ public struct DriverOrderCell: Sendable {
             accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
             imageKey = prepared.image.key
             let name = "\(runID)-\(cellID)".lowercased()
-            let session = try await LabSession.start(
-                LabRequest(name: String(name.prefix(48)), topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: keep,
-                           runID: keep ? "up" : runID, cellID: cellID, persistent: keep),
-                libvirt: try Connection(), progress: progress
-            )
+            var request = LabRequest(name: String(name.prefix(48)), topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
+                                     domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: keep,
+                                     runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
+            request.transcript = transcript
+            let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
             let scenario = DriverOrderScenario(drivers: set, parameters: plan.parameters, selection: selection, seed: seed, repeats: repeats)
             await scenario.run(session: session, features: prepared.features, report: &report, progress: progress)
             if report.verdict == "fail" || report.verdict == "error" {

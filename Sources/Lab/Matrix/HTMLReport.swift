@@ -100,7 +100,7 @@ public enum HTMLReport {
         try JUnitReport.xml(results, name: title).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcISO8601
         try encoder.encode(results).write(to: URL(fileURLWithPath: folder + "/results.json"))
     }
 }

@@ -8,12 +8,19 @@ import HostSupport
 public final class ResultStore: Sendable {
     let queue: DatabaseQueue
 
+    /// `$CXLLAB_RESULTS` when set (a benchmark or a drill keeping its runs apart), else
+    /// `<cache>/results.sqlite`.
+    public static func path(cache: CacheDirectory) -> String {
+        ProcessInfo.processInfo.environment["CXLLAB_RESULTS"].flatMap { $0.isEmpty ? nil : $0 } ?? cache.path + "/results.sqlite"
+    }
+
     public init(cache: CacheDirectory) throws {
-        try FileManager.default.createDirectory(atPath: cache.path, withIntermediateDirectories: true)
+        let path = Self.path(cache: cache)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
         // Several cxllab processes may write at once (matrix shards on one host).
         configuration.busyMode = .timeout(30)
-        queue = try DatabaseQueue(path: cache.path + "/results.sqlite", configuration: configuration)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "cell") { table in
@@ -40,7 +47,7 @@ public final class ResultStore: Sendable {
 
     public func save(_ result: CellResult, run: String) throws {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .utcISO8601
         let blob = try encoder.encode(result)
         try queue.write { db in
             try db.execute(
@@ -98,7 +105,7 @@ public final class ResultStore: Sendable {
 
     func decode(_ blobs: [Data]) throws -> [CellResult] {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .utcISO8601
         return try blobs.map { try decoder.decode(CellResult.self, from: $0) }
     }
 }

@@ -14,7 +14,7 @@ public struct RunArchive: Sendable {
     public func results(of run: String) throws -> [CellResult] {
         let results = try ResultStore(cache: cache).results(run: run)
         guard !results.isEmpty else {
-            throw ScenarioError("no run \(run) in \(cache.path)/results.sqlite; recent runs: \(try runs().suffix(5).joined(separator: ", "))")
+            throw ScenarioError("no run \(run) in \(ResultStore.path(cache: cache)); recent runs: \(try runs().suffix(5).joined(separator: ", "))")
         }
         return results
     }
@@ -22,7 +22,7 @@ public struct RunArchive: Sendable {
     /// The newest result of a cell (by id or its first characters), from any run.
     public func cell(_ id: String) throws -> CellResult {
         guard let found = try ResultStore(cache: cache).cell(prefix: id) else {
-            throw ScenarioError("no cell \(id) in any run in \(cache.path)/results.sqlite")
+            throw ScenarioError("no cell \(id) in any run in \(ResultStore.path(cache: cache))")
         }
         return found
     }

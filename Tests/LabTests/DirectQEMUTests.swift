@@ -1,0 +1,30 @@
+import Foundation
+@testable import Lab
+import Testing
+
+/// libvirt's `qemu-argv` line made runnable without libvirt.
+@Suite struct DirectQEMUTests {
+    // Shortened from what libvirt 11.3 printed for topologies/cxl-pmem-single.yaml.
+    static let line = #"""
+        LC_ALL=C PATH=/usr/bin HOME=/var/lib/libvirt/qemu/domain--1-x /usr/bin/qemu-system-x86_64 -name guest=x,debug-threads=on -S -object '{"qom-type":"secret","id":"masterKey0","format":"raw","file":"/var/lib/libvirt/qemu/domain--1-x/master-key.aes"}' -machine pc-q35-10.0,usb=off,acpi=on -accel tcg -m size=2097152k -chardev socket,id=charmonitor,path=/var/lib/libvirt/qemu/domain--1-x/monitor.sock,server=on,wait=off -mon chardev=charmonitor,id=monitor,mode=control -no-shutdown -append 'console=ttyS0 panic=-1' -device '{"driver":"virtserialport","name":"org.cxllab.agent.0"}' -chardev socket,id=charchannel0,path=/lab/agent.sock,server=on,wait=off -M cxl-fmw.0.targets.0=hb0,cxl-fmw.0.size=4G -msg timestamp=on
+        """#
+
+    @Test func dropsWhatOnlyLibvirtUsesAndKeepsTheMachine() throws {
+        let command = try DirectQEMU.command(fromLibvirtLine: Self.line)
+        #expect(command.executable == "/usr/bin/qemu-system-x86_64")
+        let arguments = command.arguments
+        #expect(!arguments.contains("-S") && !arguments.contains("-no-shutdown") && !arguments.contains("-mon"))
+        #expect(!arguments.contains { $0.contains("masterKey0") || $0.contains("charmonitor") })
+        #expect(arguments.last == "-no-reboot")
+        #expect(arguments.contains("console=ttyS0 panic=-1"))
+        #expect(arguments.contains(#"{"driver":"virtserialport","name":"org.cxllab.agent.0"}"#))
+        #expect(arguments.contains("socket,id=charchannel0,path=/lab/agent.sock,server=on,wait=off"))
+        #expect(arguments.contains("cxl-fmw.0.targets.0=hb0,cxl-fmw.0.size=4G"))
+        #expect(Array(arguments.prefix(2)) == ["-name", "guest=x,debug-threads=on"])
+    }
+
+    @Test func shellWordsFollowPOSIXQuoting() throws {
+        #expect(try DirectQEMU.words(#"a 'b c' "d \"e\"" f\ g '' h"#) == ["a", "b c", #"d "e""#, "f g", "", "h"])
+        #expect(throws: DirectQEMU.ParseError.self) { try DirectQEMU.words("a 'b") }
+    }
+}
