@@ -99,6 +99,11 @@ public final class AgentHandler {
         guard version == AgentProtocol.version else {
             return .failure(AgentError(.unsupportedVersion, "this agent speaks version \(AgentProtocol.version), the host \(version)"))
         }
+        if !handshaken {
+            // On the console, so whoever reads it knows the host is driving the guest now.
+            print("cxllab-agent: the host shook hands (protocol \(version))")
+            fflush(nil)
+        }
         handshaken = true
         return .success(["version": .int(AgentProtocol.version), "agent": .string(Self.agentName), "kernel": .string(kernelRelease),
                          "shell": .bool(shellEnabled)])

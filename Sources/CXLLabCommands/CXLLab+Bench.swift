@@ -110,6 +110,7 @@ extension CXLLab {
                 cell.kernelRelease = outcome.report.kernel
                 cell.verdict = outcome.report.verdict
                 cell.cxllabSeconds.append(seconds)
+                cell.cxllabGuestWork.append(outcome.report.seconds)
                 cell.cxllabErrorReplies = transcript.errorReplies
                 cell.orderSeconds += outcome.report.orderRuns.map(\.seconds)
 
@@ -119,6 +120,7 @@ extension CXLLab {
                     throw ValidationError("the direct run replayed \(direct.requests) of \(transcript.requests.count) requests")
                 }
                 cell.directSeconds.append(direct.seconds)
+                cell.directGuestWork.append(direct.replaySeconds)
                 cell.requests = direct.requests
                 cell.directErrorReplies = direct.errorReplies
             }
@@ -130,11 +132,13 @@ extension CXLLab {
         static func matrixRun(file: String, jobs: Int, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.MatrixRun {
             let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
                 : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(CommandLine.arguments[0]).standardized.path
-            let store = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-bench-\(UUID().uuidString.prefix(8)).sqlite").path
-            defer { for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) } }
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-bench-\(UUID().uuidString.prefix(8))").path
+            let store = scratch + ".sqlite"
+            let peakFile = scratch + ".peak"
+            defer { for path in [store, store + "-wal", store + "-shm", peakFile] { unlink(path) } }
             let result = try await MeasuredProcess.run(
                 executable, ["matrix", file, "--jobs", "\(jobs)", "--json", "--cache-dir", cache.path],
-                environment: ["CXLLAB_RESULTS": store],
+                environment: ["CXLLAB_RESULTS": store, PeakMemory.variable: peakFile],
                 onErrorLine: { line in if line.hasPrefix("[") { terminal.status("matrix --jobs \(jobs): \(line)") } }
             )
             // 0: all passed; 1: some cell failed its checks (the default matrix's V9 stand-in
@@ -143,7 +147,10 @@ extension CXLLab {
                 throw ValidationError("cxllab matrix --jobs \(jobs) exited with status \(result.status)")
             }
             let cells = try JSONDecoder().decode([CellResult].self, from: Data(result.standardOutput.utf8))
-            return BenchFigures.MatrixRun(jobs: jobs, cells: cells.count, seconds: result.seconds, peakResidentBytes: result.peakResidentBytes,
+            guard let peak = (try? String(contentsOfFile: peakFile, encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+                throw ValidationError("cxllab matrix --jobs \(jobs) did not report its peak memory")
+            }
+            return BenchFigures.MatrixRun(jobs: jobs, cells: cells.count, seconds: result.seconds, peakResidentBytes: peak,
                                           verdicts: Dictionary(grouping: cells, by: \.verdict).mapValues(\.count),
                                           cellsPerMinute: Double(cells.count) / result.seconds * 60)
         }
@@ -168,6 +175,9 @@ struct BenchFigures: Codable {
         var directErrorReplies = 0
         var directSeconds: [Double] = []
         var cxllabSeconds: [Double] = []
+        /// The guest work alone: the agent's replay in the direct run, the scenario through cxllab.
+        var directGuestWork: [Double] = []
+        var cxllabGuestWork: [Double] = []
         var orderSeconds: [Double] = []
         var directMedian = 0.0
         var cxllabMedian = 0.0
@@ -235,6 +245,8 @@ struct BenchFigures: Codable {
         if let cell {
             rows.append(("driver-order cell, QEMU directly", seconds(cell.directMedian), "median of \(cell.directSeconds.count)"))
             rows.append(("driver-order cell, through cxllab", seconds(cell.cxllabMedian), "median of \(cell.cxllabSeconds.count)"))
+            rows.append(("  of which the scenario's guest work", String(format: "%.2f / %.2f s", cell.directGuestWork.median, cell.cxllabGuestWork.median),
+                         "direct / cxllab (medians): what the agent channel adds"))
             rows.append(("  ratio cxllab / direct", String(format: "%.3f", cell.ratio),
                          String(format: "target <= %.2f: %@", Self.ratioTarget, verdict(cell.ratio <= Self.ratioTarget))))
             if !cell.orderSeconds.isEmpty {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Lab
 import HostSupport
 
@@ -16,6 +17,9 @@ public struct CXLLab: AsyncParsableCommand {
     /// Parses, runs, and exits like `main()`, except that an interrupt being handled is let
     /// finish its teardown first.
     public static func runAndExit() async {
+        // Two malloc arenas, not eight per core: cxllab's threads mostly wait, and each extra
+        // arena keeps its own free memory resident.
+        _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -25,9 +29,11 @@ public struct CXLLab: AsyncParsableCommand {
             }
         } catch {
             InterruptTeardown.waitIfInterrupted()
+            PeakMemory.recordIfAsked()
             exit(withError: error)
         }
         InterruptTeardown.waitIfInterrupted()
+        PeakMemory.recordIfAsked()
     }
 }
 
@@ -38,3 +44,20 @@ struct CacheOptions: ParsableArguments {
 
     var cache: CacheDirectory { CacheDirectory.resolve(explicit: cacheDirectory) }
 }
+
+/// `cxllab bench` measures a child `cxllab matrix`'s own peak memory: the child writes it on
+/// its way out (getrusage of itself; wait4's figure would include its own children, such as xz).
+enum PeakMemory {
+    static let variable = "CXLLAB_PEAK_MEMORY_FILE"
+
+    static func recordIfAsked() {
+        guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        try? "\(usage.ru_maxrss * 1024)\n".write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// glibc's mallopt(3), which Swift's Glibc module does not export.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

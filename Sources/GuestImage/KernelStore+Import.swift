@@ -92,6 +92,7 @@ extension KernelStore {
         }
         try await ProcessRunner.check("depmod", ["-b", staging + "/modules", release], timeout: .seconds(120),
                                       context: "depmod failed for \(origin)")
+        try KernelIntegrity.writeManifest(modulesFolder: modulesFolder, into: staging)
         var kernel = Kernel(release: release, origin: origin, packageVersion: nil, suite: nil, imageSHA256: digest, folder: folder)
         kernel.buildTree = tree
         let encoder = JSONEncoder()

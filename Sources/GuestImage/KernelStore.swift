@@ -27,6 +27,7 @@ public enum KernelStoreError: Error, Sendable, CustomStringConvertible {
     case noKernelInSuite(String)
     case packageLayout(String)
     case notCached(String)
+    case damaged(release: String, file: String)
 
     public var description: String {
         switch self {
@@ -37,6 +38,8 @@ public enum KernelStoreError: Error, Sendable, CustomStringConvertible {
         case .noKernelInSuite(let suite): return "Debian's \(suite) suite has no linux-image-amd64 package"
         case .packageLayout(let why): return "unexpected kernel package layout: \(why)"
         case .notCached(let name): return "no kernel \(name) in the cache; fetch it with `cxllab kernel fetch \(name)`"
+        case .damaged(let release, let file):
+            return "cached kernel \(release) is damaged: \(file) no longer has the hash recorded when it was extracted"
         }
     }
 }
@@ -79,8 +82,37 @@ public struct KernelStore: Sendable {
         }
     }
 
-    /// Returns the kernel for `reference`, fetching it when the cache lacks it.
+    /// Returns the kernel for `reference`, fetching it when the cache lacks it, and again when
+    /// its cached image no longer has the hash it was extracted with.
     public func kernel(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+        let found = try await lookup(reference, progress: progress)
+        do {
+            try KernelIntegrity.checkImage(found)
+            return found
+        } catch KernelStoreError.damaged(_, let file) {
+            return try await refetch(found, reference: reference, damaged: file, progress: progress)
+        }
+    }
+
+    /// Throws the damaged kernel away and fetches (or imports) it again.
+    public func refetch(_ damaged: Kernel, reference: KernelReference, damaged file: String,
+                        progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
+        progress("cached kernel \(damaged.release) is damaged (\(file) changed since it was extracted); fetching it again")
+        // Under the release's lock, so a concurrent fetch of it waits and then finds the new one.
+        try await FileLock.withLock(root + "/.lock-" + damaged.release) {
+            let aside = self.root + "/.damaged-\(UUID().uuidString.prefix(8))"
+            if FileManager.default.fileExists(atPath: damaged.folder) {
+                try FileManager.default.moveItem(atPath: damaged.folder, toPath: aside)
+                try? FileManager.default.removeItem(atPath: aside)
+            }
+        }
+        KernelIntegrity.forget(damaged)
+        let fresh = try await lookup(reference, progress: progress)
+        try KernelIntegrity.checkImage(fresh)
+        return fresh
+    }
+
+    private func lookup(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
         switch reference {
         case .debianRelease:
             if let kernel = cached(reference) { return kernel }
@@ -154,6 +186,8 @@ public struct KernelStore: Sendable {
         try await ProcessRunner.check(
             "depmod", ["-b", kernelFolder + "/modules", release], timeout: .seconds(120), context: "depmod failed for \(release)"
         )
+        progress("recording the hashes of its modules")
+        try KernelIntegrity.writeManifest(modulesFolder: kernelFolder + "/modules/lib/modules/\(release)", into: kernelFolder)
         let kernel = Kernel(
             release: release, origin: "debian:\(release)", packageVersion: version, suite: suite,
             imageSHA256: try FileDigest.sha256(ofFile: kernelFolder + "/vmlinuz"), folder: root + "/" + release

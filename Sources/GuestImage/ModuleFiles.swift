@@ -23,15 +23,27 @@ struct ModuleFiles {
         }
     }
 
+    /// The hash of each plain file as it was made, so a damaged one is made again.
+    var digestsPath: String { plainRoot + "/digests.json" }
+
     private func plainFilesLocked(for relativePaths: [String]) async throws -> [String: String] {
         let fm = FileManager.default
         var result: [String: String] = [:]
         var toXZ: [String] = []
         var toZstd: [String] = []
+        var digests = (fm.contents(atPath: digestsPath).flatMap { try? JSONDecoder().decode([String: String].self, from: $0) }) ?? [:]
+        var made: [String] = []
         for relative in relativePaths {
-            let plain = plainRoot + "/" + Self.plainName(relative)
+            let name = Self.plainName(relative)
+            let plain = plainRoot + "/" + name
             result[relative] = plain
-            if fm.fileExists(atPath: plain) { continue }
+            if fm.fileExists(atPath: plain) {
+                if let recorded = digests[name], (try? KernelIntegrity.digest(of: plain)) == recorded { continue }
+                try fm.removeItem(atPath: plain)
+            }
+            // Made only from a module file that still has its extraction-time hash.
+            try KernelIntegrity.checkModule(kernel, relative: relative)
+            made.append(name)
             try fm.createDirectory(atPath: (plain as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let source = kernel.modulesFolder + "/" + relative
             if relative.hasSuffix(".xz") {
@@ -51,6 +63,10 @@ struct ModuleFiles {
         }
         if !toZstd.isEmpty {
             try await ProcessRunner.check("zstd", ["-d", "-f", "-q", "--rm"] + toZstd, timeout: .seconds(300), context: "could not decompress modules of \(kernel.release)")
+        }
+        if !made.isEmpty {
+            for name in made { digests[name] = try KernelIntegrity.digest(of: plainRoot + "/" + name) }
+            try JSONEncoder().encode(digests).write(to: URL(fileURLWithPath: digestsPath), options: .atomic)
         }
         return result
     }

@@ -34,6 +34,7 @@ public final class ConsoleWatcher: @unchecked Sendable {
     private var found: [ConsoleAlert] = []
     private var stopped = false
     private var fatalWaiters: [UUID: CheckedContinuation<ConsoleAlert?, Never>] = [:]
+    private var lineWaiters: [UUID: (text: String, continuation: CheckedContinuation<String?, Never>)] = [:]
     private let alertsContinuation: AsyncStream<ConsoleAlert>.Continuation
     public let alerts: AsyncStream<ConsoleAlert>
     private let wakeup: [Int32]
@@ -59,12 +60,16 @@ public final class ConsoleWatcher: @unchecked Sendable {
     }
 
     public func stop() {
-        let waiters = lock.withLock { () -> [CheckedContinuation<ConsoleAlert?, Never>] in
+        let (waiters, lineWaiting) = lock.withLock { () -> ([CheckedContinuation<ConsoleAlert?, Never>], [CheckedContinuation<String?, Never>]) in
             stopped = true
-            defer { fatalWaiters.removeAll() }
-            return Array(fatalWaiters.values)
+            defer {
+                fatalWaiters.removeAll()
+                lineWaiters.removeAll()
+            }
+            return (Array(fatalWaiters.values), lineWaiters.values.map(\.continuation))
         }
         for waiter in waiters { waiter.resume(returning: nil) }
+        for waiter in lineWaiting { waiter.resume(returning: nil) }
         var byte: UInt8 = 1
         _ = Foundation.write(wakeup[1], &byte, 1)
     }
@@ -159,9 +164,22 @@ public final class ConsoleWatcher: @unchecked Sendable {
         for line in lines {
             if let alert = ConsoleAlert.classify(line) { new.append(alert) }
         }
+        // The text grows and line waiters are matched under one lock, so a waiter registering
+        // meanwhile either sees the new text or is matched here.
+        let matched = lock.withLock { () -> [(CheckedContinuation<String?, Never>, String)] in
+            text += raw
+            var matched: [(CheckedContinuation<String?, Never>, String)] = []
+            for (id, waiter) in lineWaiters {
+                if let line = lines.first(where: { $0.contains(waiter.text) }) {
+                    matched.append((waiter.continuation, line))
+                    lineWaiters.removeValue(forKey: id)
+                }
+            }
+            return matched
+        }
+        for (continuation, line) in matched { continuation.resume(returning: line) }
         let fatal = new.first { $0.kind.isFatal }
         let waiters = lock.withLock { () -> [CheckedContinuation<ConsoleAlert?, Never>] in
-            text += raw
             found += new
             guard fatal != nil else { return [] }
             defer { fatalWaiters.removeAll() }
@@ -169,6 +187,29 @@ public final class ConsoleWatcher: @unchecked Sendable {
         }
         for waiter in waiters { waiter.resume(returning: fatal) }
         for alert in new { alertsContinuation.yield(alert) }
+    }
+
+    /// The first line containing `text` (already read or still to come), or nil when none came
+    /// in time or the watcher stopped.
+    public func waitForLine(containing text: String, deadline: Duration) async -> String? {
+        let result = try? await withDeadline(deadline, what: "a console line with \(text)") { [self] () -> String? in
+            let id = UUID()
+            return await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let known = lock.withLock { () -> String?? in
+                        if let line = self.text.split(separator: "\n").first(where: { $0.contains(text) }) { return .some(String(line)) }
+                        if stopped || Task.isCancelled { return .some(nil) }
+                        lineWaiters[id] = (text, continuation)
+                        return .none
+                    }
+                    if let known { continuation.resume(returning: known) }
+                }
+            } onCancel: {
+                let waiter = lock.withLock { lineWaiters.removeValue(forKey: id) }
+                waiter?.continuation.resume(returning: nil)
+            }
+        }
+        return result ?? nil
     }
 
     /// The first fatal line (a panic), as soon as it is read, or nil when none came in time.

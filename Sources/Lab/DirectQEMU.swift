@@ -92,6 +92,8 @@ public struct DirectReplay: Sendable {
         public let seconds: Double
         public let requests: Int
         public let errorReplies: Int
+        /// The replay itself, as the agent in the guest timed it.
+        public let replaySeconds: Double
         public let commandLine: [String]
     }
 
@@ -145,7 +147,7 @@ public struct DirectReplay: Sendable {
         // "cxllab-replay: done: N requests, E error replies, T ms"
         let numbers = done.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }
         return Outcome(seconds: result.duration.seconds, requests: numbers.first ?? 0, errorReplies: numbers.dropFirst().first ?? 0,
-                       commandLine: [command.executable] + command.arguments)
+                       replaySeconds: Double(numbers.dropFirst(2).first ?? 0) / 1000, commandLine: [command.executable] + command.arguments)
     }
 }
 

@@ -41,7 +41,8 @@ public struct LabPreparation: Sendable {
             throw LabError.setup("cannot read topology \(topologyFile): \(error.localizedDescription)")
         }
         let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities)
-        let kernel = try await KernelStore(cache: cache).kernel(reference, progress: progress)
+        let store = try KernelStore(cache: cache)
+        var kernel = try await store.kernel(reference, progress: progress)
         let features = Self.features(of: topology).union(extraFeatures)
         if let config = KernelConfig(contentsOf: kernel.configPath) {
             let blocking = KernelRequirements.missing(in: config, features: features, release: kernel.release).filter { $0.effect == .blocks }
@@ -50,13 +51,23 @@ public struct LabPreparation: Sendable {
                     + blocking.map { "CONFIG_\($0.option) (\($0.why))" }.joined(separator: "; "))
             }
         }
-        let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
         let agent = try AgentBinary.strippedCopy(cache: cache)
-        let image = try await ImageBuilder(cache: cache).build(
-            ImageRequest(recipe: recipe, kernel: kernel, features: features, extraModules: resolved.inTree,
-                         userModules: resolved.files, agent: agent),
-            progress: progress
-        )
+        func buildImage(_ kernel: Kernel) async throws -> BuiltImage {
+            let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
+            return try await ImageBuilder(cache: cache).build(
+                ImageRequest(recipe: recipe, kernel: kernel, features: features, extraModules: resolved.inTree,
+                             userModules: resolved.files, agent: agent),
+                progress: progress
+            )
+        }
+        let image: BuiltImage
+        do {
+            image = try await buildImage(kernel)
+        } catch KernelStoreError.damaged(_, let file) {
+            // A module file changed since extraction: the kernel is fetched again, never used.
+            kernel = try await store.refetch(kernel, reference: reference, damaged: file, progress: progress)
+            image = try await buildImage(kernel)
+        }
         let accelerator = await AcceleratorCache(cache: cache).choice(probeKernel: kernel.imagePath)
         return PreparedLab(kernel: kernel, topology: topology, image: image, accelerator: accelerator, features: features)
     }

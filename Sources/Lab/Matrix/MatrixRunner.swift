@@ -83,6 +83,9 @@ public struct MatrixRunner: Sendable {
                         FileHandle.standardError.write(Data("cxllab: could not store cell \(cell.id): \(error)\n".utf8))
                     }
                     onEvent(.finished(result))
+                    // A matrix runs for long: what a cell freed goes back to the system, not to
+                    // an idle malloc arena.
+                    _ = glibcMallocTrim(0)
                 }
             }
         }
@@ -154,3 +157,7 @@ public enum JUnitReport {
         return try root.serialized(declaration: true)
     }
 }
+
+/// glibc's malloc_trim(3), which Swift's Glibc module does not export.
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32

@@ -14,8 +14,11 @@ public final class ResultStore: Sendable {
         ProcessInfo.processInfo.environment["CXLLAB_RESULTS"].flatMap { $0.isEmpty ? nil : $0 } ?? cache.path + "/results.sqlite"
     }
 
-    public init(cache: CacheDirectory) throws {
-        let path = Self.path(cache: cache)
+    public convenience init(cache: CacheDirectory) throws {
+        try self.init(path: Self.path(cache: cache))
+    }
+
+    public init(path: String) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var configuration = Configuration()
         // Several cxllab processes may write at once (matrix shards on one host).
