@@ -26,14 +26,21 @@ else
       log "restarting libvirtd under tini (running domains keep running)"
       kill "$daemon"
       for _ in $(seq 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
-      ! kill -0 "$daemon" 2>/dev/null || die "libvirtd (pid $daemon) did not stop within 10 s"
+      if kill -0 "$daemon" 2>/dev/null; then
+        log "libvirtd (pid $daemon) did not stop within 10 s of SIGTERM; killing it"
+        kill -KILL "$daemon" 2>/dev/null || true
+      fi
       daemon=""
     fi
   fi
   if [ -z "$daemon" ]; then
     log "starting libvirtd"
     mkdir -p /var/log/libvirt
-    setsid tini -s -- libvirtd </dev/null >>/var/log/libvirt/libvirtd-foreground.log 2>&1 &
+    # With every signal unblocked: a caller's blocked signals would otherwise pass through
+    # tini to libvirtd, which then ignores SIGTERM (a Swift program's worker threads block
+    # them all). perl-base is essential in Debian, so perl is always there.
+    setsid perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die; exec @ARGV or die "exec: $!"' \
+      tini -s -- libvirtd </dev/null >>/var/log/libvirt/libvirtd-foreground.log 2>&1 &
   fi
 fi
 

@@ -159,6 +159,9 @@ public final class LabSession: @unchecked Sendable {
             return session
         } catch {
             cleanup.teardownNow()
+            if LabPaths.isOutOfSpace(error) {
+                throw LabError.setup("cannot make lab \(request.name): \(LabPaths.diskFullAdvice(LabPaths.labsRoot)) (\(error.localizedDescription))")
+            }
             throw error
         }
     }

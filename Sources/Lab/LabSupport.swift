@@ -18,6 +18,26 @@ public enum LabPaths {
         try "\(getpid())\n".write(toFile: folder + "/" + ownerFile, atomically: false, encoding: .utf8)
     }
 
+    /// Free bytes on the file system that holds the labs, or nil when it cannot be read.
+    public static func freeBytes(at path: String = labsRoot) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
+    /// What to tell a user whose labs disk is full.
+    static func diskFullAdvice(_ folder: String) -> String {
+        "the disk holding \(folder) is full (a lab copies its kernel and image there, and its memory backing files grow "
+            + "as the guest writes them): free space there, or set CXLLAB_LABS_DIR to a folder on a larger disk"
+    }
+
+    static func isOutOfSpace(_ error: Error) -> Bool {
+        if let cocoa = error as? CocoaError, cocoa.code == .fileWriteOutOfSpace { return true }
+        let text = "\(error)"
+        return text.contains("No space left on device") || text.contains("ENOSPC") || (error as NSError).code == Int(ENOSPC)
+            || ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ENOSPC)
+    }
+
     /// Removes a lab folder left behind, stopping a QEMU that cxllab ran in it directly.
     public static func removeStrayFolder(_ folder: String) throws {
         DirectQEMUProcess.kill(inFolder: folder)

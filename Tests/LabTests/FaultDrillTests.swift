@@ -251,16 +251,23 @@ import Testing
         _ = try await drill.waitForAgent(inCell: 1, events: events)
         let daemon = try await ProcessRunner.check("pgrep", ["-x", "libvirtd"], context: "libvirtd is not running")
         let pid = try #require(Int32(daemon.output.split(separator: "\n").first ?? ""))
+        // As an init system restarts it: SIGTERM, and SIGKILL when that is not enough.
         let exit = try ProcessExit(pid: pid)
         kill(pid, SIGTERM)
-        try await withDeadline(.seconds(30), what: "libvirtd stopping") { await exit.wait() }
-        try await ProcessRunner.check("bash", [Self.root + "/scripts/start-libvirtd.sh"], timeout: .seconds(120), context: "libvirtd did not restart")
+        if (try? await withDeadline(.seconds(15), what: "libvirtd stopping") { try await exit.wait() }) == nil {
+            kill(pid, SIGKILL)
+            try await withDeadline(.seconds(15), what: "libvirtd being killed") { try await exit.wait() }
+        }
+        // Waited for with wait4: Foundation's Process here has missed this script's exit (a
+        // zombie never reaped) after the daemon it started was killed.
+        let restart = try await MeasuredProcess.run("bash", [Self.root + "/scripts/start-libvirtd.sh"])
+        #expect(restart.status == 0, "start-libvirtd.sh: \(restart.standardOutput)")
         let status = try await running.status()
         #expect([0, 1, 2].contains(status), "stderr: \(running.stderr)")
         let cells = try drill.results()
         #expect(cells.count == 2)
         for cell in cells where cell.verdict == "error" {
-            #expect(cell.report.error?.isEmpty == false)
+            #expect(cell.report.error?.contains("libvirtd closed cxllab's connection") == true, "error: \(cell.report.error ?? "none")")
         }
         try await drill.expectNothingLeft()
     }
@@ -274,7 +281,7 @@ import Testing
         let result = try await Self.run(["run", "topologies/nvdimm-single.yaml", "--orders", "1"], drill: drill)
         #expect(result.status != 0)
         let said = result.stdout + result.stderr
-        #expect(said.contains("No space left") || said.contains("no space"), "said: \(said)")
+        #expect(said.contains("is full"), "said: \(said)")
         #expect(said.contains(drill.labs) && said.contains("CXLLAB_LABS_DIR"), "said: \(said)")
         try await drill.expectNothingLeft()
     }
@@ -296,7 +303,7 @@ import Testing
         let cells = try drill.results()
         try #require(cells.count == 1)
         #expect(status == 2 && cells[0].verdict == "error", "status \(status), verdict \(cells[0].verdict)")
-        #expect(cells[0].report.error?.isEmpty == false)
+        #expect(cells[0].report.error?.contains("CXLLAB_LABS_DIR") == true, "error: \(cells[0].report.error ?? "none")")
         try await drill.expectNothingLeft()
     }
 
@@ -370,14 +377,25 @@ final class ProcessExit: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [descriptor] in
-                var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                while poll(&entry, 1, -1) < 0 && errno == EINTR {}
-                continuation.resume()
+    /// Returns when the process exits; throws CancellationError when cancelled first.
+    func wait() async throws {
+        var wakeup: [Int32] = [0, 0]
+        guard pipe(&wakeup) == 0 else { throw ScenarioError("pipe: \(String(cString: strerror(errno)))") }
+        defer { close(wakeup[0]); close(wakeup[1]) }
+        let (readEnd, writeEnd) = (wakeup[0], wakeup[1])
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                Thread.detachNewThread { [descriptor] in
+                    var entries = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
+                    while poll(&entries, 2, -1) < 0 && errno == EINTR {}
+                    continuation.resume()
+                }
             }
+        } onCancel: {
+            var byte: UInt8 = 1
+            _ = write(writeEnd, &byte, 1)
         }
+        try Task.checkCancellation()
     }
 }
 

@@ -73,6 +73,13 @@ public struct DriverOrderCell: Sendable {
             let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
             let scenario = DriverOrderScenario(drivers: set, parameters: plan.parameters, selection: selection, seed: seed, repeats: repeats)
             await scenario.run(session: session, features: prepared.features, report: &report, progress: progress)
+            if let error = report.error, let free = LabPaths.freeBytes(), free < 1 << 20 {
+                report.error = error + "; " + LabPaths.diskFullAdvice(LabPaths.labsRoot)
+            }
+            if let error = report.error, !session.libvirt.isAlive {
+                report.error = error + "; libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "
+                    + "and libvirt destroys a lab's domain together with the connection that started it"
+            }
             if report.verdict == "fail" || report.verdict == "error" {
                 session.console.catchUp()
                 report.console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
