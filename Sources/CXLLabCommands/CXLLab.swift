@@ -46,15 +46,18 @@ struct CacheOptions: ParsableArguments {
 }
 
 /// `cxllab bench` measures a child `cxllab matrix`'s own peak memory: the child writes it on
-/// its way out (getrusage of itself; wait4's figure would include its own children, such as xz).
+/// its way out. VmHWM is the high-water mark of this program's memory alone: getrusage's
+/// ru_maxrss also keeps the mark of the process image it replaced at exec (the bench itself,
+/// when spawned with vfork), and wait4's adds its children, such as xz.
 enum PeakMemory {
     static let variable = "CXLLAB_PEAK_MEMORY_FILE"
 
     static func recordIfAsked() {
-        guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        try? "\(usage.ru_maxrss * 1024)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty,
+              let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kibibytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return }
+        try? "\(kibibytes * 1024)\n".write(toFile: path, atomically: true, encoding: .utf8)
     }
 }
 

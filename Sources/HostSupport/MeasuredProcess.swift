@@ -11,7 +11,8 @@ public enum MeasuredProcess {
     public struct Result: Sendable {
         public let status: Int32
         public let seconds: Double
-        /// ru_maxrss: the largest resident set of the child or any child it waited for.
+        /// wait4's ru_maxrss: the largest resident set of the child or any child it waited for,
+        /// or of the image it was spawned from (Linux keeps that mark across exec).
         public let peakResidentBytes: Int
         public let standardOutput: String
     }
