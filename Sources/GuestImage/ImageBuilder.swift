@@ -97,7 +97,7 @@ public struct ImageBuilder: Sendable {
 
     /// The cached image, when its bytes still match the hash recorded when it was built.
     func verifiedHit(folder: String) -> BuiltImage? {
-        guard let cached = loadManifest(folder: folder), (try? FileDigest.sha256(ofFile: cached.path)) == cached.sha256 else { return nil }
+        guard let cached = loadManifest(folder: folder), (try? ContentDigests.sha256(ofFile: cached.path)) == cached.sha256 else { return nil }
         var hit = cached
         hit.cacheHit = true
         return hit

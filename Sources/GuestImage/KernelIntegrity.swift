@@ -45,7 +45,6 @@ public enum KernelIntegrity {
     }
 
     private static let manifests = Mutex<[String: [String: String]]>([:])
-    private static let verified = Mutex<[String: String]>([:])
 
     static func manifest(of kernel: Kernel) throws -> [String: String] {
         if let known = manifests.withLock({ $0[kernel.folder] }) { return known }
@@ -61,19 +60,30 @@ public enum KernelIntegrity {
         return entries
     }
 
-    /// The file's SHA-256, from this process's memo while the file is unchanged.
-    static func digest(of path: String) throws -> String {
-        let identity = FileIdentity.of(path)
-        if let identity, let known = verified.withLock({ $0[identity] }) { return known }
-        let digest = try FileDigest.sha256(ofFile: path)
-        if let identity { verified.withLock { $0[identity] = digest } }
-        return digest
-    }
+    static func digest(of path: String) throws -> String { try ContentDigests.sha256(ofFile: path) }
 
     /// Forgets what this process knew of a kernel folder (it is being fetched again).
     static func forget(_ kernel: Kernel) {
         manifests.withLock { _ = $0.removeValue(forKey: kernel.folder) }
-        verified.withLock { memo in memo = memo.filter { !$0.key.hasPrefix(kernel.folder + "/") } }
+        ContentDigests.forget(under: kernel.folder)
+    }
+}
+
+/// SHA-256s of cached files, each computed once per process while the file stays the same
+/// file (a write changes its change time): a matrix's cells share kernels and images.
+enum ContentDigests {
+    private static let known = Mutex<[String: String]>([:])
+
+    static func sha256(ofFile path: String) throws -> String {
+        let identity = FileIdentity.of(path)
+        if let identity, let digest = known.withLock({ $0[identity] }) { return digest }
+        let digest = try FileDigest.sha256(ofFile: path)
+        if let identity { known.withLock { $0[identity] = digest } }
+        return digest
+    }
+
+    static func forget(under folder: String) {
+        known.withLock { memo in memo = memo.filter { !$0.key.hasPrefix(folder + "/") } }
     }
 }
 

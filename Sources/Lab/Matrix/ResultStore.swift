@@ -45,6 +45,13 @@ public final class ResultStore: Sendable {
                 table.primaryKey(["run", "cell"], onConflict: .replace)
             }
         }
+        // Two cxllab processes opening a new store at once would both create its table: the
+        // schema is made under a lock file beside the store (found by the two-matrices drill).
+        let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        if lock >= 0 {
+            while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        }
+        defer { if lock >= 0 { close(lock) } }
         try migrator.migrate(queue)
     }
 
