@@ -41,7 +41,7 @@ extension CXLLab {
             let start = clock.now
             let session = try await LabSession.start(
                 LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                           domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: shell,
+                           domainType: prepared.domainType, shell: shell,
                            runID: "up", cellID: labName, persistent: true),
                 libvirt: try Connection(), progress: { terminal.status($0) }
             )

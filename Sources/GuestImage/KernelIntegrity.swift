@@ -30,7 +30,7 @@ public enum KernelIntegrity {
 
     /// Throws `KernelStoreError.damaged` unless vmlinuz still has its recorded hash.
     public static func checkImage(_ kernel: Kernel) throws {
-        guard try digest(of: kernel.imagePath) == kernel.imageSHA256 else {
+        guard try ContentDigests.sha256(ofFile: kernel.imagePath) == kernel.imageSHA256 else {
             throw KernelStoreError.damaged(release: kernel.release, file: "vmlinuz")
         }
     }
@@ -39,7 +39,7 @@ public enum KernelIntegrity {
     /// has the hash recorded at extraction. Kernels cached before manifests existed get one now.
     public static func checkModule(_ kernel: Kernel, relative: String) throws {
         let manifest = try self.manifest(of: kernel)
-        guard let expected = manifest[relative], try digest(of: kernel.modulesFolder + "/" + relative) == expected else {
+        guard let expected = manifest[relative], try ContentDigests.sha256(ofFile: kernel.modulesFolder + "/" + relative) == expected else {
             throw KernelStoreError.damaged(release: kernel.release, file: relative)
         }
     }
@@ -59,8 +59,6 @@ public enum KernelIntegrity {
         manifests.withLock { $0[kernel.folder] = entries }
         return entries
     }
-
-    static func digest(of path: String) throws -> String { try ContentDigests.sha256(ofFile: path) }
 
     /// Forgets what this process knew of a kernel folder (it is being fetched again).
     static func forget(_ kernel: Kernel) {

@@ -38,7 +38,7 @@ struct ModuleFiles {
             let plain = plainRoot + "/" + name
             result[relative] = plain
             if fm.fileExists(atPath: plain) {
-                if let recorded = digests[name], (try? KernelIntegrity.digest(of: plain)) == recorded { continue }
+                if let recorded = digests[name], (try? ContentDigests.sha256(ofFile: plain)) == recorded { continue }
                 try fm.removeItem(atPath: plain)
             }
             // Made only from a module file that still has its extraction-time hash.
@@ -65,7 +65,7 @@ struct ModuleFiles {
             try await ProcessRunner.check("zstd", ["-d", "-f", "-q", "--rm"] + toZstd, timeout: .seconds(300), context: "could not decompress modules of \(kernel.release)")
         }
         if !made.isEmpty {
-            for name in made { digests[name] = try KernelIntegrity.digest(of: plainRoot + "/" + name) }
+            for name in made { digests[name] = try ContentDigests.sha256(ofFile: plainRoot + "/" + name) }
             try JSONEncoder().encode(digests).write(to: URL(fileURLWithPath: digestsPath), options: .atomic)
         }
         return result

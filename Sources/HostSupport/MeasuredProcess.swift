@@ -3,17 +3,14 @@ import Foundation
 import Glibc
 #endif
 
-/// A child process whose peak resident memory is measured: spawned directly and waited for
-/// with wait4(2), whose rusage carries the child's own high-water mark (Foundation's Process
-/// reaps its children itself, so it cannot tell). Standard output goes to a file; standard
-/// error lines are handed on as they come (for progress).
+/// A child process spawned directly, with a clean signal state, and waited for by its own pid
+/// with waitpid(2): Foundation's Process has been seen to miss a child's exit, and children of
+/// its Dispatch threads inherit every signal blocked. Standard output goes to a file;
+/// standard error lines are handed on as they come (for progress).
 public enum MeasuredProcess {
     public struct Result: Sendable {
         public let status: Int32
         public let seconds: Double
-        /// wait4's ru_maxrss: the largest resident set of the child or any child it waited for,
-        /// or of the image it was spawned from (Linux keeps that mark across exec).
-        public let peakResidentBytes: Int
         public let standardOutput: String
     }
 
@@ -59,19 +56,17 @@ public enum MeasuredProcess {
         }
         let readEnd = pipe[0]
         let child = pid
-        let (status, peak) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Int), Never>) in
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             Thread.detachNewThread {
                 Self.forwardLines(from: readEnd, to: onErrorLine)
                 close(readEnd)
                 var status: Int32 = 0
-                var usage = rusage()
-                while wait4(child, &status, 0, &usage) < 0 && errno == EINTR {}
-                let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-                continuation.resume(returning: (exit, usage.ru_maxrss * 1024))
+                while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
             }
         }
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        return Result(status: status, seconds: (clock.now - start).seconds, peakResidentBytes: peak, standardOutput: output)
+        return Result(status: status, seconds: (clock.now - start).seconds, standardOutput: output)
     }
 
     private static func forwardLines(from descriptor: Int32, to onLine: @Sendable (String) -> Void) {

@@ -126,12 +126,8 @@ public struct DirectReplay: Sendable {
         try handle.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: folder + "/replay.cpio")))
         try handle.close()
 
-        let files = LabFiles(
-            domainName: name, domainType: .qemu, kernel: launch.kernel.imagePath, initrd: initrd,
-            kernelArguments: launch.kernelArguments + ["cxllab.replay=\(Self.replayPath)"], labDirectory: folder,
-            consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock", agentChannel: AgentProtocol.channelName,
-            metadata: .init(runID: "direct", cellID: "direct", ownerPID: getpid(), created: Date())
-        )
+        let files = LabPaths.files(in: folder, domainName: name, domainType: .qemu, kernel: launch.kernel.imagePath, initrd: initrd,
+                                   kernelArguments: launch.kernelArguments + ["cxllab.replay=\(Self.replayPath)"], runID: "direct", cellID: "direct")
         let spec = try launch.topology.render(files)
         try BackingFiles.create(spec.backingFiles)
         let command = try DirectQEMU.command(fromLibvirtLine: try libvirt.nativeCommandLine(forDomainXML: spec.xml))

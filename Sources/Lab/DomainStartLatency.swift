@@ -22,12 +22,8 @@ public enum DomainStartLatency {
             // Copies, as a lab makes: the cache may be private to its owner, and QEMU runs as its own user.
             try fm.copyItem(atPath: prepared.kernel.imagePath, toPath: folder + "/vmlinuz")
             try fm.copyItem(atPath: prepared.image.path, toPath: folder + "/initramfs.cpio")
-            let files = LabFiles(
-                domainName: domainName, domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu,
-                kernel: folder + "/vmlinuz", initrd: folder + "/initramfs.cpio", kernelArguments: GuestCommandLine.quiet, labDirectory: folder,
-                consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",
-                metadata: .init(runID: "bench", cellID: "domain-start", ownerPID: getpid(), created: Date())
-            )
+            let files = LabPaths.files(in: folder, domainName: domainName, domainType: prepared.domainType, kernel: folder + "/vmlinuz",
+                                       initrd: folder + "/initramfs.cpio", kernelArguments: GuestCommandLine.quiet, runID: "bench", cellID: "domain-start")
             let spec = try prepared.topology.render(files)
             try BackingFiles.create(spec.backingFiles)
             let clock = ContinuousClock()

@@ -12,6 +12,9 @@ public struct PreparedLab: Sendable {
     public let image: BuiltImage
     public let accelerator: AcceleratorChoice
     public let features: Set<String>
+
+    /// libvirt's domain type for the chosen accelerator.
+    public var domainType: LabFiles.DomainType { accelerator.accelerator == .kvm ? .kvm : .qemu }
 }
 
 public struct LabPreparation: Sendable {

@@ -110,12 +110,8 @@ public final class LabSession: @unchecked Sendable {
             try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
             try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
             let arguments = GuestCommandLine.quiet + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
-            let files = LabFiles(
-                domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz", initrd: folder + "/initramfs.cpio",
-                kernelArguments: arguments, labDirectory: folder, consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",
-                agentChannel: AgentProtocol.channelName,
-                metadata: .init(runID: request.runID, cellID: request.cellID, ownerPID: getpid(), created: Date())
-            )
+            let files = LabPaths.files(in: folder, domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz",
+                                       initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: request.runID, cellID: request.cellID)
             let spec = try request.topology.render(files)
             request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
             try BackingFiles.create(spec.backingFiles)

@@ -1,5 +1,7 @@
+import AgentProtocol
 import Foundation
 import Synchronization
+import Topology
 
 public enum LabPaths {
     /// Lab folders must be reachable by the QEMU user, so they are not under root's home:
@@ -9,6 +11,16 @@ public enum LabPaths {
     }
 
     static let ownerFile = "owner.pid"
+
+    /// The files of a lab kept in `folder`: its console log and agent socket there, and this
+    /// process, now, as its owner in the domain's metadata.
+    static func files(in folder: String, domainName: String, domainType: LabFiles.DomainType, kernel: String, initrd: String,
+                      kernelArguments: [String], runID: String, cellID: String) -> LabFiles {
+        LabFiles(domainName: domainName, domainType: domainType, kernel: kernel, initrd: initrd, kernelArguments: kernelArguments,
+                 labDirectory: folder, consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",
+                 agentChannel: AgentProtocol.channelName,
+                 metadata: .init(runID: runID, cellID: cellID, ownerPID: getpid(), created: Date()))
+    }
 
     /// Makes a lab folder whose first file names the process that owns it, so `cxllab clean`
     /// leaves alone the folders of a cxllab that is still running.

@@ -258,7 +258,7 @@ import Testing
             kill(pid, SIGKILL)
             try await withDeadline(.seconds(15), what: "libvirtd being killed") { try await exit.wait() }
         }
-        // Waited for with wait4: Foundation's Process here has missed this script's exit (a
+        // Waited for by its pid: Foundation's Process here has missed this script's exit (a
         // zombie never reaped) after the daemon it started was killed.
         let restart = try await MeasuredProcess.run("bash", [Self.root + "/scripts/start-libvirtd.sh"])
         #expect(restart.status == 0, "start-libvirtd.sh: \(restart.standardOutput)")

@@ -67,7 +67,7 @@ public struct DriverOrderCell: Sendable {
             imageKey = prepared.image.key
             let name = "\(runID)-\(cellID)".lowercased()
             var request = LabRequest(name: String(name.prefix(48)), topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                                     domainType: prepared.accelerator.accelerator == .kvm ? .kvm : .qemu, shell: keep,
+                                     domainType: prepared.domainType, shell: keep,
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
             let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
