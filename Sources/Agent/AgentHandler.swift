@@ -47,71 +47,80 @@ public final class AgentHandler {
     }
 
     func handle(_ request: AgentRequest) -> Result<JSONValue, AgentError> {
-        if request.method == .hello { return hello(request.params) }
-        guard handshaken else { return .failure(AgentError(.notHandshaken, "send hello with protocol version \(AgentProtocol.version) first")) }
+        do {
+            return try handleTyped(request)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Each request decoded by its own type (AgentProtocol spells the keys once); what a
+    /// request may touch is checked here, in the guest.
+    private func handleTyped(_ request: AgentRequest) throws(AgentError) -> Result<JSONValue, AgentError> {
         let params = request.params
+        if request.method == .hello { return hello(try AgentCalls.Hello(params: params)) }
+        guard handshaken else { return .failure(AgentError(.notHandshaken, "send hello with protocol version \(AgentProtocol.version) first")) }
         switch request.method {
-        case .hello: return hello(params)
-        case .info: return .success(info())
+        case .hello: return hello(try AgentCalls.Hello(params: params))
+        case .info: return .success(info().json)
         case .loadModule:
-            guard let name = params["name"]?.stringValue, Self.isPlainName(name) else { return badParams("load_module needs a module name") }
-            let arguments = params["params"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            return runChecked(["modprobe", name] + arguments, what: "load \(name)")
+            let call = try AgentCalls.LoadModule(params: params)
+            guard Self.isPlainName(call.name), call.parameters.allSatisfy(Self.isModuleParameter) else {
+                return badParams("load_module needs a module name and name=value parameters (none starting with -)")
+            }
+            return runChecked(["modprobe", call.name] + call.parameters, what: "load \(call.name)")
         case .unloadModule:
-            guard let name = params["name"]?.stringValue, Self.isPlainName(name) else { return badParams("unload_module needs a module name") }
-            return runChecked(["rmmod", name], what: "unload \(name)")
+            let call = try AgentCalls.UnloadModule(params: params)
+            guard Self.isPlainName(call.name) else { return badParams("unload_module needs a module name") }
+            return runChecked(["rmmod", call.name], what: "unload \(call.name)")
         case .listDevices: return .success(.object(["devices": .array(listDevices().map(\.json))]))
-        case .bind, .unbind, .newID, .removeID, .driversProbe: return busOperation(request.method, params)
+        case .bind, .unbind, .newID, .removeID, .driversProbe: return busOperation(try AgentCalls.Bus(method: request.method, params: params))
         case .sysfsRead:
-            guard let path = params["path"]?.stringValue, Self.isSysfsPath(path) else { return badParams("sysfs_read needs a path under /sys") }
-            guard let text = files.read(path) else { return .failure(AgentError(.failed, "cannot read \(path): \(String(cString: strerror(errno)))")) }
+            let call = try AgentCalls.SysfsRead(params: params)
+            guard Self.isSysfsPath(call.path) else { return badParams("sysfs_read needs a path under /sys") }
+            guard let text = files.read(call.path) else { return .failure(AgentError(.failed, "cannot read \(call.path): \(String(cString: strerror(errno)))")) }
             return .success(["value": .string(text)])
         case .sysfsWrite:
-            guard let path = params["path"]?.stringValue, Self.isSysfsPath(path), let value = params["value"]?.stringValue else {
-                return badParams("sysfs_write needs a path under /sys and a value")
-            }
-            if let failure = files.write(path, value) { return .failure(AgentError(.failed, failure)) }
-            return .success(["ok": true])
+            let call = try AgentCalls.SysfsWrite(params: params)
+            guard Self.isSysfsPath(call.path) else { return badParams("sysfs_write needs a path under /sys and a value") }
+            if let failure = files.write(call.path, call.value) { return .failure(AgentError(.failed, failure)) }
+            return .success(Acknowledged.json)
         case .runTool:
-            guard let tool = params["tool"]?.stringValue, Self.tools.contains(tool) else {
-                return badParams("run_tool takes tool \(Self.tools.joined(separator: ", "))")
-            }
-            let arguments = params["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            return .success(run([tool] + arguments, timeout: params["timeout"]?.intValue, streamTo: streamID(request)).jsonValue)
+            let call = try AgentCalls.RunTool(params: params)
+            guard Self.tools.contains(call.tool) else { return badParams("run_tool takes tool \(Self.tools.joined(separator: ", "))") }
+            return .success(run([call.tool] + call.arguments, timeout: Int64(call.timeoutSeconds), streamTo: call.stream ? request.id : nil).jsonValue)
         case .shell:
             guard shellEnabled else {
                 return .failure(AgentError(.notPermitted, "shell commands are off in this lab (the host enables them with \(AgentProtocol.shellFlag))"))
             }
-            guard let command = params["command"]?.stringValue else { return badParams("shell needs a command") }
-            return .success(run(["/bin/sh", "-c", command], timeout: params["timeout"]?.intValue, streamTo: streamID(request)).jsonValue)
+            let call = try AgentCalls.Shell(params: params)
+            return .success(run(["/bin/sh", "-c", call.command], timeout: Int64(call.timeoutSeconds), streamTo: call.stream ? request.id : nil).jsonValue)
         case .dmesgMark: return .success(["mark": .int(KernelLog(files: files).lastSequence())])
         case .dmesgSince:
-            guard let mark = params["mark"]?.intValue else { return badParams("dmesg_since needs a mark") }
-            return .success(["lines": .array(KernelLog(files: files).lines(after: mark).map { .string($0) })])
+            let call = try AgentCalls.DmesgSince(params: params)
+            return .success(["lines": .array(KernelLog(files: files).lines(after: call.mark).map { .string($0) })])
         case .powerOff:
             powerOffRequested = true
-            return .success(["ok": true])
+            return .success(Acknowledged.json)
         }
     }
 
-    func hello(_ params: [String: JSONValue]) -> Result<JSONValue, AgentError> {
-        guard let version = params["version"]?.intValue else { return badParams("hello needs the host's protocol version") }
-        guard version == AgentProtocol.version else {
-            return .failure(AgentError(.unsupportedVersion, "this agent speaks version \(AgentProtocol.version), the host \(version)"))
+    func hello(_ call: AgentCalls.Hello) -> Result<JSONValue, AgentError> {
+        guard call.version == AgentProtocol.version else {
+            return .failure(AgentError(.unsupportedVersion, "this agent speaks version \(AgentProtocol.version), the host \(call.version)"))
         }
         if !handshaken {
             // On the console, so whoever reads it knows the host is driving the guest now.
-            print("cxllab-agent: the host shook hands (protocol \(version))")
+            print("cxllab-agent: the host shook hands (protocol \(call.version))")
             fflush(nil)
         }
         handshaken = true
-        return .success(["version": .int(AgentProtocol.version), "agent": .string(Self.agentName), "kernel": .string(kernelRelease),
-                         "shell": .bool(shellEnabled)])
+        return .success(HelloReply(version: AgentProtocol.version, agent: Self.agentName, kernel: kernelRelease, shell: shellEnabled).json)
     }
 
-    func info() -> JSONValue {
+    func info() -> GuestInfo {
         let uptime = Double((files.read("/proc/uptime") ?? "0").split(separator: " ").first ?? "0") ?? 0
-        return ["kernel": .string(kernelRelease), "uptime": .double(uptime), "modules": .array(loadedModules().map(\.json))]
+        return GuestInfo(kernel: kernelRelease, uptime: uptime, modules: loadedModules())
     }
 
     func loadedModules() -> [LoadedModule] {
@@ -142,19 +151,17 @@ public final class AgentHandler {
         }
     }
 
-    func busOperation(_ method: AgentMethod, _ params: [String: JSONValue]) -> Result<JSONValue, AgentError> {
-        guard let bus = params["bus"]?.stringValue, Self.isPlainName(bus) else { return badParams("\(method.rawValue) needs a bus") }
-        let device = params["device"]?.stringValue
-        let driver = params["driver"]?.stringValue
-        guard device.map(Self.isPlainName) ?? true, driver.map(Self.isPlainName) ?? true else {
-            return badParams("device and driver names are plain names")
+    func busOperation(_ call: AgentCalls.Bus) -> Result<JSONValue, AgentError> {
+        let (bus, device, driver) = (call.bus, call.device, call.driver)
+        guard Self.isPlainName(bus), device.map(Self.isPlainName) ?? true, driver.map(Self.isPlainName) ?? true else {
+            return badParams("bus, device and driver names are plain names")
         }
         let target: String
         let value: String
-        switch method {
+        switch call.operation {
         case .bind, .newID, .removeID:
-            guard let driver, let device else { return badParams("\(method.rawValue) needs a driver and a device") }
-            let file = method == .bind ? "bind" : method == .newID ? "new_id" : "remove_id"
+            guard let driver, let device else { return badParams("\(call.method.rawValue) needs a driver and a device") }
+            let file = call.operation == .bind ? "bind" : call.operation == .newID ? "new_id" : "remove_id"
             target = "/sys/bus/\(bus)/drivers/\(driver)/\(file)"
             value = device
         case .unbind:
@@ -163,7 +170,7 @@ public final class AgentHandler {
                 target = "/sys/bus/\(bus)/drivers/\(driver)/unbind"
             } else {
                 guard files.exists("/sys/bus/\(bus)/devices/\(device)/driver") else {
-                    return .success(["ok": true, "was_bound": false])
+                    return .success(BusReply(driver: nil, wasBound: false).json)
                 }
                 target = "/sys/bus/\(bus)/devices/\(device)/driver/unbind"
             }
@@ -172,16 +179,10 @@ public final class AgentHandler {
             guard let device else { return badParams("drivers_probe needs a device") }
             target = "/sys/bus/\(bus)/drivers_probe"
             value = device
-        default:
-            return badParams("not a bus operation")
         }
         if let failure = files.write(target, value) { return .failure(AgentError(.failed, failure)) }
         let now = device.flatMap { files.linkName("/sys/bus/\(bus)/devices/\($0)/driver") }
-        return .success(["ok": true, "driver": now.map { .string($0) } ?? .null])
-    }
-
-    func streamID(_ request: AgentRequest) -> Int64? {
-        request.params["stream"]?.boolValue == true ? request.id : nil
+        return .success(BusReply(driver: now).json)
     }
 
     func run(_ arguments: [String], timeout: Int64?, streamTo id: Int64? = nil) -> ToolOutcome {
@@ -211,6 +212,11 @@ public final class AgentHandler {
 
     static func isPlainName(_ name: String) -> Bool {
         !name.isEmpty && name.count < 256 && !name.contains("/") && name != "." && name != ".." && !name.hasPrefix("-")
+    }
+
+    /// `name=value` (or a bare boolean), never an option of modprobe's own (`-r`).
+    static func isModuleParameter(_ parameter: String) -> Bool {
+        !parameter.isEmpty && !parameter.hasPrefix("-") && parameter.count < 4096
     }
 
     static func isSysfsPath(_ path: String) -> Bool {

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostSupport
-import Lab
+import Bench
+import LabRuntime
+import Matrix
+import Scenarios
 import Libvirt
 
 extension CXLLab {
@@ -43,8 +46,9 @@ extension CXLLab {
             // the figures below are of the work itself.
             let prepared: PreparedLab
             do {
+                let resolved = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel)) { terminal.status("preparing: \($0)") }
                 prepared = try await LabPreparation(cache: cache).prepare(
-                    topologyFile: topologyPath, kernel: try KernelReference(parsing: kernel), recipe: try ProjectFiles.recipe(named: "default"),
+                    topologyFile: topologyPath, kernel: resolved, recipe: try ProjectFiles.recipe(named: "default"),
                     progress: { terminal.status("preparing: \($0)") })
             } catch {
                 terminal.clearStatus()
@@ -72,7 +76,7 @@ extension CXLLab {
             figures.domainStart = await attempt("domain start") {
                 terminal.status("libvirt domain start")
                 let seconds = try await DomainStartLatency.measure(prepared, runs: starts, libvirt: libvirt)
-                return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds, median: seconds.median)
+                return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds)
             }
             for jobs in [1, 2] {
                 if let run = await attempt("matrix --jobs \(jobs)", { try await Self.matrixRun(file: matrixPath, jobs: jobs, cache: cache, terminal: terminal) }) {
@@ -99,20 +103,20 @@ extension CXLLab {
             for index in 1...max(1, runs) {
                 terminal.status("cell \(index)/\(runs): through cxllab")
                 let transcript = SessionTranscript()
-                var order = DriverOrderCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"), drivers: nil,
-                                            modules: [], selection: .all, seed: 1, repeats: 1, runID: "bench", cellID: "cell-\(index)")
+                var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"),
+                                         scenario: DriverOrderScenario(standInSource: standIn), runID: "bench", cellID: "cell-\(index)")
                 order.transcript = transcript
                 let clock = ContinuousClock()
                 let start = clock.now
-                let outcome = await order.run(cache: cache, standInSource: standIn)
+                let outcome = await order.run(cache: cache)
                 let seconds = (clock.now - start).seconds
-                if let error = outcome.report.error { throw ValidationError("the cell through cxllab could not run: \(error)") }
-                cell.kernelRelease = outcome.report.kernel
-                cell.verdict = outcome.report.verdict
+                if let error = outcome.outcome.error { throw ValidationError("the cell through cxllab could not run: \(error)") }
+                cell.kernelRelease = outcome.kernel?.release ?? ""
+                cell.verdict = outcome.verdict.rawValue
                 cell.cxllabSeconds.append(seconds)
-                cell.cxllabGuestWork.append(outcome.report.seconds)
+                cell.cxllabGuestWork.append(outcome.outcome.guestSeconds)
                 cell.cxllabErrorReplies = transcript.errorReplies
-                cell.orderSeconds += outcome.report.orderRuns.map(\.seconds)
+                cell.orderSeconds += outcome.outcome.cases.map(\.seconds)
 
                 terminal.status("cell \(index)/\(runs): QEMU directly")
                 let direct = try await DirectReplay(transcript: transcript).run(libvirt: libvirt)
@@ -139,7 +143,7 @@ extension CXLLab {
             let result = try await MeasuredProcess.run(
                 executable, ["matrix", file, "--jobs", "\(jobs)", "--json", "--cache-dir", cache.path],
                 environment: ["CXLLAB_RESULTS": store, PeakMemory.variable: peakFile],
-                onErrorLine: { line in if line.hasPrefix("[") { terminal.status("matrix --jobs \(jobs): \(line)") } }
+                onErrorLine: { line in terminal.status("matrix --jobs \(jobs): \(line)") }
             )
             // 0: all passed; 1: some cell failed its checks (the default matrix's V9 stand-in
             // must). Anything else means cells could not run.
@@ -151,144 +155,7 @@ extension CXLLab {
                 throw ValidationError("cxllab matrix --jobs \(jobs) did not report its peak memory")
             }
             return BenchFigures.MatrixRun(jobs: jobs, cells: cells.count, seconds: result.seconds, peakResidentBytes: peak,
-                                          verdicts: Dictionary(grouping: cells, by: \.verdict).mapValues(\.count),
-                                          cellsPerMinute: Double(cells.count) / result.seconds * 60)
+                                          verdicts: Dictionary(grouping: cells, by: \.verdict.rawValue).mapValues(\.count))
         }
     }
-}
-
-/// What `cxllab bench` measured. Missing parts are in `failures`, with the reason.
-struct BenchFigures: Codable {
-    struct Host: Codable {
-        var cores = 0
-        var memoryGiB = 0
-        var libvirt = ""
-    }
-
-    struct Cell: Codable {
-        var kernel: String
-        var kernelRelease = ""
-        var topology: String
-        var verdict = ""
-        var requests = 0
-        var cxllabErrorReplies = 0
-        var directErrorReplies = 0
-        var directSeconds: [Double] = []
-        var cxllabSeconds: [Double] = []
-        /// The guest work alone: the agent's replay in the direct run, the scenario through cxllab.
-        var directGuestWork: [Double] = []
-        var cxllabGuestWork: [Double] = []
-        var orderSeconds: [Double] = []
-        var directMedian = 0.0
-        var cxllabMedian = 0.0
-        var ratio = 0.0
-
-        init(kernel: String, topology: String) {
-            self.kernel = kernel
-            self.topology = topology
-        }
-
-        mutating func summarize() {
-            directMedian = directSeconds.median
-            cxllabMedian = cxllabSeconds.median
-            ratio = cxllabMedian / directMedian
-        }
-    }
-
-    struct DomainStart: Codable {
-        var topology: String
-        var seconds: [Double]
-        var median: Double
-    }
-
-    struct MatrixRun: Codable {
-        var jobs: Int
-        var cells: Int
-        var seconds: Double
-        var peakResidentBytes: Int
-        var verdicts: [String: Int]
-        var cellsPerMinute: Double
-    }
-
-    struct Failure: Codable {
-        var step: String
-        var reason: String
-    }
-
-    var accelerator = ""
-    var acceleratorReason = ""
-    var host = Host()
-    var cell: Cell?
-    var image: ImageBenchmark.Figures?
-    var domainStart: DomainStart?
-    var matrix: [MatrixRun] = []
-    var failures: [Failure] = []
-
-    var speedUp: Double?
-    var peakResidentBytes: Int?
-
-    /// Fills in the figures derived from the others.
-    mutating func summarize() {
-        cell?.summarize()
-        if let one = matrix.first(where: { $0.jobs == 1 }), let two = matrix.first(where: { $0.jobs == 2 }) { speedUp = one.seconds / two.seconds }
-        peakResidentBytes = matrix.map(\.peakResidentBytes).max()
-    }
-
-    static let ratioTarget = 1.10
-    static let speedUpTarget = 1.6
-    static let memoryTargetMiB = 64.0
-
-    func table(matrixFile: String) -> String {
-        var rows: [(String, String, String)] = []
-        func seconds(_ value: Double) -> String { String(format: "%.2f s", value) }
-        func verdict(_ ok: Bool) -> String { ok ? "met" : "MISSED" }
-        if let cell {
-            rows.append(("driver-order cell, QEMU directly", seconds(cell.directMedian), "median of \(cell.directSeconds.count)"))
-            rows.append(("driver-order cell, through cxllab", seconds(cell.cxllabMedian), "median of \(cell.cxllabSeconds.count)"))
-            rows.append(("  of which the scenario's guest work", String(format: "%.2f / %.2f s", cell.directGuestWork.median, cell.cxllabGuestWork.median),
-                         "direct / cxllab (medians): what the agent channel adds"))
-            rows.append(("  ratio cxllab / direct", String(format: "%.3f", cell.ratio),
-                         String(format: "target <= %.2f: %@", Self.ratioTarget, verdict(cell.ratio <= Self.ratioTarget))))
-            if !cell.orderSeconds.isEmpty {
-                let sorted = cell.orderSeconds.sorted()
-                rows.append(("time per driver order", seconds(cell.orderSeconds.median),
-                             String(format: "median of %d, %.2f-%.2f s", sorted.count, sorted.first!, sorted.last!)))
-            }
-        }
-        if let image {
-            rows.append(("image build, cold", String(format: "%.3f s", image.coldSeconds), String(format: "%.1f MiB, %d files", Double(image.sizeBytes) / 1_048_576, image.files)))
-            rows.append(("image build, warm", String(format: "%.3f s", image.warmMedianSeconds), "median of \(image.warmRuns)"))
-        }
-        if let domainStart {
-            rows.append(("libvirt domain start (\(domainStart.topology))", seconds(domainStart.median), "median of \(domainStart.seconds.count)"))
-        }
-        for run in matrix.sorted(by: { $0.jobs < $1.jobs }) {
-            rows.append(("matrix, --jobs \(run.jobs)", String(format: "%.1f s", run.seconds), String(format: "%d cells, %.2f cells/min", run.cells, run.cellsPerMinute)))
-        }
-        if let speedUp {
-            rows.append(("  speed-up --jobs 2 / --jobs 1", String(format: "%.2fx", speedUp),
-                         String(format: "target >= %.1fx: %@", Self.speedUpTarget, verdict(speedUp >= Self.speedUpTarget))))
-        }
-        if let peakResidentBytes {
-            let mib = Double(peakResidentBytes) / 1_048_576
-            rows.append(("cxllab peak memory during the matrix", String(format: "%.1f MiB", mib),
-                         String(format: "target <= %.0f MiB: %@", Self.memoryTargetMiB, verdict(mib <= Self.memoryTargetMiB))))
-        }
-        for failure in failures {
-            rows.append((failure.step, "FAILED", failure.reason.replacingOccurrences(of: "\n", with: " ")))
-        }
-        let width = (rows.map(\.0.count).max() ?? 10) + 2
-        let figureWidth = (rows.map(\.1.count).max() ?? 6) + 2
-        var lines = ["cxllab bench: every figure under \(accelerator) (\(acceleratorReason))",
-                     "host: \(host.cores) cores, \(host.memoryGiB) GiB, libvirt \(host.libvirt)"
-                        + (cell.map { "; cell: \($0.kernelRelease) on \($0.topology), \($0.requests) agent requests, verdict \($0.verdict)" } ?? ""),
-                     "matrix: \(matrixFile)", ""]
-        lines += rows.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + $0.1.padding(toLength: figureWidth, withPad: " ", startingAt: 0) + $0.2 }
-        return lines.joined(separator: "\n")
-    }
-}
-
-extension Array where Element == Double {
-    /// The middle value (the upper middle of an even count); 0 when empty.
-    var median: Double { isEmpty ? 0 : sorted()[count / 2] }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bench
 import Foundation
 import GuestImage
 import HostSupport
@@ -118,45 +119,6 @@ extension CXLLab.Image {
                   size         \(String(format: "%8.1f MiB", Double(figures.sizeBytes) / 1_048_576))  (\(figures.files) programs, libraries and modules)
                 """)
         }
-    }
-}
-
-/// Cold and warm builds of one image. Cold: the image, the kernel's decompressed modules and
-/// the digest memo removed first. Warm: builds that must hit the cache.
-enum ImageBenchmark {
-    struct Figures: Codable {
-        let kernel: String
-        let recipe: String
-        let coldSeconds: Double
-        let warmMedianSeconds: Double
-        let warmMinimumSeconds: Double
-        let warmRuns: Int
-        let sizeBytes: Int
-        let files: Int
-    }
-
-    static func measure(cache: CacheDirectory, kernel: GuestImage.Kernel, recipe: ImageRecipe, features: Set<String>, repeats: Int) async throws -> Figures {
-        let request = ImageRequest(recipe: recipe, kernel: kernel, features: features)
-        let builder = try ImageBuilder(cache: cache)
-        let first = try await builder.build(request)
-        let fm = FileManager.default
-        try? fm.removeItem(atPath: (first.path as NSString).deletingLastPathComponent)
-        try? fm.removeItem(atPath: kernel.folder + "/plain")
-        try? fm.removeItem(atPath: cache.path + "/images/digests.json")
-        let clock = ContinuousClock()
-        var start = clock.now
-        let cold = try await builder.build(request)
-        let coldSeconds = (clock.now - start).seconds
-        var warm: [Double] = []
-        for _ in 0..<max(1, repeats) {
-            start = clock.now
-            let hit = try await builder.build(request)
-            warm.append((clock.now - start).seconds)
-            guard hit.cacheHit else { throw ValidationError("a warm build missed the cache") }
-        }
-        warm.sort()
-        return Figures(kernel: kernel.release, recipe: recipe.name, coldSeconds: coldSeconds, warmMedianSeconds: warm[warm.count / 2],
-                       warmMinimumSeconds: warm[0], warmRuns: warm.count, sizeBytes: cold.size, files: cold.programs.count + cold.modules.count)
     }
 }
 

@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostSupport
-import Lab
+import LabRuntime
 import Libvirt
 import XML
 
@@ -33,8 +33,9 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
+            let kernel = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: boot.kernel)) { terminal.status($0) }
             let prepared = try await LabPreparation(cache: cacheOptions.cache).prepare(
-                topologyFile: topology, kernel: try KernelReference(parsing: boot.kernel), recipe: try ProjectFiles.recipe(named: boot.recipe),
+                topologyFile: topology, kernel: kernel, recipe: try ProjectFiles.recipe(named: boot.recipe),
                 modules: boot.module, progress: { terminal.status($0) }
             )
             let clock = ContinuousClock()
@@ -66,11 +67,12 @@ extension CXLLab {
             discussion: "Example: cxllab exec mylab -- ndctl list -RN"
         )
         @Argument(help: "The lab's name.") var name: String
-        @Option(help: "Seconds the command may run.") var timeout = 300
+        @Option(help: "Seconds the command may run (1 to 86400).") var timeout = 300
         @Argument(parsing: .postTerminator, help: "The command.") var command: [String] = []
 
         func run() async throws {
             guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. cxllab exec \(name) -- uname -r") }
+            guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout takes 1 to 86400 seconds, not \(timeout)") }
             let record = try LabLookup.record(name)
             let agent = try AgentConnection(socketPath: record.agentSocket)
             defer { agent.close() }
@@ -78,17 +80,17 @@ extension CXLLab {
             let output: @Sendable (String, String) -> Void = { stream, data in
                 FileHandle(fileDescriptor: stream == "stderr" ? 2 : 1).write(Data(data.utf8))
             }
-            let result: JSONValue
+            let result: ToolOutcome
             if record.shell {
-                result = try await agent.call(.shell, ["command": .string(command.map(shellQuoted).joined(separator: " ")), "timeout": .int(Int64(timeout))],
+                result = try await agent.send(AgentCalls.Shell(command.map(shellQuoted).joined(separator: " "), timeoutSeconds: timeout, stream: true),
                                               timeout: .seconds(timeout + 30), onOutput: output)
             } else if ["ndctl", "daxctl", "cxl"].contains(command[0]) {
-                result = try await agent.call(.runTool, ["tool": .string(command[0]), "args": .array(command.dropFirst().map { .string($0) }),
-                                                         "timeout": .int(Int64(timeout))], timeout: .seconds(timeout + 30), onOutput: output)
+                result = try await agent.send(AgentCalls.RunTool(command[0], Array(command.dropFirst()), timeoutSeconds: timeout, stream: true),
+                                              timeout: .seconds(timeout + 30), onOutput: output)
             } else {
                 throw ValidationError("lab \(name) was started with --no-shell: only ndctl, daxctl and cxl can run in it")
             }
-            let status = ToolOutcome(json: result).status
+            let status = result.status
             if status != 0 { throw ExitCode(status) }
         }
     }
@@ -134,7 +136,7 @@ extension CXLLab {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let labs = try LabLookup.all()
+            let labs = try LabLookup.all(libvirt: try Connection())
             if json {
                 print(try JSONOutput.encode(labs))
                 return
@@ -158,11 +160,11 @@ extension CXLLab {
         @Argument(help: "The lab's name.") var name: String
 
         func run() async throws {
-            let domainName = LabNames.domainName(name)
+            let domainName = try LabNames.validated(name)
             let libvirt = try Connection()
             guard let domain = try libvirt.lookupDomain(named: domainName) else {
-                let folder = LabPaths.labsRoot + "/" + domainName
-                if FileManager.default.fileExists(atPath: folder) {
+                let folder = LabPaths.folder(ofDomain: domainName)
+                if FileManager.default.fileExists(atPath: folder + "/lab.json") {
                     try FileManager.default.removeItem(atPath: folder)
                     print("lab \(name) was not running; removed its files")
                     return
@@ -172,7 +174,7 @@ extension CXLLab {
             let events = try libvirt.lifecycleEvents()
             if let record = LabRecord.load(domainName: domainName), let agent = try? AgentConnection(socketPath: record.agentSocket) {
                 if (try? await agent.handshake(deadline: .seconds(10))) != nil {
-                    _ = try? await agent.call(.powerOff, timeout: .seconds(10))
+                    _ = try? await agent.send(AgentCalls.PowerOff(), timeout: .seconds(10))
                 }
                 agent.close()
             }
@@ -181,7 +183,7 @@ extension CXLLab {
                 return false
             }) ?? false
             if !poweredOff, (try? domain.isActive()) == true { try domain.destroy() }
-            try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + domainName)
+            try? FileManager.default.removeItem(atPath: LabPaths.folder(ofDomain: domainName))
             print("lab \(name) is down (\(poweredOff ? "powered off" : "destroyed")); its files are removed")
         }
     }
@@ -194,84 +196,9 @@ extension CXLLab {
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
 
         func run() async throws {
-            let removed = try LabLookup.clean(includingUp: all)
+            let removed = try LabLookup.clean(includingUp: all, libvirt: try Connection())
             if removed.isEmpty { print("Nothing to clean.") }
             for line in removed { print(line) }
         }
-    }
-}
-
-/// Labs as libvirt and the lab folders know them.
-enum LabLookup {
-    struct Listed: Codable {
-        var name: String
-        var domain: String
-        var state: String
-        var kind: String
-        var kernel: String?
-        var topology: String?
-        var ownerPID: Int32?
-        var ownerAlive: Bool
-    }
-
-    static func record(_ name: String) throws -> LabRecord {
-        let domainName = LabNames.domainName(name)
-        guard let record = LabRecord.load(domainName: domainName) else {
-            throw ValidationError("no lab named \(name); `cxllab list` shows the running ones")
-        }
-        return record
-    }
-
-    static func metadata(_ domain: Domain) -> (run: String?, pid: Int32?, topology: String?) {
-        guard let xml = try? domain.metadata(namespace: "https://cxllab.dev/xmlns/lab/1"),
-              let document = try? XMLDocument(parsing: xml) else { return (nil, nil, nil) }
-        let run = try? document.string("/*/@run")
-        let pid = (try? document.string("/*/@owner-pid")).flatMap { $0.flatMap { Int32($0) } }
-        let topology = try? document.string("/*/@topology")
-        return (run ?? nil, pid, topology ?? nil)
-    }
-
-    static func isAlive(_ pid: Int32?) -> Bool {
-        guard let pid, pid > 0 else { return false }
-        return kill(pid, 0) == 0 || errno == EPERM
-    }
-
-    static func all() throws -> [Listed] {
-        let libvirt = try Connection()
-        return try libvirt.allDomains().filter { $0.name.hasPrefix(LabNames.prefix) }.map { domain in
-            let meta = metadata(domain)
-            let record = LabRecord.load(domainName: domain.name)
-            return Listed(name: LabNames.labName(domain.name), domain: domain.name, state: (try? domain.state().description) ?? "unknown",
-                          kind: meta.run == "up" ? "up" : "run", kernel: record?.kernelRelease, topology: meta.topology,
-                          ownerPID: meta.pid, ownerAlive: isAlive(meta.pid))
-        }.sorted { $0.name < $1.name }
-    }
-
-    /// Destroys stray domains and removes folders with no domain; returns what it did.
-    static func clean(includingUp: Bool) throws -> [String] {
-        let libvirt = try Connection()
-        var done: [String] = []
-        var keep: Set<String> = []
-        for domain in try libvirt.allDomains() where domain.name.hasPrefix(LabNames.prefix) {
-            let meta = metadata(domain)
-            let stray = includingUp || (meta.run != "up" && !isAlive(meta.pid))
-            guard stray else { keep.insert(domain.name); continue }
-            if (try? domain.isActive()) == true { try? domain.destroy() }
-            try? domain.undefine()
-            done.append("destroyed domain \(domain.name)")
-        }
-        let root = LabPaths.labsRoot
-        for folder in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !keep.contains(folder) {
-            let path = root + "/" + folder
-            // A running cxllab may be preparing this lab, its domain not started yet.
-            if let owner = LabPaths.liveOwner(ofFolder: path), owner != getpid() { continue }
-            do {
-                try LabPaths.removeStrayFolder(path)
-                done.append("removed \(path)")
-            } catch {
-                done.append("could not remove \(path): \(error.localizedDescription)")
-            }
-        }
-        return done
     }
 }

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostSupport
-import Lab
+import LabRuntime
+import Matrix
+import Scenarios
+import Synchronization
 
 extension CXLLab {
     struct Matrix: AsyncParsableCommand {
@@ -27,9 +30,17 @@ extension CXLLab {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             let cache = cacheOptions.cache
-            let planned = try await Self.plan(file: file, cache: cache, terminal: terminal)
-            let matrix = planned.matrix
-            var cells = planned.cells
+            let store = try ResultStore(cache: cache)
+            if let resume {
+                guard resume.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                    throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it")
+                }
+            }
+            // A resumed run keeps the kernels it pinned when it started.
+            let earlier = try resume.map { MatrixPlan.pins(of: try store.results(run: $0)) } ?? [:]
+            let plan = try await MatrixCommandSupport.plan(file: file, cache: cache, earlier: earlier, terminal: terminal)
+            let matrix = plan.matrix
+            var cells = plan.cells
             if let filter { cells = MatrixExpansion.filter(cells, filter) }
             if let shard {
                 let parts = shard.split(separator: "/").compactMap { Int($0) }
@@ -37,11 +48,13 @@ extension CXLLab {
                 cells = MatrixExpansion.shard(cells, index: parts[0], count: parts[1])
             }
             let runID = resume ?? Self.newRunID()
-            let runner = MatrixRunner(cache: cache, standInSource: planned.standIn, recipe: try ProjectFiles.recipe(named: "default"),
-                                      jobs: jobs ?? Self.defaultJobs(), runID: runID, projectRoot: planned.projectRoot)
+            let runner = MatrixRunner(cache: cache, store: store, standInSource: MatrixCommandSupport.standIn,
+                                      recipe: try ProjectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
+                                      projectRoot: try ProjectFiles.root())
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
                                           terminal: terminal)
-            terminal.line("matrix \(matrix.name): \(cells.count) cells, \(runner.jobs) at a time, run \(runID)")
+            let pinnedKernels = plan.kernels.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value.pinned.release)" }.joined(separator: ", ")
+            terminal.line("matrix \(matrix.name): \(cells.count) cells, \(runner.jobs) at a time, run \(runID); kernels pinned: \(pinnedKernels)")
             let results = try await runner.run(cells) { progress.handle($0) }
             terminal.clearStatus()
 
@@ -54,37 +67,10 @@ extension CXLLab {
             if json {
                 print(try JSONOutput.encode(results))
             } else {
-                print(Self.summary(results, runID: runID, junit: junit))
+                print(MatrixSummary.text(results, runID: runID, junit: junit))
             }
-            if results.contains(where: { $0.verdict == "error" }) || results.count < cells.count { throw ExitCode(2) }
-            if results.contains(where: { $0.verdict == "fail" }) { throw ExitCode(1) }
-        }
-
-        struct Plan {
-            let matrix: MatrixFile
-            let cells: [MatrixCell]
-            let standIn: String
-            let projectRoot: String
-        }
-
-        /// The matrix file's cells, with stand-in variants chosen from each kernel's config
-        /// (the kernels are fetched first when the cache lacks them).
-        static func plan(file: String, cache: CacheDirectory, terminal: Terminal) async throws -> Plan {
-            let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
-            let matrix = try MatrixFile.load(path: path)
-            let projectRoot = try ProjectFiles.root()
-            // Cells name project files relative to the project, so their ids do not depend on the checkout.
-            let standIn = "images/modules/fsdev_dax"
-            var kinds: [String: MatrixExpansion.FsdevKind] = [:]
-            let store = try KernelStore(cache: cache)
-            for kernel in matrix.kernels {
-                let found = try await store.kernel(try KernelReference(parsing: kernel)) { terminal.status($0) }
-                let config = KernelConfig(contentsOf: found.configPath)
-                kinds[kernel] = config?.isEnabled("DEV_DAX_FSDEV") == true ? .real
-                    : KernelRequirements.releaseBefore(found.release, 6, 3) ? MatrixExpansion.FsdevKind.none : .standInPossible
-            }
-            let cells = MatrixExpansion.cells(matrix, standInSource: standIn) { kinds[$0] ?? .standInPossible }
-            return Plan(matrix: matrix, cells: cells, standIn: standIn, projectRoot: projectRoot)
+            if results.contains(where: { $0.verdict == .error }) || results.count < cells.count { throw ExitCode(2) }
+            if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
         }
 
         static func newRunID() -> String {
@@ -97,67 +83,60 @@ extension CXLLab {
             let memory = Int(ProcessInfo.processInfo.physicalMemory >> 30) / 3
             return max(1, min(cores, memory))
         }
+    }
+}
 
-        static func summary(_ results: [CellResult], runID: String, junit: String?) -> String {
-            let sorted = results.sorted { $0.cell.label < $1.cell.label }
-            let width = (sorted.map(\.cell.label.count).max() ?? 10) + 2
-            var lines = sorted.map { result -> String in
-                let runs = result.report.orderRuns
-                let detail = runs.isEmpty ? (result.report.notApplicable.first ?? result.report.error ?? "")
-                    : "\(runs.filter(\.failed).count)/\(runs.count) orders failed"
-                return result.cell.label.padding(toLength: width, withPad: " ", startingAt: 0)
-                    + result.verdict.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
-                    + String(format: "%6.1f s  ", result.seconds) + detail
-            }
-            let count: (String) -> Int = { verdict in results.filter { $0.verdict == verdict }.count }
-            lines.append("")
-            lines.append("\(results.count) cells: \(count("pass")) pass, \(count("fail")) fail, \(count("n/a")) not applicable, \(count("error")) could not run. Run \(runID).")
-            if let junit { lines.append("JUnit: \(junit)") }
-            let failed = sorted.filter { $0.verdict == "fail" || $0.verdict == "error" }
-            if !failed.isEmpty {
-                lines.append("Reproduce:")
-                for result in failed { lines.append("  \(result.cell.command)") }
-            }
-            return lines.joined(separator: "\n")
+/// What the matrix commands share.
+enum MatrixCommandSupport {
+    /// Cells name project files relative to the project, so their ids do not depend on the checkout.
+    static let standIn = "images/modules/fsdev_dax"
+
+    /// The matrix file's cells on its kernels, each resolved once now (fetched when the cache
+    /// lacks it).
+    static func plan(file: String, cache: CacheDirectory, earlier: [String: PinnedKernel], terminal: Terminal) async throws -> MatrixPlan {
+        let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
+        let matrix = try MatrixFile.load(path: path)
+        return try await MatrixPlan.make(matrix, resolver: try KernelStore(cache: cache), standInSource: standIn, earlier: earlier) {
+            terminal.status($0)
         }
     }
 }
 
 /// The live line: done/total, failures so far, elapsed, ETA.
-final class MatrixProgress: @unchecked Sendable {
-    private let lock = NSLock()
+final class MatrixProgress: Sendable {
+    private struct Counts {
+        var done: Int
+        var failures = 0
+        var finishedThisRun = 0
+    }
     private let total: Int
-    private var done: Int
-    private var failures = 0
-    private var running: Set<String> = []
+    private let counts: Mutex<Counts>
     private let terminal: Terminal
     private let start = ContinuousClock.now
-    private var finishedThisRun = 0
 
     init(total: Int, already: Int, terminal: Terminal) {
         self.total = total
-        self.done = already
+        counts = Mutex(Counts(done: already))
         self.terminal = terminal
     }
 
+    /// On a terminal, a live line that each event rewrites; in a log (CI, a pipe), one line
+    /// per finished cell with the same figures, and nothing twice.
     func handle(_ event: MatrixRunner.Event) {
-        let line: String = lock.withLock {
-            switch event {
-            case .started(let cell):
-                running.insert(cell.label)
-            case .finished(let result):
-                running.remove(result.cell.label)
-                done += 1
-                finishedThisRun += 1
-                if result.verdict == "fail" || result.verdict == "error" { failures += 1 }
+        let figures: String = counts.withLock { counts in
+            if case .finished(let result) = event {
+                counts.done += 1
+                counts.finishedThisRun += 1
+                if result.verdict.isFailure { counts.failures += 1 }
             }
             let elapsed = (ContinuousClock.now - start).seconds
-            let eta = finishedThisRun > 0 ? elapsed / Double(finishedThisRun) * Double(total - done) : 0
-            return String(format: "[%d/%d] %d failed, %.0f s elapsed, ETA %.0f s", done, total, failures, elapsed, eta)
+            let eta = counts.finishedThisRun > 0 ? elapsed / Double(counts.finishedThisRun) * Double(total - counts.done) : 0
+            return String(format: "[%d/%d] %d failed, %.0f s elapsed, ETA %.0f s", counts.done, total, counts.failures, elapsed, eta)
         }
         if case .finished(let result) = event {
-            terminal.line("\(result.verdict.uppercased().padding(toLength: 6, withPad: " ", startingAt: 0)) \(result.cell.label)")
+            let verdict = result.verdict.rawValue.uppercased().padding(toLength: 6, withPad: " ", startingAt: 0)
+            terminal.line(terminal.isInteractive ? "\(verdict) \(result.cell.label)" : "\(verdict) \(result.cell.label)  \(figures)")
         }
-        terminal.status(line)
+        if terminal.isInteractive { terminal.status(figures) }
     }
 }

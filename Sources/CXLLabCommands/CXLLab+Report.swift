@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostSupport
-import Lab
+import LabRuntime
+import Matrix
+import Scenarios
 
 extension CXLLab {
     struct Report: AsyncParsableCommand {
@@ -61,28 +63,20 @@ extension CXLLab {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             let stored = try RunArchive(cache: cacheOptions.cache).cell(cell)
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
-            let root = try ProjectFiles.root()
-            let rooted: (String) -> String = { $0.hasPrefix("/") ? $0 : root + "/" + $0 }
-            guard let selection = OrderSelection(argument: stored.cell.orders) else { throw ValidationError("cell \(cell) has bad orders") }
-            terminal.line("repro of \(stored.cell.label) (cell \(stored.cellID), was \(stored.verdict))")
-            var runner = DriverOrderCell(
-                kernel: stored.cell.kernel, topology: rooted(stored.cell.topology), recipe: try ProjectFiles.recipe(named: "default"),
-                drivers: stored.cell.drivers, modules: stored.cell.modules.map(rooted), selection: selection, seed: stored.cell.seed,
-                repeats: stored.cell.repeats, runID: "repro", cellID: String(stored.cellID.prefix(8))
-            )
-            runner.keep = keep
-            let outcome = await runner.run(cache: cacheOptions.cache, standInSource: standIn) { terminal.status($0) }
+            terminal.line("repro of \(stored.cell.label) (cell \(stored.cellID), was \(stored.verdict.rawValue)) on \(stored.cell.pinned.release)")
+            let outcome = await stored.cell.run(cache: cacheOptions.cache, recipe: try ProjectFiles.recipe(named: "default"),
+                                                projectRoot: try ProjectFiles.root(), standInSource: MatrixCommandSupport.standIn,
+                                                runID: "repro", keep: keep) { terminal.status($0) }
             terminal.clearStatus()
-            if let stored = stored.imageKey, let now = outcome.imageKey, stored != now {
+            if let stored = stored.outcome.imageKey, let now = outcome.imageKey, stored != now {
                 terminal.line("note: the guest image differs from the stored run's (\(stored.prefix(12)) then, \(now.prefix(12)) now): an input changed")
             }
-            print(outcome.report.rendered(accelerator: outcome.accelerator))
-            print("\nThen: \(stored.verdict). Now: \(outcome.report.verdict).")
+            print(outcome.rendered())
+            print("\nThen: \(stored.verdict.rawValue). Now: \(outcome.verdict.rawValue).")
             if let lab = outcome.keptLab {
                 print("The lab is up: cxllab exec \(lab) -- daxctl list; cxllab console \(lab); cxllab down \(lab)")
             }
-            if outcome.report.exitStatus != 0 { throw ExitCode(outcome.report.exitStatus) }
+            if outcome.outcome.exitStatus != 0 { throw ExitCode(outcome.outcome.exitStatus) }
         }
     }
 }

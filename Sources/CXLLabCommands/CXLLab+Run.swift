@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import HostSupport
-import Lab
+import LabRuntime
+import Scenarios
 
 extension CXLLab {
     struct Run: AsyncParsableCommand {
@@ -25,26 +26,33 @@ extension CXLLab {
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times and report the failure rate.") var `repeat` = 1
         @Flag(help: "Print the report as JSON.") var json = false
+        @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
+                                   valueName: "FILE")) var transcript: String?
 
         func run() async throws {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError("--orders takes 'all' or a positive number") }
-            let cell = DriverOrderCell(
+            var cell = ScenarioCell(
                 kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe),
-                drivers: drivers.map { $0.split(separator: ",").map(String.init) }, modules: module, selection: selection,
-                seed: seed, repeats: `repeat`, runID: "run", cellID: String(UUID().uuidString.prefix(6))
+                scenario: DriverOrderScenario(drivers: drivers.map { $0.split(separator: ",").map(String.init) }, modules: module.map(ModuleSpec.init(parsing:)),
+                                              standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"), selection: selection,
+                                              seed: seed, repeats: `repeat`),
+                runID: "run", cellID: String(UUID().uuidString.prefix(6)).lowercased()
             )
-            let outcome = await cell.run(cache: cacheOptions.cache, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax")) {
-                terminal.status($0)
-            }
+            let recorder = transcript.map { _ in SessionTranscript() }
+            cell.transcript = recorder
+            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
             terminal.clearStatus()
-            if json {
-                print(try JSONOutput.encode(outcome.report))
-            } else {
-                print(outcome.report.rendered(accelerator: outcome.accelerator))
+            if let transcript, let recorder {
+                try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)
             }
-            if outcome.report.exitStatus != 0 { throw ExitCode(outcome.report.exitStatus) }
+            if json {
+                print(try JSONOutput.encode(outcome))
+            } else {
+                print(outcome.rendered())
+            }
+            if outcome.outcome.exitStatus != 0 { throw ExitCode(outcome.outcome.exitStatus) }
         }
     }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Lab
+import LabRuntime
 import HostSupport
 
 /// The `cxllab` command: a virtual CXL/NVDIMM lab for Linux dax driver developers.
@@ -20,6 +20,10 @@ public struct CXLLab: AsyncParsableCommand {
         // Two malloc arenas, not eight per core: cxllab's threads mostly wait, and each extra
         // arena keeps its own free memory resident.
         _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
+        // The environment is read here, once; the libraries read the settings.
+        let environment = ProcessInfo.processInfo.environment
+        LabSettings.install(.from(environment: environment))
+        if let limit = environment["CXLLAB_MAX_GUESTS"].flatMap({ Int($0) }), limit > 0 { GuestSlots.configure(limit: limit) }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

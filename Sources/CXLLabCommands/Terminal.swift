@@ -1,12 +1,13 @@
 import Foundation
+import Synchronization
 
 /// Progress for people: a status line rewritten in place on a terminal, plain lines otherwise.
-final class Terminal: @unchecked Sendable {
+final class Terminal: Sendable {
     static let standardError = Terminal(fileDescriptor: 2)
 
     private let fileDescriptor: Int32
-    private let lock = NSLock()
-    private var statusShown = false
+    /// Whether a status line is on screen; held while writing, so lines never interleave.
+    private let statusShown = Mutex(false)
     let isInteractive: Bool
 
     init(fileDescriptor: Int32) {
@@ -16,30 +17,30 @@ final class Terminal: @unchecked Sendable {
 
     /// Shows what is happening now.
     func status(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if isInteractive {
-            write("\r\u{1B}[2K\(text)")
-            statusShown = true
-        } else {
-            write(text + "\n")
+        statusShown.withLock { shown in
+            if isInteractive {
+                write("\r\u{1B}[2K\(text)")
+                shown = true
+            } else {
+                write(text + "\n")
+            }
         }
     }
 
     func clearStatus() {
-        lock.lock()
-        defer { lock.unlock() }
-        if statusShown { write("\r\u{1B}[2K") }
-        statusShown = false
+        statusShown.withLock { shown in
+            if shown { write("\r\u{1B}[2K") }
+            shown = false
+        }
     }
 
     /// A line that stays.
     func line(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if statusShown { write("\r\u{1B}[2K") }
-        statusShown = false
-        write(text + "\n")
+        statusShown.withLock { shown in
+            if shown { write("\r\u{1B}[2K") }
+            shown = false
+            write(text + "\n")
+        }
     }
 
     private func write(_ text: String) {

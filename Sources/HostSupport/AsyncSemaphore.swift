@@ -35,14 +35,3 @@ public final class AsyncSemaphore: @unchecked Sendable {
         next?.resume()
     }
 }
-
-/// How many guests this process runs at once. Under TCG each guest keeps a core busy, so
-/// by default one per core: `CXLLAB_MAX_GUESTS` overrides it.
-public enum GuestSlots {
-    public static let limit: Int = {
-        if let text = ProcessInfo.processInfo.environment["CXLLAB_MAX_GUESTS"], let value = Int(text), value > 0 { return value }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
-
-    public static let shared = AsyncSemaphore(limit)
-}

@@ -1,5 +1,8 @@
 import Foundation
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Testing
 
 @Suite struct ConsoleWatcherTests {

@@ -1,4 +1,7 @@
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Testing
 
 @Suite struct DriverOrderLogicTests {
@@ -63,17 +66,20 @@ import Testing
     }
 
     @Test func verdictsAndExitStatus() {
-        var report = DriverOrderReport(kernel: "k", topology: "t", drivers: ["device_dax"], fsdev: .real, seed: 1)
-        #expect(report.exitStatus == 2)
-        report.notApplicable = ["CXL: the kernel refused"]
-        #expect(report.verdict == "n/a")
-        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
-        report.rounds = [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]]
-        #expect(report.exitStatus == 0)
-        let bad = Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail, note: nil, dmesg: [])
-        report.rounds.append([OrderResult(order: ["device_dax"], observations: [bad], seconds: 1, error: nil)])
-        #expect(report.exitStatus == 1)
-        #expect(report.failureRate.failures == 1)
-        #expect(report.failureRate.trials == 2)
+        let none = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, devices: [], rounds: [])
+        #expect(none.verdict == .error && none.exitStatus == 2)
+        let refused = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, devices: [], rounds: [], notApplicable: ["CXL: the kernel refused"])
+        #expect(refused.verdict == .notApplicable && refused.exitStatus == 2)
+        let clean = [OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]
+        #expect(Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [clean]).exitStatus == 0)
+        let bad = [OrderResult(order: ["device_dax"], observations: [Fixtures.violation()], seconds: 1, error: nil)]
+        let failing = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [clean, bad])
+        #expect(failing.exitStatus == 1)
+        #expect(failing.failureRate.failures == 1)
+        #expect(failing.failureRate.trials == 2)
+        #expect(failing.cases.map(\.round) == [0, 1])
+        let stuck = [OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: "could not unload device_dax")]
+        let erred = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [stuck])
+        #expect(erred.cases.first?.verdict == .error && erred.verdict == .fail)
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 import GuestImage
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
 import Testing
 
@@ -11,16 +14,33 @@ import Testing
     let cache = CacheDirectory.resolve()
     static var root: String { LabSessionTests.root }
 
+    /// What a cell found, with the driver-order report's fields at hand.
+    struct Found {
+        let cell: CellOutcome
+        var report: DriverOrderReport? { if case .driverOrder(let report) = cell.outcome.detail { report } else { nil } }
+        var fsdev: FsdevDriver? { report?.fsdev }
+        var drivers: [String] { report?.drivers ?? [] }
+        var devices: [ScenarioDevice] { report?.devices ?? [] }
+        var orderRuns: [OrderResult] { report?.orderRuns ?? [] }
+        var failedOrders: [OrderResult] { report?.failedOrders ?? [] }
+        var exitStatus: Int32 { cell.outcome.exitStatus }
+        var verdict: Verdict { cell.verdict }
+        var notApplicable: [String] { cell.outcome.notApplicable }
+        var seconds: Double { cell.outcome.guestSeconds }
+        func rendered(accelerator: String) -> String { cell.rendered() }
+    }
+
     /// One cell, exactly as `cxllab run` and the matrix run it.
-    func run(_ topology: String, kernel: String, modules: [String] = [], drivers: [String]? = nil) async throws -> DriverOrderReport {
+    func run(_ topology: String, kernel: String, modules: [String] = [], drivers: [String]? = nil) async throws -> Found {
         let cellID = String(UUID().uuidString.prefix(6)).lowercased()
-        let outcome = await DriverOrderCell(
+        let scenario = DriverOrderScenario(drivers: drivers, modules: modules.map(ModuleSpec.init(parsing:)),
+                                           standInSource: Self.root + "/images/modules/fsdev_dax")
+        let outcome = await ScenarioCell(
             kernel: kernel, topology: Self.root + "/topologies/\(topology).yaml",
-            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), drivers: drivers, modules: modules,
-            selection: .all, seed: 1, repeats: 1, runID: "test", cellID: cellID
-        ).run(cache: cache, standInSource: Self.root + "/images/modules/fsdev_dax")
+            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: scenario, runID: "test", cellID: cellID
+        ).run(cache: cache)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
-        return outcome.report
+        return Found(cell: outcome)
     }
 
     /// Orders in which fsdev_dax registers before device_dax.
@@ -79,7 +99,7 @@ import Testing
 
     @Test func cxlRegionRefusedOn612IsNotApplicableInTheKernelsWords() async throws {
         let report = try await run("cxl-pmem-single", kernel: "debian:bookworm-backports")
-        #expect(report.verdict == "n/a")
+        #expect(report.verdict == .notApplicable)
         #expect(report.exitStatus == 2)
         #expect(report.notApplicable.contains { $0.contains("Failed to synchronize CPU cache state") })
     }

@@ -1,7 +1,10 @@
 import Foundation
 import GuestImage
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
 import Testing
 
@@ -68,7 +71,7 @@ import Testing
                     started += 1
                     if started == index { return event.domainName }
                 }
-                throw ScenarioError("the event stream ended")
+                throw DrillError("the event stream ended")
             }
             let console = ConsoleWatcher(path: labs + "/" + domain + "/console.log")
             defer { console.stop() }
@@ -168,7 +171,7 @@ import Testing
         try await drill.expectNothingLeft()
         let kept = try drill.results()
         try #require(kept.count == 1)
-        #expect(["pass", "fail"].contains(kept[0].verdict) && kept[0].report.orderRuns.count == 2)
+        #expect([.pass, .fail].contains(kept[0].verdict) && kept[0].cases.count == 2)
 
         let resumed = try await Self.run(drill.matrixArguments(), drill: drill)
         #expect(resumed.status == 1)  // the automatch=1 stand-in fails, as it must
@@ -192,7 +195,7 @@ import Testing
         #expect(clean.stdout.contains("removed \(drill.labs)/\(domain)"), "clean said: \(clean.stdout)")
         try await drill.expectNothingLeft()
         let kept = try drill.results()
-        #expect(kept.count == 1 && ["pass", "fail"].contains(kept.first?.verdict ?? ""))
+        #expect(kept.count == 1 && [.pass, .fail].contains(kept.first?.verdict))
     }
 
     // MARK: - The guest fails
@@ -216,9 +219,9 @@ import Testing
         #expect(result.status == 2, "stderr: \(result.stderr)")
         let cells = try drill.results()
         try #require(cells.count == 1)
-        #expect(cells[0].verdict == "error")
-        #expect(cells[0].report.error?.contains("panic") == true, "error: \(cells[0].report.error ?? "none")")
-        #expect(cells[0].report.console.contains { $0.contains("Kernel panic") && $0.contains("cxllab drill") })
+        #expect(cells[0].verdict == .error)
+        #expect(cells[0].scenario.error?.contains("panic") == true, "error: \(cells[0].scenario.error ?? "none")")
+        #expect(cells[0].outcome.console.contains { $0.contains("Kernel panic") && $0.contains("cxllab drill") })
         try await drill.expectNothingLeft()
     }
 
@@ -234,9 +237,9 @@ import Testing
         #expect(try await running.status() == 2)
         let cells = try drill.results()
         try #require(cells.count == 2)
-        let hung = try #require(cells.first { $0.verdict == "error" })
-        #expect(hung.report.error?.contains("heartbeat") == true, "error: \(hung.report.error ?? "none")")
-        #expect(cells.contains { $0.verdict == "pass" || $0.verdict == "fail" })
+        let hung = try #require(cells.first { $0.verdict == .error })
+        #expect(hung.scenario.error?.contains("heartbeat") == true, "error: \(hung.scenario.error ?? "none")")
+        #expect(cells.contains { $0.verdict == .pass || $0.verdict == .fail })
         try await drill.expectNothingLeft()
     }
 
@@ -266,8 +269,8 @@ import Testing
         #expect([0, 1, 2].contains(status), "stderr: \(running.stderr)")
         let cells = try drill.results()
         #expect(cells.count == 2)
-        for cell in cells where cell.verdict == "error" {
-            #expect(cell.report.error?.contains("libvirtd closed cxllab's connection") == true, "error: \(cell.report.error ?? "none")")
+        for cell in cells where cell.verdict == .error {
+            #expect(cell.scenario.error?.contains("libvirtd closed cxllab's connection") == true, "error: \(cell.scenario.error ?? "none")")
         }
         try await drill.expectNothingLeft()
     }
@@ -302,8 +305,8 @@ import Testing
         try? FileManager.default.removeItem(atPath: filler)
         let cells = try drill.results()
         try #require(cells.count == 1)
-        #expect(status == 2 && cells[0].verdict == "error", "status \(status), verdict \(cells[0].verdict)")
-        #expect(cells[0].report.error?.contains("CXLLAB_LABS_DIR") == true, "error: \(cells[0].report.error ?? "none")")
+        #expect(status == 2 && cells[0].verdict == .error, "status \(status), verdict \(cells[0].verdict)")
+        #expect(cells[0].scenario.error?.contains("CXLLAB_LABS_DIR") == true, "error: \(cells[0].scenario.error ?? "none")")
         try await drill.expectNothingLeft()
     }
 
@@ -314,9 +317,7 @@ import Testing
     @Test func damagedCacheIsDetectedAndRebuilt() async throws {
         let drill = try Drill()
         let cache = CacheDirectory.resolve()
-        let prepared = try await LabPreparation(cache: cache).prepare(
-            topologyFile: Self.root + "/topologies/nvdimm-single.yaml", kernel: .debianSuite("bookworm-backports"),
-            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"))
+        let prepared = try await Fixtures.prepare("nvdimm-single", cache: cache)
         let kernel = prepared.kernel
         func damage(_ path: String) throws {
             let handle = try #require(FileHandle(forUpdatingAtPath: path))
@@ -339,9 +340,7 @@ import Testing
         let result = try await Self.run(["run", "topologies/nvdimm-single.yaml", "--orders", "1"], drill: drill)
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         #expect(result.stderr.contains("is damaged") && result.stderr.contains("fetching it again"), "stderr: \(result.stderr)")
-        let again = try await LabPreparation(cache: cache).prepare(
-            topologyFile: Self.root + "/topologies/nvdimm-single.yaml", kernel: .debianSuite("bookworm-backports"),
-            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"))
+        let again = try await Fixtures.prepare("nvdimm-single", cache: cache)
         #expect(try FileDigest.sha256(ofFile: again.kernel.imagePath) == again.kernel.imageSHA256)
         #expect(try FileDigest.sha256(ofFile: again.image.path) == again.image.sha256)
         try KernelIntegrity.checkModule(again.kernel, relative: extracted)
@@ -359,8 +358,8 @@ import Testing
         let (one, two) = (try await first.status(), try await second.status())
         #expect(one == 1, "stderr: \(first.stderr)")  // the automatch=1 stand-in fails, as it must
         #expect(two == 0, "stderr: \(second.stderr)")
-        #expect(try drill.results(run: drill.id + "-a").map(\.verdict) == ["fail"])
-        #expect(try drill.results(run: drill.id + "-b").map(\.verdict) == ["pass"])
+        #expect(try drill.results(run: drill.id + "-a").map(\.verdict) == [Verdict.fail])
+        #expect(try drill.results(run: drill.id + "-b").map(\.verdict) == [Verdict.pass])
         try await drill.expectNothingLeft(run: drill.id + "-a")
         try await drill.expectNothingLeft(run: drill.id + "-b")
     }
@@ -372,7 +371,7 @@ final class ProcessExit: @unchecked Sendable {
 
     init(pid: Int32) throws {
         descriptor = glibcPidfdOpen(pid, 0)
-        guard descriptor >= 0 else { throw ScenarioError("pidfd_open(\(pid)): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw DrillError("pidfd_open(\(pid)): \(String(cString: strerror(errno)))") }
     }
 
     deinit { close(descriptor) }
@@ -380,7 +379,7 @@ final class ProcessExit: @unchecked Sendable {
     /// Returns when the process exits; throws CancellationError when cancelled first.
     func wait() async throws {
         var wakeup: [Int32] = [0, 0]
-        guard pipe(&wakeup) == 0 else { throw ScenarioError("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&wakeup) == 0 else { throw DrillError("pipe: \(String(cString: strerror(errno)))") }
         defer { close(wakeup[0]); close(wakeup[1]) }
         let (readEnd, writeEnd) = (wakeup[0], wakeup[1])
         await withTaskCancellationHandler {
@@ -402,3 +401,8 @@ final class ProcessExit: @unchecked Sendable {
 /// glibc 2.36's pidfd_open(2) wrapper, which Swift's Glibc module does not export.
 @_silgen_name("pidfd_open")
 private func glibcPidfdOpen(_ pid: Int32, _ flags: UInt32) -> Int32
+
+struct DrillError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

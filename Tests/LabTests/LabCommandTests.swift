@@ -1,6 +1,9 @@
 import Foundation
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
 import Testing
 

@@ -2,8 +2,12 @@ import AgentProtocol
 import Foundation
 import GuestImage
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
+import Synchronization
 import Testing
 import Topology
 
@@ -14,10 +18,7 @@ import Topology
     let cache = CacheDirectory.resolve()
 
     func prepared(_ topology: String = "nvdimm-single") async throws -> PreparedLab {
-        try await LabPreparation(cache: cache).prepare(
-            topologyFile: Self.root + "/topologies/\(topology).yaml", kernel: .debianSuite("bookworm-backports"),
-            recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml")
-        )
+        try await Fixtures.prepare(topology, cache: cache)
     }
 
     func request(_ lab: PreparedLab, name: String, shell: Bool = true, heartbeatTimeout: Double = 10) -> LabRequest {
@@ -35,21 +36,21 @@ import Topology
     @Test func bootsTalksAndLeavesNothing() async throws {
         let lab = try await prepared()
         let session = try await LabSession.start(request(lab, name: Self.uniqueName("life")), libvirt: try Connection())
-        #expect(session.hello["kernel"]?.stringValue == lab.kernel.release)
-        let info = try await session.call(.info)
-        #expect(info["kernel"]?.stringValue == lab.kernel.release)
-        #expect(info["modules"]?.arrayValue?.compactMap(LoadedModule.init(json:)).contains { $0.name == "nd_pmem" } == true)
-        let ndctl = ToolOutcome(json: try await session.call(.runTool, ["tool": "ndctl", "args": ["list", "-R"]]))
+        #expect(session.hello?.kernel == lab.kernel.release)
+        let info = try await session.send(AgentCalls.Info())
+        #expect(info.kernel == lab.kernel.release)
+        #expect(info.modules.contains { $0.name == "nd_pmem" })
+        let ndctl = try await session.send(AgentCalls.RunTool("ndctl", ["list", "-R"]))
         #expect(ndctl.status == 0)
         #expect(ndctl.json?.arrayValue?.first?["dev"]?.stringValue == "region0" || ndctl.json?["dev"]?.stringValue == "region0",
                 "ndctl said: \(ndctl.stdout)")
-        let mark = try await session.call(.dmesgMark)["mark"]?.intValue ?? -1
-        _ = try await session.call(.shell, ["command": "echo cxllab-mark-test > /dev/kmsg"])
-        let lines = try await session.call(.dmesgSince, ["mark": .int(mark)])["lines"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let mark = try await session.send(AgentCalls.DmesgMark())
+        _ = try await session.send(AgentCalls.Shell("echo cxllab-mark-test > /dev/kmsg"))
+        let lines = try await session.send(AgentCalls.DmesgSince(mark: mark))
         #expect(lines.contains { $0.contains("cxllab-mark-test") })
         let streamed = Collected()
-        let outcome = ToolOutcome(json: try await session.agent.call(.shell, ["command": "echo one; echo two >&2; exit 5"],
-                                                                        onOutput: { streamed.add($0, $1) }))
+        let outcome = try await session.agent.send(AgentCalls.Shell("echo one; echo two >&2; exit 5", stream: true),
+                                                   onOutput: { streamed.add($0, $1) })
         #expect(outcome.status == 5)
         #expect(streamed.text("stdout") == "one\n")
         #expect(streamed.text("stderr") == "two\n")
@@ -61,7 +62,7 @@ import Topology
         let lab = try await prepared()
         let session = try await LabSession.start(request(lab, name: Self.uniqueName("noshell"), shell: false), libvirt: try Connection())
         defer { Task { await session.teardown() } }
-        await #expect(throws: AgentConnectionError.self) { try await session.call(.shell, ["command": "true"]) }
+        await #expect(throws: AgentConnectionError.self) { try await session.send(AgentCalls.Shell("true")) }
         await session.teardown()
         try assertGone(session)
     }
@@ -72,16 +73,16 @@ import Topology
         let clock = ContinuousClock()
         let start = clock.now
         let error = await #expect(throws: LabError.self) {
-            try await session.call(.shell, ["command": "echo c > /proc/sysrq-trigger"], timeout: .seconds(60))
+            try await session.send(AgentCalls.Shell("echo c > /proc/sysrq-trigger"), timeout: .seconds(60))
         }
         #expect(clock.now - start < .seconds(30))
-        guard case .guestPanicked(_, let line, let console)? = error else {
+        guard let error, error.code == .guestPanicked else {
             Issue.record("expected a panic, got \(String(describing: error))")
             await session.teardown()
             return
         }
-        #expect(line.contains("Kernel panic"))
-        #expect(console.contains("sysrq"))
+        #expect(error.message.contains("Kernel panic"))
+        #expect(error.console?.contains("sysrq") == true)
         await session.teardown()
         try assertGone(session)
     }
@@ -91,7 +92,7 @@ import Topology
         let session = try await LabSession.start(request(lab, name: Self.uniqueName("hang"), heartbeatTimeout: 4), libvirt: try Connection())
         let error = await #expect(throws: AgentConnectionError.self) {
             // The agent waits for this shell, which stops the agent itself: no reply, no heartbeat.
-            try await session.call(.shell, ["command": "kill -STOP $(pidof cxllab-agent)"], timeout: .seconds(60))
+            try await session.send(AgentCalls.Shell("kill -STOP $(pidof cxllab-agent)"), timeout: .seconds(60))
         }
         guard case .unresponsive? = error else {
             Issue.record("expected unresponsive, got \(String(describing: error))")
@@ -128,7 +129,7 @@ import Topology
         #expect(counted == 5)
         await #expect(throws: AgentConnectionError.self) { try await agent.call(AgentMethod.bind, ["bus": "dax"]) }
         // Still up and answering.
-        #expect(try await session.call(.info)["kernel"]?.stringValue == lab.kernel.release)
+        #expect(try await session.send(AgentCalls.Info()).kernel == lab.kernel.release)
         await session.powerOff()
         try assertGone(session)
     }
@@ -168,9 +169,8 @@ import Topology
     }
 }
 
-final class Collected: @unchecked Sendable {
-    private let lock = NSLock()
-    private var streams: [String: String] = [:]
-    func add(_ stream: String, _ data: String) { lock.withLock { streams[stream, default: ""] += data } }
-    func text(_ stream: String) -> String { lock.withLock { streams[stream] ?? "" } }
+final class Collected: Sendable {
+    private let streams = Mutex<[String: String]>([:])
+    func add(_ stream: String, _ data: String) { streams.withLock { $0[stream, default: ""] += data } }
+    func text(_ stream: String) -> String { streams.withLock { $0[stream] ?? "" } }
 }

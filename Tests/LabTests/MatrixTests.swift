@@ -1,6 +1,9 @@
 import Foundation
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
 import Testing
 import XML
@@ -8,16 +11,9 @@ import XML
 @Suite struct MatrixExpansionTests {
     static var defaultMatrix: MatrixFile { get throws { try MatrixFile.load(path: LabSessionTests.root + "/matrices/default.yaml") } }
 
-    static func kinds(_ kernel: String) -> MatrixExpansion.FsdevKind {
-        switch kernel {
-        case "debian:bookworm": .none
-        case "debian:trixie-backports": .real
-        default: .standInPossible
-        }
-    }
 
     @Test func theDefaultMatrixHasTheStandInBothWaysWhereTheKernelLacksFsdev() throws {
-        let cells = MatrixExpansion.cells(try Self.defaultMatrix, standInSource: "images/modules/fsdev_dax", fsdev: Self.kinds)
+        let cells = MatrixExpansion.cells(try Self.defaultMatrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
         #expect(cells.count == 8)
         let backports = cells.filter { $0.kernel == "debian:bookworm-backports" }
         #expect(Set(backports.map(\.variant)) == ["stand-in automatch=1", "stand-in automatch=0"])
@@ -27,8 +23,8 @@ import XML
     }
 
     @Test func idsAreStableAndDependOnlyOnInputs() throws {
-        let cells = MatrixExpansion.cells(try Self.defaultMatrix, standInSource: "images/modules/fsdev_dax", fsdev: Self.kinds)
-        let again = MatrixExpansion.cells(try Self.defaultMatrix, standInSource: "images/modules/fsdev_dax", fsdev: Self.kinds)
+        let cells = MatrixExpansion.cells(try Self.defaultMatrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
+        let again = MatrixExpansion.cells(try Self.defaultMatrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
         #expect(cells.map(\.id) == again.map(\.id))
         var changed = cells[0]
         changed.seed += 1
@@ -37,7 +33,7 @@ import XML
 
     @Test(arguments: [1, 2, 3, 5])
     func shardsTogetherCoverEveryCellExactlyOnce(count: Int) throws {
-        let cells = MatrixExpansion.cells(try Self.defaultMatrix, standInSource: "images/modules/fsdev_dax", fsdev: Self.kinds)
+        let cells = MatrixExpansion.cells(try Self.defaultMatrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
         let shards = (1...count).map { MatrixExpansion.shard(cells, index: $0, count: count) }
         let all = shards.flatMap { $0.map(\.id) }
         #expect(all.count == cells.count)
@@ -47,9 +43,9 @@ import XML
     @Test func includeExcludeAndFilter() throws {
         var matrix = try Self.defaultMatrix
         matrix.exclude = [.init(kernel: "debian:bookworm", topology: nil, scenario: nil)]
-        #expect(MatrixExpansion.cells(matrix, standInSource: "s", fsdev: Self.kinds).count == 6)
+        #expect(MatrixExpansion.cells(matrix, kernels: Fixtures.defaultKernels, standInSource: "s").count == 6)
         matrix.include = [.init(kernel: nil, topology: "nvdimm-single.yaml", scenario: "*")]
-        let included = MatrixExpansion.cells(matrix, standInSource: "s", fsdev: Self.kinds)
+        let included = MatrixExpansion.cells(matrix, kernels: Fixtures.defaultKernels, standInSource: "s")
         #expect(included.count == 3)
         #expect(MatrixExpansion.filter(included, "automatch=1").count == 1)
     }
@@ -58,27 +54,20 @@ import XML
         let path = FileManager.default.temporaryDirectory.path + "/cxllab-matrix-\(UUID().uuidString.prefix(6)).yaml"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try "name: x\nkernels: [debian:bookworm]\ntopologies: []\nscenarios: [{name: driver-order}]\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(throws: ScenarioError.self) { try MatrixFile.load(path: path) }
+        #expect(throws: MatrixError.self) { try MatrixFile.load(path: path) }
         try "name: x\nkernels: [debian:bookworm]\ntopologies: [t.yaml]\nscenarios: [{name: race}]\n".write(toFile: path, atomically: true, encoding: .utf8)
-        let error = #expect(throws: ScenarioError.self) { try MatrixFile.load(path: path) }
+        let error = #expect(throws: MatrixError.self) { try MatrixFile.load(path: path) }
         #expect(error?.message.contains("unknown scenario 'race'") == true)
     }
 
     @Test func junitHasOneCasePerCellAndOrderAndParses() throws {
-        let cell = MatrixCell(kernel: "debian:x", topology: "topologies/t.yaml", scenario: "driver-order", drivers: ["device_dax", "fsdev_dax"],
-                              modules: [], orders: "all", seed: 1, repeats: 1, variant: "v")
-        var report = DriverOrderReport(kernel: "6.12", topology: "t", drivers: cell.drivers, fsdev: .standIn(automatch: true), seed: 1)
-        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
-        let bad = Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail,
-                              note: "fsdev_dax bound on its own", dmesg: ["fsdev_dax stand-in: automatch=1"])
-        report.rounds = [[OrderResult(order: ["device_dax", "fsdev_dax"], observations: [], seconds: 1, error: nil),
-                          OrderResult(order: ["fsdev_dax", "device_dax"], observations: [bad], seconds: 1, error: nil)]]
-        var notApplicable = DriverOrderReport(kernel: "6.12", topology: "c", drivers: [], fsdev: .real, seed: 1)
-        notApplicable.notApplicable = ["CXL: Failed to synchronize CPU cache state"]
-        let results = [
-            CellResult(cell: cell, cellID: cell.id, verdict: report.verdict, report: report, accelerator: "TCG", imageKey: nil, seconds: 3, finished: Date()),
-            CellResult(cell: cell, cellID: "other", verdict: notApplicable.verdict, report: notApplicable, accelerator: "TCG", imageKey: nil, seconds: 2, finished: Date()),
-        ]
+        let cell = Fixtures.cell()
+        let failing = Fixtures.outcome(drivers: cell.drivers, rounds: Fixtures.v9Rounds)
+        let notApplicable = Fixtures.outcome(drivers: [], fsdev: .real, devices: [], rounds: [], notApplicable: ["CXL: Failed to synchronize CPU cache state"])
+        #expect(failing.verdict == .fail && notApplicable.verdict == .notApplicable)
+        var other = cell
+        other.seed = 2
+        let results = [Fixtures.result(cell, failing), Fixtures.result(other, notApplicable)]
         let xml = try JUnitReport.xml(results, name: "test")
         let document = try XMLDocument(parsing: xml)
         #expect(try document.strings("//testcase").count == 3)
@@ -139,11 +128,11 @@ import XML
         #expect(resumed.output.contains("\"verdict\" : \"fail\"") && resumed.output.contains("\"verdict\" : \"pass\""))
 
         // The failing cell, run again alone with exactly its inputs, fails the same way.
-        let failing = try #require(try store.results(run: runID).first { $0.verdict == "fail" })
+        let failing = try #require(try store.results(run: runID).first { $0.verdict == .fail })
         let repro = try await Self.cxllab(["repro", String(failing.cellID.prefix(8))])
         #expect(repro.status == 1)
         #expect(repro.output.contains("Then: fail. Now: fail."))
-        let failedBefore = Set(failing.report.failedOrders.map(\.label))
+        let failedBefore = Set(failing.scenario.failedCases.map(\.name))
         for order in failedBefore { #expect(repro.output.contains("\(order)")) }
     }
 }
@@ -152,16 +141,13 @@ import XML
 /// holds a heatmap per topology with the failing order marked.
 @Suite struct HTMLReportTests {
     @Test func theReportOpensInChromiumAndShowsTheHeatmap() async throws {
-        let cell = MatrixCell(kernel: "debian:bookworm-backports", topology: "topologies/nvdimm-single.yaml", scenario: "driver-order",
-                              drivers: ["device_dax", "fsdev_dax"], modules: [], orders: "all", seed: 1, repeats: 1, variant: "stand-in automatch=1")
-        var report = DriverOrderReport(kernel: "6.12.95+deb12-amd64", topology: "nvdimm-single", drivers: cell.drivers, fsdev: .standIn(automatch: true), seed: 1)
-        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
-        let bad = Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail,
-                              note: "fsdev_dax bound on its own (load)", dmesg: ["fsdev_dax stand-in: automatch=1"])
-        report.rounds = [[OrderResult(order: ["device_dax", "fsdev_dax"], observations: [], seconds: 1, error: nil),
-                          OrderResult(order: ["fsdev_dax", "device_dax"], observations: [bad], seconds: 1, error: nil)]]
-        let result = CellResult(cell: cell, cellID: cell.id, verdict: report.verdict, report: report, accelerator: "TCG", imageKey: nil,
-                                seconds: 20, finished: Date())
+        var cell = Fixtures.cell(kernel: "debian:bookworm-backports", variant: "stand-in automatch=1")
+        cell.topology = "topologies/nvdimm-single.yaml"
+        var rounds = Fixtures.v9Rounds
+        // What a guest's console can hold: an escape sequence and a NUL must not break a report.
+        rounds[0].append(OrderResult(order: ["fsdev_dax", "device_dax"], observations: [Fixtures.violation("bound \u{1B}[31mred\u{1B}[0m \u{0}")],
+                                     seconds: 1, error: nil))
+        let result = Fixtures.result(cell, Fixtures.outcome(drivers: cell.drivers, rounds: rounds), seconds: 20)
         let folder = FileManager.default.temporaryDirectory.path + "/cxllab-report-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try HTMLReport.write([result], title: "cxllab test report", to: folder)
@@ -178,6 +164,9 @@ import XML
         #expect(dom.output.contains("fsdev_dax &lt; device_dax"))
         #expect(dom.output.contains("<td class=\"fail\""))
         #expect(dom.output.contains("cxllab repro \(cell.id)"))
+        #expect(dom.output.contains("\u{241B}[31mred"))
+        let junit = try XMLDocument(parsing: try JUnitReport.xml([result], name: "control characters"))
+        #expect(try junit.strings("//failure").count == 2)
     }
 }
 
@@ -186,22 +175,22 @@ import XML
         let cache = CacheDirectory(path: FileManager.default.temporaryDirectory.path + "/cxllab-store-\(UUID().uuidString.prefix(6))")
         defer { try? FileManager.default.removeItem(atPath: cache.path) }
         let store = try ResultStore(cache: cache)
-        let cell = MatrixCell(kernel: "debian:x", topology: "topologies/t.yaml", scenario: "driver-order", drivers: ["device_dax"],
-                              modules: [], orders: "all", seed: 1, repeats: 1, variant: "v")
-        var report = DriverOrderReport(kernel: "6.12", topology: "t", drivers: cell.drivers, fsdev: .real, seed: 1)
-        report.devices = [ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")]
-        report.rounds = [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]]
-        let result = CellResult(cell: cell, cellID: cell.id, verdict: report.verdict, report: report, accelerator: "TCG", imageKey: "k",
-                                seconds: 5, finished: Date(timeIntervalSince1970: 1_800_000_000))
+        let cell = Fixtures.cell(drivers: ["device_dax"])
+        let passing = Fixtures.outcome(drivers: cell.drivers, fsdev: .real,
+                                       rounds: [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]])
+        let result = Fixtures.result(cell, passing, imageKey: "k", seconds: 5, finished: Date(timeIntervalSince1970: 1_800_000_000))
         try store.save(result, run: "a")
         try store.save(result, run: "a")  // the same cell again replaces it
-        var later = result
-        later.verdict = "fail"
+        var later = Fixtures.result(cell, Fixtures.outcome(drivers: cell.drivers, rounds: [[OrderResult(order: ["device_dax"],
+                                    observations: [Fixtures.violation()], seconds: 1, error: nil)]]))
         later.finished = Date(timeIntervalSince1970: 1_800_000_100)
         try store.save(later, run: "b")
         #expect(try store.results(run: "a").count == 1)
         #expect(try store.runs() == ["a", "b"])
-        #expect(try store.cell(prefix: String(cell.id.prefix(6)))?.verdict == "fail")
+        #expect(try store.cell(prefix: String(cell.id.prefix(6)))?.verdict == .fail)
+        // A prefix is text, not a pattern: SQL's wildcards match nothing.
+        #expect(try store.cell(prefix: "%") == nil)
+        #expect(try store.cell(prefix: "_") == nil)
         #expect(try store.results(run: "missing").isEmpty)
         #expect(RunDiff.lines(try store.results(run: "a"), try store.results(run: "b")).first?.hasPrefix("NEW FAILURE") == true)
 

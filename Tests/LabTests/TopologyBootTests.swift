@@ -2,7 +2,10 @@ import AgentProtocol
 import Foundation
 import GuestImage
 import HostSupport
-@testable import Lab
+@testable import LabRuntime
+@testable import Scenarios
+@testable import Matrix
+@testable import Bench
 import Libvirt
 import Testing
 
@@ -28,16 +31,13 @@ import Testing
 
     @Test(arguments: expectations)
     func bootsWithItsDevicesVisible(_ expectation: Expectation) async throws {
-        let prepared = try await LabPreparation(cache: CacheDirectory.resolve()).prepare(
-            topologyFile: LabSessionTests.root + "/topologies/\(expectation.topology).yaml", kernel: .debianSuite("bookworm-backports"),
-            recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml")
-        )
+        let prepared = try await Fixtures.prepare(expectation.topology)
         let session = try await LabSession.start(
             LabRequest(name: "topo-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
                        image: prepared.image, runID: "test", cellID: expectation.topology),
             libvirt: try Connection()
         )
-        let guest = GuestOperations(session: session)
+        let guest = GuestOperations(guest: session)
         do {
             let memdevs = try await guest.tool("cxl", ["list", "-M"]).json?.asList ?? []
             #expect(memdevs.filter { ($0["pmem_size"]?.intValue ?? 0) > 0 }.count == expectation.pmemMemdevs)

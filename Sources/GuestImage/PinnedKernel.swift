@@ -1,0 +1,63 @@
+import Foundation
+
+/// A kernel reference resolved once: the release, package version and image hash that every
+/// use of it in a run refers to, whatever a suite alias points at later.
+public struct PinnedKernel: Sendable, Codable, Hashable {
+    /// As the user wrote it (`debian:bookworm-backports`).
+    public let reference: String
+    public let release: String
+    public let packageVersion: String?
+    public let imageSHA256: String
+    /// A reference that names exactly this kernel again (`debian:<release>` for Debian's,
+    /// the build or files reference itself for the others).
+    public let exactReference: String
+
+    public init(reference: String, kernel: Kernel) {
+        self.reference = reference
+        release = kernel.release
+        packageVersion = kernel.packageVersion
+        imageSHA256 = kernel.imageSHA256
+        exactReference = kernel.packageVersion != nil ? "debian:\(kernel.release)" : kernel.origin
+    }
+
+    public init(reference: String, release: String, packageVersion: String?, imageSHA256: String, exactReference: String) {
+        self.reference = reference
+        self.release = release
+        self.packageVersion = packageVersion
+        self.imageSHA256 = imageSHA256
+        self.exactReference = exactReference
+    }
+
+    /// For people: the release, and the alias when there was one.
+    public var label: String { reference == exactReference ? release : "\(release) (\(reference))" }
+}
+
+/// Resolves kernel references to kernels: the store, or a stand-in in tests.
+public protocol KernelResolving: Sendable {
+    func kernel(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel
+}
+
+extension KernelStore: KernelResolving {}
+
+extension KernelResolving {
+    /// Resolves every distinct reference once, in the order given.
+    public func pin(_ references: [String], progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> [String: Kernel] {
+        var pinned: [String: Kernel] = [:]
+        for reference in references where pinned[reference] == nil {
+            pinned[reference] = try await kernel(try KernelReference(parsing: reference), progress: progress)
+        }
+        return pinned
+    }
+}
+
+extension Kernel {
+    /// A kernel described by hand (tests, stand-in archives); the store makes its own.
+    public init(release: String, origin: String, packageVersion: String?, suite: String?, imageSHA256: String, folder: String) {
+        self.release = release
+        self.origin = origin
+        self.packageVersion = packageVersion
+        self.suite = suite
+        self.imageSHA256 = imageSHA256
+        self.folder = folder
+    }
+}

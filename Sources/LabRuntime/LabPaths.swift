@@ -1,0 +1,146 @@
+import AgentProtocol
+import Foundation
+import Topology
+
+public enum LabPaths {
+    /// Where lab folders live (`LabSettings.labsRoot`).
+    public static var labsRoot: String { LabSettings.current.labsRoot }
+
+    static let ownerFile = "owner.pid"
+
+    /// A lab's folder, for a name already checked by `LabNames.validated`.
+    public static func folder(ofDomain domainName: String) -> String { labsRoot + "/" + domainName }
+
+    /// The files of a lab kept in `folder`: its console log and agent socket there, and this
+    /// process, now, as its owner in the domain's metadata.
+    static func files(in folder: String, domainName: String, domainType: LabFiles.DomainType, kernel: String, initrd: String,
+                      kernelArguments: [String], runID: String, cellID: String) -> LabFiles {
+        LabFiles(domainName: domainName, domainType: domainType, kernel: kernel, initrd: initrd, kernelArguments: kernelArguments,
+                 labDirectory: folder, consoleLog: folder + "/console.log", agentSocket: folder + "/agent.sock",
+                 agentChannel: AgentProtocol.channelName,
+                 metadata: .init(runID: runID, cellID: cellID, ownerPID: getpid(), created: Date()))
+    }
+
+    /// Makes a lab folder whose first file names the process that owns it, so `cxllab clean`
+    /// leaves alone the folders of a cxllab that is still running.
+    public static func makeLabFolder(_ folder: String) throws {
+        do {
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            try "\(getpid())\n".write(toFile: folder + "/" + ownerFile, atomically: false, encoding: .utf8)
+        } catch {
+            if LabError.isOutOfSpace(error) { throw diskFull(cause: error) }
+            throw LabError(.host, "cannot make the lab folder \(folder): \(error.localizedDescription)", cause: error)
+        }
+    }
+
+    /// Free bytes on the file system that holds `path`, or nil when it cannot be read.
+    public static func freeBytes(at path: String = labsRoot) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
+    /// What to tell a user whose labs disk is full.
+    static func diskFullAdvice(_ folder: String) -> String {
+        "the disk holding \(folder) is full (a lab copies its kernel and image there, and its memory backing files grow "
+            + "as the guest writes them): free space there, or set CXLLAB_LABS_DIR to a folder on a larger disk"
+    }
+
+    public static func diskFull(cause: (any Error)? = nil) -> LabError {
+        LabError(.diskFull, diskFullAdvice(labsRoot), cause: cause)
+    }
+
+    /// Removes a lab folder left behind, stopping a QEMU that cxllab ran in it directly.
+    public static func removeStrayFolder(_ folder: String) throws {
+        QEMUPidFile.kill(inFolder: folder)
+        try FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// The pid in a lab folder's owner file, when it names a process that is running.
+    public static func liveOwner(ofFolder folder: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: folder + "/" + ownerFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        return ProcessLiveness.isAlive(pid) ? pid : nil
+    }
+}
+
+public enum ProcessLiveness {
+    /// Whether a process of that pid exists (another user's counts).
+    public static func isAlive(_ pid: Int32?) -> Bool {
+        guard let pid, pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+}
+
+/// The pid file of a QEMU that cxllab started itself (not through libvirt), so whoever tears
+/// the folder down, this process or a later `cxllab clean`, stops that QEMU first.
+public enum QEMUPidFile {
+    public static let name = "qemu.pid"
+
+    static func kill(inFolder folder: String) {
+        guard let text = try? String(contentsOfFile: folder + "/" + name, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+              let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8), command.hasPrefix("qemu") else { return }
+        Glibc.kill(pid, SIGKILL)
+    }
+}
+
+public enum LabNames {
+    public static let prefix = "cxllab-"
+
+    public static func domainName(_ lab: String) -> String {
+        lab.hasPrefix(prefix) ? lab : prefix + lab
+    }
+
+    public static func labName(_ domain: String) -> String {
+        domain.hasPrefix(prefix) ? String(domain.dropFirst(prefix.count)) : domain
+    }
+
+    /// Lab names become domain and file names: letters, digits, dash, underscore, dot.
+    public static func isValid(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || "-_.".contains($0) }
+            && !name.hasPrefix(".") && !name.hasPrefix("-")
+    }
+
+    /// The domain name of a lab the user named, or an error that says what a name may be.
+    public static func validated(_ name: String) throws -> String {
+        let bare = name.hasSuffix("/") ? String(name.dropLast()) : name
+        guard isValid(labName(bare)) else {
+            throw LabError(.invalidName, "'\(name)' is not a lab name: use up to 64 letters, digits, '-', '_' and '.', not starting with '.' or '-'")
+        }
+        return domainName(bare)
+    }
+}
+
+/// What `cxllab up` leaves on disk about a lab, for `list`, `exec`, `console` and `down`.
+public struct LabRecord: Sendable, Codable, Hashable {
+    public var name: String
+    public var domainName: String
+    public var folder: String
+    public var topology: String
+    public var kernel: String
+    public var kernelRelease: String
+    public var image: String
+    public var shell: Bool
+    public var created: Date
+    public var ownerPID: Int32
+
+    public var agentSocket: String { folder + "/agent.sock" }
+    public var consoleLog: String { folder + "/console.log" }
+
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .utcISO8601
+        try encoder.encode(self).write(to: URL(fileURLWithPath: folder + "/lab.json"))
+    }
+
+    /// The record of a lab by its domain name (checked by `LabNames.validated`).
+    public static func load(domainName: String) -> LabRecord? {
+        guard let data = FileManager.default.contents(atPath: LabPaths.folder(ofDomain: domainName) + "/lab.json") else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .utcISO8601
+        return try? decoder.decode(LabRecord.self, from: data)
+    }
+}

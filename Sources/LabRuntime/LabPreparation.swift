@@ -1,0 +1,136 @@
+import Foundation
+import GuestImage
+import HostCheck
+import HostSupport
+import Topology
+
+/// Everything a lab needs before it boots, resolved once: the kernel, the validated topology,
+/// the image built for both (with the agent), and the accelerator.
+public struct PreparedLab: Sendable {
+    public let kernel: Kernel
+    public let topology: Topology
+    public let image: BuiltImage
+    public let accelerator: AcceleratorChoice
+    public let features: Set<String>
+
+    /// libvirt's domain type for the chosen accelerator.
+    public var domainType: LabFiles.DomainType { accelerator.accelerator == .kvm ? .kvm : .qemu }
+}
+
+public struct LabPreparation: Sendable {
+    public let cache: CacheDirectory
+
+    public init(cache: CacheDirectory) {
+        self.cache = cache
+    }
+
+    /// The image features a topology needs (module groups of the recipe).
+    public static func features(of topology: Topology) -> Set<String> {
+        var features: Set<String> = ["kmem"]
+        if !topology.nvdimms.isEmpty { features.insert("nvdimm") }
+        if !topology.cxl.memoryDevices.isEmpty { features.insert("cxl") }
+        if topology.machine.kernelArguments.contains(where: { $0.hasPrefix("memmap=") }) { features.insert("legacy-pmem") }
+        return features
+    }
+
+    /// Prepares a lab for a kernel already resolved (the caller pins its reference once and
+    /// keeps to that kernel); `config` is the kernel's, read once by the caller when it has it.
+    public func prepare(
+        topologyFile: String, kernel resolved: Kernel, config: KernelConfig? = nil, recipe: ImageRecipe, extraFeatures: Set<String> = [],
+        modules: [String] = [], progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> PreparedLab {
+        progress("asking QEMU what it offers")
+        let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
+        let text: String
+        do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
+            throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
+        }
+        let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities)
+        let store = try KernelStore(cache: cache)
+        var kernel = resolved
+        let features = Self.features(of: topology).union(extraFeatures)
+        if let config = config ?? KernelConfig(contentsOf: kernel.configPath) {
+            let blocking = KernelRequirements.missing(in: config, features: features, release: kernel.release).filter { $0.effect == .blocks }
+            if !blocking.isEmpty {
+                throw LabError(.input, "kernel \(kernel.release) lacks what \(topology.name) needs: "
+                    + blocking.map { "CONFIG_\($0.option) (\($0.why))" }.joined(separator: "; "))
+            }
+        }
+        let agent = try AgentBinary.strippedCopy(cache: cache)
+        func buildImage(_ kernel: Kernel) async throws -> BuiltImage {
+            let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
+            return try await ImageBuilder(cache: cache).build(
+                ImageRequest(recipe: recipe, kernel: kernel, features: features, extraModules: resolved.inTree,
+                             userModules: resolved.files, agent: agent),
+                progress: progress
+            )
+        }
+        let image: BuiltImage
+        do {
+            image = try await buildImage(kernel)
+        } catch KernelStoreError.damaged(_, let file) {
+            // A module file changed since extraction: the kernel is fetched again, never used.
+            kernel = try await store.refetch(kernel, reference: try KernelReference(parsing: kernel.origin), damaged: file, progress: progress)
+            image = try await buildImage(kernel)
+        }
+        let accelerator = await AcceleratorCache(cache: cache).choice(probeKernel: kernel.imagePath)
+        return PreparedLab(kernel: kernel, topology: topology, image: image, accelerator: accelerator, features: features)
+    }
+}
+
+/// The guest agent executable, found beside the running cxllab (both are products of this
+/// package) or where `LabSettings.agentExecutable` says, and stripped into the cache: debug
+/// info is dead weight in an initramfs that TCG has to unpack.
+public enum AgentBinary {
+    public static func locate() throws -> String {
+        if let explicit = LabSettings.current.agentExecutable { return explicit }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var candidates = [executable.appendingPathComponent("cxllab-agent").path]
+        // Under `swift test` the runner sits in the same build folder, or one level down.
+        candidates.append(executable.deletingLastPathComponent().appendingPathComponent("cxllab-agent").path)
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        throw LabError(.input, "the guest agent cxllab-agent was not found beside \(executable.path); build it with `swift build`, or set CXLLAB_AGENT")
+    }
+
+    public static func strippedCopy(cache: CacheDirectory) throws -> String {
+        let source = try locate()
+        let digest = try FileDigest.sha256(ofFile: source)
+        let target = try cache.folder("agents") + "/cxllab-agent-\(digest.prefix(16))"
+        if FileManager.default.fileExists(atPath: target) { return target }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ExecutableLocator.require("strip"))
+        // A private temporary name, then an atomic rename: concurrent labs may strip at once.
+        let temporary = target + ".tmp-\(UUID().uuidString.prefix(8))"
+        process.arguments = ["-o", temporary, source]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw LabError(.host, "strip failed on \(source)") }
+        guard rename(temporary, target) == 0 else { throw LabError(.host, "cannot place the stripped agent at \(target)") }
+        return target
+    }
+}
+
+/// The accelerator decision, probed once a day (a probe boots a kernel and waits up to 8 s
+/// for KVM) and kept in the cache; `LabSettings.accelerator` ($CXLLAB_ACCEL) overrides it.
+public struct AcceleratorCache: Sendable {
+    let path: String
+
+    public init(cache: CacheDirectory) {
+        path = cache.path + "/accelerator.json"
+    }
+
+    public func choice(probeKernel: String) async -> AcceleratorChoice {
+        if let accelerator = LabSettings.current.accelerator {
+            return AcceleratorChoice(accelerator: accelerator, reason: "set by CXLLAB_ACCEL")
+        }
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+           let date = attributes[.modificationDate] as? Date, -date.timeIntervalSinceNow < 24 * 3600,
+           let data = FileManager.default.contents(atPath: path),
+           let cached = try? JSONDecoder().decode(AcceleratorChoice.self, from: data) {
+            return cached
+        }
+        let choice = await AcceleratorProbe.choose(kernelImage: probeKernel)
+        try? JSONEncoder().encode(choice).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return choice
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import HostSupport
+import Libvirt
+import Topology
+
+/// What a lab has made so far, removable from any thread (signal handlers included).
+/// Unchecked because a teardown must wait, synchronously (a signal handler has no async
+/// context), for an in-flight domain start: an NSCondition does that and a Mutex cannot; every
+/// mutable field is read and written under it.
+final class LabResources: @unchecked Sendable {
+    let folder: String
+    private let lock = NSCondition()
+    private var creating: (libvirt: Connection, name: String)?
+    private var _domain: Domain?
+    private var _console: ConsoleWatcher?
+    private var _agent: AgentConnection?
+    private var done = false
+    private var holdsSlot = true
+
+    init(folder: String) { self.folder = folder }
+
+    /// Gives the guest slot back, once.
+    func releaseSlot() {
+        let held = lock.withLock {
+            defer { holdsSlot = false }
+            return holdsSlot
+        }
+        if held { GuestSlots.shared.release() }
+    }
+
+    var domain: Domain? {
+        get { lock.withLock { _domain } }
+        set { lock.withLock { _domain = newValue } }
+    }
+    var console: ConsoleWatcher? {
+        get { lock.withLock { _console } }
+        set { lock.withLock { _console = newValue } }
+    }
+    var agent: AgentConnection? {
+        get { lock.withLock { _agent } }
+        set { lock.withLock { _agent = newValue } }
+    }
+
+    /// A domain start is in flight: an interrupt now must wait for it, or the domain would
+    /// appear after teardown looked for it.
+    func beginCreate(libvirt: Connection, domainName: String) {
+        lock.withLock { creating = (libvirt, domainName) }
+    }
+
+    func endCreate(_ domain: Domain?) {
+        lock.withLock {
+            _domain = domain
+            creating = nil
+            lock.broadcast()
+        }
+    }
+
+    /// Held for a whole teardown, so a second caller (the signal handler while the main flow
+    /// tears down, or the reverse) returns only once everything is gone.
+    private let teardownLock = NSLock()
+
+    func teardownNow() {
+        teardownLock.lock()
+        defer { teardownLock.unlock() }
+        let (domain, console, agent, first) = lock.withLock { () -> (Domain?, ConsoleWatcher?, AgentConnection?, Bool) in
+            let deadline = Date().addingTimeInterval(30)
+            while creating != nil, lock.wait(until: deadline) {}
+            if let (libvirt, name) = creating, _domain == nil {
+                // The start did not return in time: find the domain by name instead.
+                _domain = try? libvirt.lookupDomain(named: name)
+            }
+            defer { done = true }
+            return (_domain, _console, _agent, !done)
+        }
+        guard first else { return }
+        agent?.close(reason: "the lab was torn down")
+        if let domain, (try? domain.isActive()) == true { try? domain.destroy() }
+        QEMUPidFile.kill(inFolder: folder)
+        console?.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+        SessionRegistry.shared.remove(self)
+        releaseSlot()
+    }
+}
+
+enum BackingFiles {
+    /// The error for the errno a file operation just set.
+    private static func failure(_ what: String) -> LabError {
+        let code = errno
+        let cause = POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        if code == ENOSPC { return LabError(.diskFull, "\(what): " + LabPaths.diskFullAdvice(LabPaths.labsRoot), cause: cause) }
+        return LabError(.host, "\(what): \(String(cString: strerror(code)))", cause: cause)
+    }
+
+    /// Sparse files of the rendered sizes; those only QEMU's command line names go to the
+    /// QEMU user, since libvirt labels only the files its own elements name.
+    static func create(_ files: [BackingFile]) throws {
+        let qemu = getpwnam("libvirt-qemu")
+        for file in files {
+            let fd = open(file.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw failure("cannot create \(file.purpose) backing file \(file.path)") }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(file.size)) == 0 else {
+                throw failure("cannot size \(file.purpose) backing file \(file.path) to \(file.size) bytes")
+            }
+            if file.qemuCommandLineOnly, let qemu {
+                fchown(fd, qemu.pointee.pw_uid, qemu.pointee.pw_gid)
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import AgentProtocol
+import Foundation
+import GuestImage
+import HostSupport
+import Libvirt
+import Synchronization
+import Topology
+
+/// What to boot.
+public struct LabRequest: Sendable {
+    public var name: String
+    public var topology: Topology
+    public var kernel: Kernel
+    public var image: BuiltImage
+    public var domainType: LabFiles.DomainType
+    /// Lets the agent run shell commands (interactive labs, script scenarios).
+    public var shell: Bool
+    public var kernelArguments: [String]
+    public var runID: String
+    public var cellID: String
+    /// A lab that outlives this process (`cxllab up`); others are destroyed by libvirt when
+    /// their connection closes, so a killed cxllab leaves no running guest.
+    public var persistent: Bool
+    public var bootDeadline: Duration
+    /// Seconds without a heartbeat after which the guest counts as hung.
+    public var heartbeatTimeout: Double
+    /// Records the launch and every agent request and reply, when set.
+    public var transcript: SessionTranscript?
+
+    public init(name: String, topology: Topology, kernel: Kernel, image: BuiltImage, domainType: LabFiles.DomainType = .qemu,
+                shell: Bool = false, kernelArguments: [String] = [], runID: String = "adhoc", cellID: String = "adhoc",
+                persistent: Bool = false, bootDeadline: Duration = .seconds(120), heartbeatTimeout: Double = 10) {
+        self.heartbeatTimeout = heartbeatTimeout
+        self.name = name
+        self.topology = topology
+        self.kernel = kernel
+        self.image = image
+        self.domainType = domainType
+        self.shell = shell
+        self.kernelArguments = kernelArguments
+        self.runID = runID
+        self.cellID = cellID
+        self.persistent = persistent
+        self.bootDeadline = bootDeadline
+    }
+}
+
+/// One running guest: its domain, console and agent. Whatever happens, `teardown()` leaves
+/// no domain and no files; a fatal console line or the domain stopping fails pending agent
+/// calls at once with the reason.
+public final class LabSession: GuestAgent {
+    public let name: String
+    public let domainName: String
+    public let folder: String
+    public let libvirt: Connection
+    public let domain: Domain
+    public let agent: AgentConnection
+    public let console: ConsoleWatcher
+    public let persistent: Bool
+    private let helloReply = Mutex<HelloReply?>(nil)
+    private let monitors = Mutex<[Task<Void, Never>]>([])
+
+    let resources: LabResources
+
+    init(name: String, domainName: String, folder: String, libvirt: Connection, domain: Domain, agent: AgentConnection,
+         console: ConsoleWatcher, persistent: Bool, resources: LabResources) {
+        self.resources = resources
+        self.name = name
+        self.domainName = domainName
+        self.folder = folder
+        self.libvirt = libvirt
+        self.domain = domain
+        self.agent = agent
+        self.console = console
+        self.persistent = persistent
+    }
+
+    /// The agent's handshake reply.
+    public var hello: HelloReply? { helloReply.withLock { $0 } }
+
+    /// Boots the lab and shakes hands with its agent; on any failure everything is removed
+    /// and the error carries the console's last lines.
+    public static func start(_ request: LabRequest, libvirt: Connection, progress: @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
+        let domainName = try LabNames.validated(request.name)
+        let folder = LabPaths.folder(ofDomain: domainName)
+        let fm = FileManager.default
+        if try libvirt.lookupDomain(named: domainName) != nil {
+            throw LabError(.labExists, "a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
+        }
+        if let owner = LabPaths.liveOwner(ofFolder: folder), owner != getpid() {
+            throw LabError(.labExists, "a lab named \(request.name) is being made by process \(owner) (\(folder)); pick another --name")
+        }
+        try? fm.removeItem(atPath: folder)
+        await GuestSlots.shared.acquire()
+        // Registered before anything exists, so SIGINT at any point below removes what exists.
+        let cleanup = LabResources(folder: folder)
+        SessionRegistry.shared.add(cleanup)
+        do {
+            try LabPaths.makeLabFolder(folder)
+            progress("preparing \(domainName)")
+            try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
+            try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
+            let arguments = GuestCommandLine.quiet + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
+            let files = LabPaths.files(in: folder, domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz",
+                                       initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: request.runID, cellID: request.cellID)
+            let spec = try request.topology.render(files)
+            request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
+            try BackingFiles.create(spec.backingFiles)
+            let record = LabRecord(name: request.name, domainName: domainName, folder: folder, topology: request.topology.file,
+                                   kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
+                                   shell: request.shell, created: Date(), ownerPID: getpid())
+            try record.save()
+
+            let events = try libvirt.lifecycleEvents()
+            progress("starting \(domainName)")
+            cleanup.beginCreate(libvirt: libvirt, domainName: domainName)
+            let domain: Domain
+            do {
+                domain = try createDomain(spec.xml, persistent: request.persistent, libvirt: libvirt, progress: progress)
+            } catch {
+                cleanup.endCreate(nil)
+                throw error
+            }
+            cleanup.endCreate(domain)
+            let console = ConsoleWatcher(path: files.consoleLog)
+            cleanup.console = console
+            let agent = try AgentConnection(socketPath: files.agentSocket, heartbeatTimeout: request.heartbeatTimeout)
+            if let transcript = request.transcript {
+                agent.observer = transcript
+            }
+            cleanup.agent = agent
+            let session = LabSession(name: request.name, domainName: domainName, folder: folder, libvirt: libvirt, domain: domain,
+                                     agent: agent, console: console, persistent: request.persistent, resources: cleanup)
+            session.watch(events: events)
+            progress("waiting for the agent in \(domainName)")
+            do {
+                let hello = try await agent.handshake(deadline: request.bootDeadline)
+                session.helloReply.withLock { $0 = hello }
+            } catch {
+                await session.teardown()
+                if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
+                    throw LabError(.guestPanicked, "lab \(request.name): the guest kernel panicked: \(panic.line)", console: console.tail(), cause: error)
+                }
+                throw LabError(.bootFailed, "lab \(request.name) did not come up: \(error)", console: console.tail(), cause: error)
+            }
+            return session
+        } catch {
+            cleanup.teardownNow()
+            if LabError.isOutOfSpace(error) {
+                throw LabError(.diskFull, "cannot make lab \(request.name): \(LabPaths.diskFullAdvice(LabPaths.labsRoot))", cause: error)
+            }
+            throw error
+        }
+    }
+
+    /// Starts the domain, once more if QEMU died while starting: QEMU 10 here very rarely
+    /// segfaults in its RCU thread at start-up (seen 3 times in some hundreds of starts, the
+    /// kernel logging "call_rcu ... segfault"), which libvirt reports as the monitor closing.
+    /// A second failure is the error. (libvirt gives this failure no code of its own: its
+    /// words are all there is to tell it by.)
+    static func createDomain(_ xml: String, persistent: Bool, libvirt: Connection, progress: @Sendable (String) -> Void) throws -> Domain {
+        let flags: DomainCreateFlags = persistent ? [] : [.autodestroy]
+        do {
+            return try libvirt.createDomain(xml: xml, flags: flags)
+        } catch let error as LibvirtError where error.message.contains("QEMU unexpectedly closed the monitor") {
+            progress("QEMU died while starting (\(error.message.prefix(80))...); starting it once more")
+            return try libvirt.createDomain(xml: xml, flags: flags)
+        }
+    }
+
+    /// Fails agent calls at once when the guest panics or its domain stops.
+    private func watch(events: AsyncStream<DomainEvent>) {
+        let name = domainName
+        let agent = agent
+        let console = console
+        let tasks = [
+            Task {
+                for await alert in console.alerts where alert.kind.isFatal {
+                    agent.close(reason: "the guest kernel panicked: \(alert.line)")
+                    return
+                }
+            },
+            Task {
+                for await event in events where event.domainName == name && event.kind == .stopped {
+                    agent.close(reason: "the guest stopped (\(event.stoppedAbnormally ? "crashed or failed" : "powered off or destroyed"))")
+                    return
+                }
+            },
+        ]
+        monitors.withLock { $0 += tasks }
+    }
+
+    /// A typed agent call, with the console's evidence when the guest died under it.
+    public func send<Call: AgentCall>(_ call: Call, timeout: Duration) async throws -> Call.Reply {
+        do {
+            return try await agent.send(call, timeout: timeout)
+        } catch let error as AgentConnectionError {
+            // A dying guest closes its channel before QEMU has written the panic to the
+            // console: give the console the time to show one (it ends the wait at once).
+            if case .closed = error, await console.waitForFatal(deadline: .seconds(30)) == nil {
+                console.catchUp()
+            }
+            if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
+                throw LabError(.guestPanicked, "lab \(name): the guest kernel panicked: \(panic.line)", console: console.tail(), cause: error)
+            }
+            throw error
+        }
+    }
+
+    /// Asks the guest to power off and waits for its domain to stop; destroys it past the deadline.
+    public func powerOff(deadline: Duration = .seconds(20)) async {
+        let events = try? libvirt.lifecycleEvents()
+        _ = try? await agent.send(AgentCalls.PowerOff(), timeout: .seconds(10))
+        if let events, (try? domain.isActive()) == true {
+            let name = domainName
+            _ = try? await withDeadline(deadline, what: "power-off") {
+                for await event in events where event.domainName == name && event.kind == .stopped { return }
+            }
+        }
+        await teardown()
+    }
+
+    /// Destroys the domain (when it still runs) and removes every file of the lab. Idempotent.
+    public func teardown() async {
+        // Cancelling twice is harmless, and the resources remember what they removed.
+        for monitor in monitors.withLock({ $0 }) { monitor.cancel() }
+        resources.teardownNow()
+    }
+
+    /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer
+    /// removes it; `cxllab down` does.
+    public func detach() {
+        resources.releaseSlot()
+        SessionRegistry.shared.remove(resources)
+        agent.close(reason: "the lab was handed over")
+        console.stop()
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import GuestImage
+import HostSupport
+import Scenarios
+import Yams
+
+/// A matrix file or a stored run that cannot be used, with the place and the fix in words.
+public struct MatrixError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A matrix: kernels x topologies x scenarios, from a YAML file under matrices/.
+public struct MatrixFile: Sendable, Codable, Hashable {
+    public struct Scenario: Sendable, Codable, Hashable {
+        public var name: String
+        /// The dax drivers to order (default: device_dax, kmem, fsdev_dax).
+        public var drivers: [String]?
+        /// Modules in place of the drivers of their names (`PATH[:param=value,...]`).
+        public var modules: [String]?
+        /// Where the kernel lacks fsdev_dax: the stand-in's automatch values to run, one cell
+        /// each (default: [0]).
+        public var standIn: [Int]?
+        public var orders: String?
+        public var seed: UInt64?
+        public var `repeat`: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case name, drivers, modules, orders, seed, `repeat`
+            case standIn = "stand_in"
+        }
+    }
+
+    /// A rule: a cell matches when every field given matches (`*` in a field matches anything).
+    public struct Rule: Sendable, Codable, Hashable {
+        public var kernel: String?
+        public var topology: String?
+        public var scenario: String?
+    }
+
+    public var name: String
+    public var description: String?
+    public var kernels: [String]
+    public var topologies: [String]
+    public var scenarios: [Scenario]
+    public var include: [Rule]?
+    public var exclude: [Rule]?
+
+    public static func load(path: String) throws -> MatrixFile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw MatrixError("\(path) cannot be read")
+        }
+        do {
+            let matrix = try YAMLDecoder().decode(MatrixFile.self, from: text)
+            guard !matrix.kernels.isEmpty, !matrix.topologies.isEmpty, !matrix.scenarios.isEmpty else {
+                throw MatrixError("\(path): a matrix needs at least one kernel, topology and scenario")
+            }
+            for scenario in matrix.scenarios where scenario.name != "driver-order" {
+                throw MatrixError("\(path): unknown scenario '\(scenario.name)'; the scenario cxllab has is driver-order")
+            }
+            return matrix
+        } catch let error as MatrixError {
+            throw error
+        } catch let DecodingError.keyNotFound(key, context) {
+            let place = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw MatrixError("\(path): missing '\(key.stringValue)'\(place.isEmpty ? "" : " in \(place)")")
+        } catch {
+            throw MatrixError("\(path): \(error)")
+        }
+    }
+}
+
+/// One cell: a kernel, a topology and one variant of a scenario, run in one guest.
+public struct MatrixCell: Sendable, Codable, Hashable {
+    /// As the matrix file names it (`debian:bookworm-backports`).
+    public var kernel: String
+    /// What that named when the run started: every cell of a run uses this kernel.
+    public var pinned: PinnedKernel
+    public var topology: String
+    public var scenario: String
+    public var drivers: [String]
+    public var modules: [String]
+    public var orders: String
+    public var seed: UInt64
+    public var repeats: Int
+    /// A short label of the variant for people: "stand-in automatch=1", "real", ...
+    public var variant: String
+
+    private var inputs: [String] {
+        [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
+    }
+
+    /// A stable hash of the cell's inputs, the pinned kernel included: the same cell on the
+    /// same kernel has the same id in every run, on every host, in every shard.
+    public var id: String {
+        let canonical = (inputs + [pinned.release, pinned.imageSHA256]).joined(separator: "\n")
+        return String(FileDigest.sha256(of: Data(canonical.utf8)).prefix(12))
+    }
+
+    /// The same hash without the pinned kernel: the cell across runs whose alias moved
+    /// (`cxllab diff` pairs cells by it).
+    public var key: String {
+        String(FileDigest.sha256(of: Data(inputs.joined(separator: "\n").utf8)).prefix(12))
+    }
+
+    public var label: String { "\(kernel) \((topology as NSString).lastPathComponent) \(scenario) [\(variant)]" }
+
+    /// The command that runs this cell alone, on exactly its kernel.
+    public var command: String {
+        var words = ["cxllab", "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
+        for module in modules { words += ["--module", module] }
+        words += ["--orders", orders, "--seed", String(seed), "--repeat", String(repeats)]
+        return words.map(shellQuoted).joined(separator: " ")
+    }
+}
+
+public enum MatrixExpansion {
+    /// The matrix's cells on the kernels pinned for this run (by the matrix's kernel names),
+    /// with stand-in variants chosen by what each kernel can have.
+    public static func cells(_ matrix: MatrixFile, kernels: [String: KernelUnderTest], standInSource: String) -> [MatrixCell] {
+        var cells: [MatrixCell] = []
+        for kernel in matrix.kernels {
+            guard let underTest = kernels[kernel] else { continue }
+            for topology in matrix.topologies {
+                for scenario in matrix.scenarios {
+                    let base = MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, scenario: scenario.name,
+                                          drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers, modules: scenario.modules ?? [],
+                                          orders: scenario.orders ?? "all", seed: scenario.seed ?? 1, repeats: scenario.repeat ?? 1,
+                                          variant: "")
+                    let userFsdev = (scenario.modules ?? []).contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
+                    switch (userFsdev, FsdevAvailability(underTest)) {
+                    case (true, _):
+                        var cell = base
+                        cell.variant = "user fsdev_dax"
+                        cells.append(cell)
+                    case (false, .real):
+                        var cell = base
+                        cell.variant = "real fsdev_dax"
+                        cells.append(cell)
+                    case (false, .none):
+                        var cell = base
+                        cell.drivers.removeAll { $0 == DriverOrderScenario.fsdev }
+                        cell.variant = "no fsdev_dax"
+                        cells.append(cell)
+                    case (false, .standInPossible):
+                        for automatch in scenario.standIn ?? [0] {
+                            var cell = base
+                            cell.modules.append("\(standInSource):automatch=\(automatch)")
+                            cell.variant = "stand-in automatch=\(automatch)"
+                            cells.append(cell)
+                        }
+                    }
+                }
+            }
+        }
+        return cells.filter { cell in
+            let included = matrix.include.map { rules in rules.contains { matches($0, cell) } } ?? true
+            let excluded = (matrix.exclude ?? []).contains { matches($0, cell) }
+            return included && !excluded
+        }
+    }
+
+    static func matches(_ rule: MatrixFile.Rule, _ cell: MatrixCell) -> Bool {
+        func field(_ pattern: String?, _ value: String) -> Bool {
+            guard let pattern, pattern != "*" else { return true }
+            return value == pattern || (value as NSString).lastPathComponent == pattern || value.hasSuffix("/" + pattern)
+        }
+        return field(rule.kernel, cell.kernel) && field(rule.topology, cell.topology) && field(rule.scenario, cell.scenario)
+    }
+
+    /// Shard `index` of `count` (1-based): cells sorted by key, every count-th one. Together the
+    /// shards hold every cell exactly once, whatever host computes them (by the key, which
+    /// leaves out the pinned kernel, even if two hosts pinned an alias a day apart).
+    public static func shard(_ cells: [MatrixCell], index: Int, count: Int) -> [MatrixCell] {
+        cells.sorted { $0.key < $1.key }.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
+    }
+
+    /// Keeps cells whose label contains every word of the filter.
+    public static func filter(_ cells: [MatrixCell], _ expression: String) -> [MatrixCell] {
+        let words = expression.split(separator: " ").map(String.init)
+        return cells.filter { cell in words.allSatisfy { cell.label.contains($0) || cell.id.hasPrefix($0) } }
+    }
+}

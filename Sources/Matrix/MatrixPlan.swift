@@ -1,0 +1,31 @@
+import Foundation
+import GuestImage
+import Scenarios
+
+/// A matrix ready to run: every kernel it names resolved once, at its start, so all its cells
+/// use the same release even if a suite alias moves while it runs; and its cells on them.
+public struct MatrixPlan: Sendable {
+    public let matrix: MatrixFile
+    public let kernels: [String: KernelUnderTest]
+    public let cells: [MatrixCell]
+
+    /// `earlier`: kernels a run already pinned (`--resume`): those names keep their kernel.
+    public static func make(
+        _ matrix: MatrixFile, resolver: some KernelResolving, standInSource: String, earlier: [String: PinnedKernel] = [:],
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> MatrixPlan {
+        var kernels: [String: KernelUnderTest] = [:]
+        for name in matrix.kernels where kernels[name] == nil {
+            let reference = earlier[name]?.exactReference ?? name
+            let kernel = try await resolver.kernel(try KernelReference(parsing: reference), progress: progress)
+            kernels[name] = KernelUnderTest(kernel: kernel, reference: name)
+        }
+        return MatrixPlan(matrix: matrix, kernels: kernels,
+                          cells: MatrixExpansion.cells(matrix, kernels: kernels, standInSource: standInSource))
+    }
+
+    /// What each kernel name stood for in a stored run.
+    public static func pins(of results: [CellResult]) -> [String: PinnedKernel] {
+        Dictionary(results.map { ($0.cell.kernel, $0.cell.pinned) }, uniquingKeysWith: { first, _ in first })
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import GuestImage
+import HostSupport
+import LabRuntime
+
+/// What a scenario is to a cell, the matrix, the store and every report: it decides, from the
+/// kernel, what the guest image must carry; then it runs against a guest's agent and returns
+/// an immutable outcome. It never throws from `run`: whatever goes wrong is the outcome's
+/// error.
+public protocol Scenario: Sendable {
+    associatedtype Setup: ScenarioSetup
+    /// driver-order, race, ndctl-suite, ...
+    var name: String { get }
+    /// Before the lab boots: modules, features and facts for this kernel.
+    func setup(for kernel: KernelUnderTest, cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void) async throws -> Setup
+    /// In the booted lab. `features` are the image's (nvdimm, cxl, legacy-pmem, ...).
+    func run(_ setup: Setup, on guest: some GuestAgent, features: Set<String>, progress: @escaping @Sendable (String) -> Void) async -> ScenarioOutcome
+}
+
+/// What a scenario needs in the guest image, decided before the lab boots.
+public protocol ScenarioSetup: Sendable {
+    /// Module arguments for the image: paths of built or given modules and in-tree names.
+    var imageModules: [String] { get }
+    /// Module groups of the recipe the image must have besides the topology's.
+    var imageFeatures: Set<String> { get }
+    /// What reports should state about the run (what fsdev_dax is, which drivers, ...).
+    var facts: [Fact] { get }
+}
+
+/// A kernel resolved once for a cell: the kernel, its config read once, and its pin.
+public struct KernelUnderTest: Sendable {
+    public let kernel: Kernel
+    public let config: KernelConfig?
+    public let pinned: PinnedKernel
+
+    public init(kernel: Kernel, reference: String) {
+        self.init(kernel: kernel, config: KernelConfig(contentsOf: kernel.configPath), reference: reference)
+    }
+
+    public init(kernel: Kernel, config: KernelConfig?, reference: String) {
+        self.kernel = kernel
+        self.config = config
+        pinned = PinnedKernel(reference: reference, kernel: kernel)
+    }
+}
+
+public enum Verdict: String, Sendable, Codable, CaseIterable {
+    case pass, fail
+    /// The kernel cannot make what the topology is about (in its own words): nothing checked.
+    case notApplicable = "n/a"
+    /// The run could not be done.
+    case error
+
+    /// 0 pass, 1 fail, 2 not applicable or could not run.
+    public var exitStatus: Int32 {
+        switch self {
+        case .pass: 0
+        case .fail: 1
+        case .notApplicable, .error: 2
+        }
+    }
+
+    public var isFailure: Bool { self == .fail || self == .error }
+}
+
+/// A named fact about a run, for reports.
+public struct Fact: Sendable, Codable, Hashable {
+    public let name: String
+    public let value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// One judged unit of a scenario: an order of the driver set, a race round, a test of a
+/// suite. Reports show cases by name (a heatmap column) and round.
+public struct CaseResult: Sendable, Codable, Hashable {
+    public let name: String
+    /// 0-based round of `--repeat`.
+    public let round: Int
+    /// pass, fail or error.
+    public let verdict: Verdict
+    public let seconds: Double
+    /// The first problem, in words.
+    public let message: String?
+    /// Every violation with the kernel's words.
+    public let evidence: [String]
+
+    public init(name: String, round: Int, verdict: Verdict, seconds: Double, message: String?, evidence: [String]) {
+        self.name = name
+        self.round = round
+        self.verdict = verdict
+        self.seconds = seconds
+        self.message = message
+        self.evidence = evidence
+    }
+
+    public var failed: Bool { verdict.isFailure }
+}
+
+/// A scenario's own record of a run, for its text report and for machines.
+public enum ScenarioDetail: Sendable, Codable {
+    case driverOrder(DriverOrderReport)
+    case none
+}
+
+/// What a scenario found, whatever the scenario: the cases, what was not applicable, and one
+/// verdict computed here, once.
+public struct ScenarioOutcome: Sendable, Codable {
+    public let scenario: String
+    public let verdict: Verdict
+    public let cases: [CaseResult]
+    public let rounds: Int
+    /// Parts of the topology the kernel could not turn into what the scenario needs, in its
+    /// own words.
+    public let notApplicable: [String]
+    /// Why the run could not be done, when it could not.
+    public let error: String?
+    /// Seconds of guest work.
+    public let guestSeconds: Double
+    public let facts: [Fact]
+    public let detail: ScenarioDetail
+
+    /// `subjects`: how many things the scenario had to judge (dax devices, tests); with none,
+    /// the outcome is not applicable when the kernel said why, else an error.
+    public init(scenario: String, cases: [CaseResult], rounds: Int, subjects: Int, notApplicable: [String], error: String?,
+                guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
+        self.scenario = scenario
+        self.cases = cases
+        self.rounds = rounds
+        self.notApplicable = notApplicable
+        self.error = error
+        self.guestSeconds = guestSeconds
+        self.facts = facts
+        self.detail = detail
+        if subjects == 0 && !notApplicable.isEmpty {
+            verdict = .notApplicable
+        } else if error != nil || subjects == 0 {
+            verdict = .error
+        } else {
+            verdict = cases.contains(where: \.failed) ? .fail : .pass
+        }
+    }
+
+    /// A run that could not be done at all.
+    public static func couldNotRun(_ scenario: String, error: String, facts: [Fact] = []) -> ScenarioOutcome {
+        ScenarioOutcome(scenario: scenario, cases: [], rounds: 0, subjects: 0, notApplicable: [], error: error, guestSeconds: 0,
+                        facts: facts, detail: .none)
+    }
+
+    /// The same outcome with more said about its error (the disk filled, libvirtd went away).
+    public func addingToError(_ words: String) -> ScenarioOutcome {
+        guard let error else { return self }
+        return ScenarioOutcome(scenario: scenario, verdict: verdict, cases: cases, rounds: rounds, notApplicable: notApplicable,
+                               error: error + "; " + words, guestSeconds: guestSeconds, facts: facts, detail: detail)
+    }
+
+    private init(scenario: String, verdict: Verdict, cases: [CaseResult], rounds: Int, notApplicable: [String], error: String?,
+                 guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
+        self.scenario = scenario
+        self.verdict = verdict
+        self.cases = cases
+        self.rounds = rounds
+        self.notApplicable = notApplicable
+        self.error = error
+        self.guestSeconds = guestSeconds
+        self.facts = facts
+        self.detail = detail
+    }
+
+    public var failedCases: [CaseResult] { cases.filter(\.failed) }
+    public var failureRate: FailureRate { FailureRate(failures: failedCases.count, trials: cases.count) }
+    public var exitStatus: Int32 { verdict.exitStatus }
+    public func fact(_ name: String) -> String? { facts.first { $0.name == name }?.value }
+}
+
+/// A failure rate with its 95% Wilson score interval: honest for small samples and for
+/// rates near 0 or 1, where the normal approximation claims certainty it does not have.
+public struct FailureRate: Sendable, Hashable, Codable, CustomStringConvertible {
+    public let failures: Int
+    public let trials: Int
+    public let rate: Double
+    public let lower: Double
+    public let upper: Double
+
+    public init(failures: Int, trials: Int, z: Double = 1.959963984540054) {
+        self.failures = failures
+        self.trials = trials
+        guard trials > 0 else {
+            rate = 0
+            lower = 0
+            upper = 1
+            return
+        }
+        let n = Double(trials)
+        let p = Double(failures) / n
+        let z2 = z * z
+        let center = (p + z2 / (2 * n)) / (1 + z2 / n)
+        let half = z * ((p * (1 - p) / n + z2 / (4 * n * n)).squareRoot()) / (1 + z2 / n)
+        rate = p
+        lower = max(0, center - half)
+        upper = min(1, center + half)
+    }
+
+    public var description: String {
+        String(format: "%d of %d failed (%.1f%%, 95%% CI %.1f%%–%.1f%%)", failures, trials, rate * 100, lower * 100, upper * 100)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GuestImage
+import HostSupport
+import LabRuntime
+import Libvirt
+
+/// What one cell found: the scenario's outcome and the lab it ran in.
+public struct CellOutcome: Sendable, Codable {
+    public let outcome: ScenarioOutcome
+    /// The kernel the cell ran, pinned (nil when it could not even be resolved).
+    public let kernel: PinnedKernel?
+    /// The topology's name.
+    public let topology: String
+    public let accelerator: String
+    public let imageKey: String?
+    /// The last lines of the guest's serial console, kept as evidence when the cell failed.
+    public let console: [String]
+    /// The lab's name when it was kept running.
+    public let keptLab: String?
+
+    public init(outcome: ScenarioOutcome, kernel: PinnedKernel?, topology: String, accelerator: String, imageKey: String?,
+                console: [String], keptLab: String?) {
+        self.outcome = outcome
+        self.kernel = kernel
+        self.topology = topology
+        self.accelerator = accelerator
+        self.imageKey = imageKey
+        self.console = console
+        self.keptLab = keptLab
+    }
+
+    /// A cell that never reached its lab.
+    public static func couldNotRun(_ scenario: String, error: String, kernel: PinnedKernel?, topology: String,
+                                   accelerator: String = "n/a", imageKey: String? = nil) -> CellOutcome {
+        CellOutcome(outcome: .couldNotRun(scenario, error: error), kernel: kernel, topology: topology, accelerator: accelerator,
+                    imageKey: imageKey, console: [], keptLab: nil)
+    }
+
+    public var verdict: Verdict { outcome.verdict }
+}
+
+/// One scenario run from its inputs to its outcome, in its own lab: what `cxllab run` does and
+/// what each matrix cell does. The kernel reference is resolved once, here; the lab is gone
+/// when `run` returns (unless kept), and nothing it does throws.
+public struct ScenarioCell<S: Scenario>: Sendable {
+    public var kernel: String
+    public var topology: String
+    public var recipe: ImageRecipe
+    public var scenario: S
+    public var runID: String
+    public var cellID: String
+    /// Leave the lab running afterwards (`cxllab repro --keep`), with the shell enabled.
+    public var keep = false
+    /// Records the lab's launch and agent requests and replies (`cxllab bench`, `--transcript`).
+    public var transcript: SessionTranscript?
+
+    public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String) {
+        self.kernel = kernel
+        self.topology = topology
+        self.recipe = recipe
+        self.scenario = scenario
+        self.runID = runID
+        self.cellID = cellID
+    }
+
+    /// The lab's name: unique per run and cell, and a valid lab name whatever the run id.
+    var labName: String {
+        let cleaned = String("\(runID)-\(cellID)".lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) || $0 == "-" ? $0 : "-" })
+        // The cell id last, whole, so two cells of one run never share a name.
+        return String(cleaned.dropLast(cellID.count).prefix(max(1, 48 - cellID.count))) + cleaned.suffix(cellID.count)
+    }
+
+    public func run(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
+        var pinned: PinnedKernel?
+        var topologyName = (topology as NSString).lastPathComponent
+        var accelerator = "n/a"
+        var imageKey: String?
+        do {
+            let found = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel), progress: progress)
+            let underTest = KernelUnderTest(kernel: found, reference: kernel)
+            pinned = underTest.pinned
+            let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
+            let prepared = try await LabPreparation(cache: cache).prepare(
+                topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
+                modules: setup.imageModules, progress: progress
+            )
+            topologyName = prepared.topology.name
+            accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
+            imageKey = prepared.image.key
+            var request = LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
+                                     domainType: prepared.domainType, shell: keep,
+                                     runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
+            request.transcript = transcript
+            let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
+            var outcome = await scenario.run(setup, on: session, features: prepared.features, progress: progress)
+            if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
+                outcome = outcome.addingToError(LabPaths.diskFull().message)
+            }
+            if outcome.error != nil, !session.libvirt.isAlive {
+                outcome = outcome.addingToError("libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "
+                    + "and libvirt destroys a lab's domain together with the connection that started it")
+            }
+            var console: [String] = []
+            if outcome.verdict.isFailure {
+                session.console.catchUp()
+                console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            }
+            var keptLab: String?
+            if keep {
+                session.detach()
+                keptLab = session.name
+            } else {
+                await session.teardown()
+            }
+            return CellOutcome(outcome: outcome, kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey,
+                               console: console, keptLab: keptLab)
+        } catch {
+            return .couldNotRun(scenario.name, error: "\(error)", kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
+        }
+    }
+}

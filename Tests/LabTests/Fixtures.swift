@@ -1,0 +1,97 @@
+import Foundation
+import GuestImage
+import HostSupport
+@testable import Matrix
+@testable import Scenarios
+import Synchronization
+@testable import LabRuntime
+
+/// Values the pure tests build cells and outcomes from, without a kernel on disk.
+enum Fixtures {
+    static func kernel(_ release: String, version: String? = "1", digest: String? = nil) -> Kernel {
+        Kernel(release: release, origin: version == nil ? "build:/src/\(release)" : "debian:\(release)", packageVersion: version,
+               suite: nil, imageSHA256: digest ?? String(repeating: "a", count: 64), folder: "/nonexistent/\(release)")
+    }
+
+    static func pinned(_ reference: String = "debian:x", release: String = "6.12.95+deb12-amd64") -> PinnedKernel {
+        PinnedKernel(reference: reference, kernel: kernel(release))
+    }
+
+    /// The default matrix's three kernels as Debian has them: 6.1 (no driver types), 6.12
+    /// (no fsdev_dax), 7.3 (its own fsdev_dax).
+    static var defaultKernels: [String: KernelUnderTest] {
+        [
+            "debian:bookworm": KernelUnderTest(kernel: kernel("6.1.0-56-amd64"), config: KernelConfig(text: ""), reference: "debian:bookworm"),
+            "debian:bookworm-backports": KernelUnderTest(kernel: kernel("6.12.95+deb12-amd64"), config: KernelConfig(text: ""),
+                                                         reference: "debian:bookworm-backports"),
+            "debian:trixie-backports": KernelUnderTest(kernel: kernel("7.3.4+deb13-amd64"), config: KernelConfig(text: "CONFIG_DEV_DAX_FSDEV=m\n"),
+                                                       reference: "debian:trixie-backports"),
+        ]
+    }
+
+    static func cell(kernel: String = "debian:x", drivers: [String] = ["device_dax", "fsdev_dax"], seed: UInt64 = 1,
+                     variant: String = "v", pinned: PinnedKernel? = nil) -> MatrixCell {
+        MatrixCell(kernel: kernel, pinned: pinned ?? Self.pinned(kernel), topology: "topologies/t.yaml", scenario: "driver-order",
+                   drivers: drivers, modules: [], orders: "all", seed: seed, repeats: 1, variant: variant)
+    }
+
+    static let device = ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")
+
+    static func violation(_ note: String = "fsdev_dax bound on its own (load)") -> Observation {
+        Observation(device: "dax0.0", step: .load, expected: "device_dax", actual: "fsdev_dax", verdict: .fail, note: note,
+                    dmesg: ["fsdev_dax stand-in: automatch=1"])
+    }
+
+    /// A driver-order outcome from its rounds, judged as the scenario judges it.
+    static func outcome(drivers: [String], fsdev: FsdevDriver = .standIn(automatch: true), devices: [ScenarioDevice] = [device],
+                        rounds: [[OrderResult]], notApplicable: [String] = []) -> ScenarioOutcome {
+        let report = DriverOrderReport(drivers: drivers, fsdev: fsdev, devices: devices, rounds: rounds, seed: 1)
+        let plan = DriverOrderScenario.Plan(fsdev: fsdev, drivers: drivers)
+        return ScenarioOutcome(scenario: "driver-order", cases: report.cases, rounds: rounds.count, subjects: devices.count,
+                               notApplicable: notApplicable, error: nil, guestSeconds: 2, facts: plan.facts, detail: .driverOrder(report))
+    }
+
+    static func result(_ cell: MatrixCell, _ outcome: ScenarioOutcome, imageKey: String? = nil, seconds: Double = 3,
+                       finished: Date = Date()) -> CellResult {
+        CellResult(cell: cell, outcome: CellOutcome(outcome: outcome, kernel: cell.pinned, topology: "t", accelerator: "TCG", imageKey: imageKey,
+                                                    console: [], keptLab: nil),
+                   seconds: seconds, finished: finished)
+    }
+
+    /// One passing and one V9-failing order of two drivers.
+    static var v9Rounds: [[OrderResult]] {
+        [[OrderResult(order: ["device_dax", "fsdev_dax"], observations: [], seconds: 1, error: nil),
+          OrderResult(order: ["fsdev_dax", "device_dax"], observations: [violation()], seconds: 1, error: nil)]]
+    }
+}
+
+/// A Debian archive whose suite alias moves on after the first look-up: as if the daily
+/// refresh landed in the middle of a matrix.
+final class MovingArchive: KernelResolving {
+    private let lookups = Mutex(0)
+    let releases: [String]
+
+    init(releases: [String]) { self.releases = releases }
+
+    var count: Int { lookups.withLock { $0 } }
+
+    func kernel(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
+        let index = lookups.withLock { count in
+            defer { count += 1 }
+            return count
+        }
+        if case .debianRelease(let release) = reference { return Fixtures.kernel(release) }
+        return Fixtures.kernel(releases[min(index, releases.count - 1)], digest: String(repeating: String(index), count: 64))
+    }
+}
+
+extension Fixtures {
+    /// A lab prepared as `cxllab up` prepares one: the kernel resolved once, then the image.
+    static func prepare(_ topology: String, kernel: KernelReference = .debianSuite("bookworm-backports"),
+                        cache: CacheDirectory = CacheDirectory.resolve()) async throws -> PreparedLab {
+        let resolved = try await KernelStore(cache: cache).kernel(kernel)
+        return try await LabPreparation(cache: cache).prepare(
+            topologyFile: LabSessionTests.root + "/topologies/\(topology).yaml", kernel: resolved,
+            recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"))
+    }
+}
