@@ -1,0 +1,94 @@
+// Validation of one CXL memory device's capacity: persistent and volatile memory, label
+// storage area, dynamic capacity and serial number.
+
+import Foundation
+
+extension Validator {
+    struct CheckedCapacity {
+        var persistent: UInt64?
+        var lsa: UInt64?
+        var volatile: UInt64?
+        var dynamic: Topology.DynamicCapacity?
+        var serial: UInt64?
+    }
+
+    func checkMemoryDevice(_ device: MemoryDeviceDraft, what: String) -> CheckedCapacity? {
+        var valid = true
+        var result = CheckedCapacity()
+        func property(_ name: String, at location: SourcePosition, for feature: String) {
+            if !capabilities.type3Properties.contains(name) {
+                error(location, "QEMU \(capabilities.version)'s cxl-type3 has no \(name) property, so it cannot give \(what) \(feature)",
+                      fix: "remove it from the device, or install a newer QEMU (`make setup` installs QEMU 10)")
+                valid = false
+            }
+        }
+        func capacity(_ size: Located<UInt64>?, _ name: String) -> UInt64? {
+            guard let size else { return nil }
+            if size.value == 0 || size.value % Topology.cxlCapacityUnit != 0 {
+                let suggestion = ByteSize.qemu(max(1, (size.value + Topology.cxlCapacityUnit - 1) / Topology.cxlCapacityUnit) * Topology.cxlCapacityUnit)
+                error(size.location, "\(what)'s \(name) size \(ByteSize.describe(size.value)) is not a positive multiple of 256 MiB",
+                      fix: "CXL counts capacity in 256 MiB units: use e.g. \(suggestion)")
+                valid = false
+                return nil
+            }
+            return size.value
+        }
+        if device.persistent == nil, device.volatile == nil, device.dynamicCapacity == nil {
+            error(device.location, "\(what) has no memory", fix: "give it `persistent: 256M`, `volatile: 256M` or `dynamic_capacity: {size: 512M}`")
+            valid = false
+        }
+        if let persistent = device.persistent {
+            property("persistent-memdev", at: persistent.location, for: "persistent memory")
+            result.persistent = capacity(persistent, "persistent")
+            if device.lsa == nil { result.lsa = 256 * ByteSize.mib }
+        }
+        if let volatile = device.volatile {
+            property("volatile-memdev", at: volatile.location, for: "volatile memory")
+            result.volatile = capacity(volatile, "volatile")
+        }
+        if let lsa = device.lsa {
+            property("lsa", at: lsa.location, for: "a label storage area")
+            if lsa.value < Topology.minimumLabelSize || lsa.value % (4 * ByteSize.kib) != 0 || lsa.value > ByteSize.gib {
+                error(lsa.location, "\(what)'s lsa \(ByteSize.describe(lsa.value)) is not a label storage area size",
+                      fix: "use a multiple of 4 KiB from 128K to 1G, e.g. 256M")
+                valid = false
+            }
+            result.lsa = lsa.value
+        }
+        if let dynamic = device.dynamicCapacity {
+            if !capabilities.hasDynamicCapacity {
+                error(dynamic.location, "QEMU \(capabilities.version) cannot give \(what) dynamic capacity (its cxl-type3 lacks volatile-dc-memdev and num-dc-regions)",
+                      fix: "remove `dynamic_capacity`, or install a newer QEMU (`make setup` installs QEMU 10, which has it)")
+                valid = false
+            }
+            var regions = 1
+            if let given = dynamic.regions {
+                if !(1...8).contains(given.value) {
+                    error(given.location, "\(what) has \(given.value) dynamic capacity regions", fix: "use 1 to 8 regions")
+                    valid = false
+                } else {
+                    regions = given.value
+                }
+            }
+            if let size = dynamic.size {
+                let unit = Topology.cxlCapacityUnit * UInt64(regions)
+                if size.value == 0 || size.value % unit != 0 {
+                    error(size.location, "\(what)'s dynamic capacity \(ByteSize.describe(size.value)) does not split into \(regions) region\(regions == 1 ? "" : "s") of whole 256 MiB units",
+                          fix: "use a multiple of \(ByteSize.qemu(unit)) (\(regions) × 256M)")
+                    valid = false
+                } else {
+                    result.dynamic = Topology.DynamicCapacity(size: size.value, regions: regions)
+                }
+            } else { valid = false }
+        }
+        if let serial = device.serial {
+            if serial.value < 0 {
+                error(serial.location, "\(what)'s serial \(serial.value) is negative", fix: "use a serial number of 0 or more")
+                valid = false
+            } else {
+                result.serial = UInt64(serial.value)
+            }
+        }
+        return valid ? result : nil
+    }
+}

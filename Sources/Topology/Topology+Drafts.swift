@@ -1,0 +1,185 @@
+// The draft: what a topology file says, with places, before validation. The top level,
+// the machine and its NUMA nodes, and the NVDIMMs; the CXL section is in
+// Topology+CXLDrafts.swift.
+
+import Foundation
+import Yams
+
+struct Draft: Sendable, Hashable {
+    var file: String
+    var name: Located<String>?
+    var summary: Located<String>?
+    var machine = MachineDraft()
+    var nvdimms: [NVDIMMDraft] = []
+    var nvdimmsLocation: SourcePosition?
+    var cxl = CXLDraft()
+
+    init(file: String) { self.file = file }
+
+    static let keys = ["name", "description", "machine", "nvdimms", "cxl"]
+
+    static func read(_ root: Node, file: String, sink: DiagnosticSink) -> Draft {
+        var draft = Draft(file: file)
+        guard let top = MappingReader(root, what: "the topology", known: keys, sink: sink) else { return draft }
+        draft.name = top.string("name")
+        draft.summary = top.string("description")
+        if let machine = top.mapping("machine", known: MachineDraft.keys) {
+            draft.machine = MachineDraft.read(machine)
+        }
+        if let list = top.list("nvdimms", example: "{id: pmem0, size: 1G}") {
+            draft.nvdimmsLocation = top.keyLocation("nvdimms")
+            draft.nvdimms = list.value.enumerated().compactMap { index, node in
+                MappingReader(node, what: "NVDIMM \(itemName(node, index))", known: NVDIMMDraft.keys, sink: sink).map(NVDIMMDraft.read)
+            }
+        }
+        if let cxl = top.mapping("cxl", known: CXLDraft.keys) {
+            draft.cxl = CXLDraft.read(cxl)
+        }
+        return draft
+    }
+
+    /// "pmem0" when the item has an id, else "#2" (1-based), for messages.
+    static func itemName(_ node: Node, _ index: Int) -> String {
+        if case .mapping(let mapping) = node, let id = mapping["id"], case .scalar(let scalar) = id, !scalar.string.isEmpty {
+            return "`\(scalar.string)`"
+        }
+        return "#\(index + 1)"
+    }
+}
+
+struct MachineDraft: Sendable, Hashable {
+    var location: SourcePosition?
+    var type: Located<String>?
+    var vcpus: Located<Int>?
+    var memory: Located<UInt64>?
+    var maxMemory: Located<UInt64>?
+    var slots: Located<Int>?
+    var numa: [NUMADraft]?
+    var numaLocation: SourcePosition?
+    var kernelArguments: [Located<String>] = []
+
+    static let keys = ["type", "vcpus", "memory", "max_memory", "memory_slots", "numa", "kernel_cmdline"]
+
+    static func read(_ reader: MappingReader) -> MachineDraft {
+        var draft = MachineDraft(location: reader.location)
+        draft.type = reader.string("type")
+        draft.vcpus = reader.int("vcpus", example: "2")
+        draft.memory = reader.size("memory", example: "2G")
+        draft.maxMemory = reader.size("max_memory", example: "8G")
+        draft.slots = reader.int("memory_slots", example: "4")
+        if let list = reader.list("numa", example: "{cpus: 0-1, memory: 2G}") {
+            draft.numaLocation = list.location
+            draft.numa = list.value.enumerated().compactMap { index, node in
+                MappingReader(node, what: "NUMA node \(index)", known: NUMADraft.keys, sink: reader.sink).map { NUMADraft.read($0, index: index) }
+            }
+        }
+        if let node = reader.node("kernel_cmdline") {
+            switch node {
+            case .scalar(let scalar):
+                // Split on spaces, keeping each argument's column for diagnostics.
+                var column = node.location.column + (scalar.style == .plain ? 0 : 1)
+                for part in scalar.string.split(separator: " ", omittingEmptySubsequences: false) {
+                    if !part.isEmpty {
+                        draft.kernelArguments.append(Located(value: String(part), location: SourcePosition(line: node.location.line, column: column)))
+                    }
+                    column += part.unicodeScalars.count + 1
+                }
+            case .sequence(let sequence):
+                for item in sequence {
+                    if case .scalar(let scalar) = item, !item.isNull {
+                        draft.kernelArguments.append(Located(value: scalar.string, location: item.location))
+                    } else {
+                        reader.sink.error(item.location, "an argument in `kernel_cmdline` is \(item.kindDescription), not text",
+                                          fix: "write each argument as text, e.g. `- memmap=512M!1G`")
+                    }
+                }
+            default:
+                reader.sink.error(node.location, "`kernel_cmdline` should be text or a list of arguments, but is \(node.kindDescription)",
+                                  fix: "write `kernel_cmdline: memmap=512M!1G` or a list of arguments")
+            }
+        }
+        return draft
+    }
+}
+
+struct NUMADraft: Sendable, Hashable {
+    var index: Int
+    var location: SourcePosition
+    var cpus: Located<[Int]>?
+    /// `cpus` was written but could not be read (already reported).
+    var cpusUnreadable = false
+    var memory: Located<UInt64>?
+    var distances: Located<[Located<Int>]>?
+
+    static let keys = ["cpus", "memory", "distances"]
+
+    static func read(_ reader: MappingReader, index: Int) -> NUMADraft {
+        var draft = NUMADraft(index: index, location: reader.location)
+        draft.memory = reader.size("memory", example: "1G")
+        if let node = reader.node("cpus") {
+            draft.cpus = readCPUs(node, what: reader.what, sink: reader.sink)
+            draft.cpusUnreadable = draft.cpus == nil
+        }
+        if let list = reader.list("distances", example: "10, 20") {
+            let values = list.value.compactMap { MappingReader.int($0, name: "a distance of \(reader.what)", example: "20", sink: reader.sink) }
+            if values.count == list.value.count { draft.distances = Located(value: values, location: list.location) }
+        }
+        return draft
+    }
+
+    /// `0`, `"0-1,4"` or `[0, 1, 4]`.
+    static func readCPUs(_ node: Node, what: String, sink: DiagnosticSink) -> Located<[Int]>? {
+        let fix = "write vCPU numbers and ranges, e.g. `cpus: 0-1`, `cpus: 0,2-3` or `cpus: [0, 1]`"
+        switch node {
+        case .scalar(let scalar):
+            var cpus: [Int] = []
+            for part in scalar.string.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+                guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds.last!), low >= 0, low <= high, high < 4096 else {
+                    sink.error(node.location, "`cpus` of \(what) has `\(part)`, which is not a vCPU number or range", fix: fix)
+                    return nil
+                }
+                cpus += Array(low...high)
+            }
+            if cpus.isEmpty { sink.error(node.location, "`cpus` of \(what) is empty", fix: fix); return nil }
+            return Located(value: cpus, location: node.location)
+        case .sequence(let sequence):
+            var cpus: [Int] = []
+            for item in sequence {
+                guard let value = item.int, value >= 0, value < 4096 else {
+                    sink.error(item.location, "`cpus` of \(what) has \(item.kindDescription), which is not a vCPU number", fix: fix)
+                    return nil
+                }
+                cpus.append(value)
+            }
+            return Located(value: cpus, location: node.location)
+        default:
+            sink.error(node.location, "`cpus` of \(what) is \(node.kindDescription)", fix: fix)
+            return nil
+        }
+    }
+}
+
+struct NVDIMMDraft: Sendable, Hashable {
+    var location: SourcePosition
+    var id: Located<String>?
+    var size: Located<UInt64>?
+    var labelSize: Located<UInt64>?
+    var numaNode: Located<Int>?
+    var shared: Located<Bool>?
+
+    static let keys = ["id", "size", "label_size", "numa_node", "shared"]
+
+    static func read(_ reader: MappingReader) -> NVDIMMDraft {
+        reader.require("id", "pmem0")
+        reader.require("size", "1G")
+        return NVDIMMDraft(
+            location: reader.location,
+            id: reader.string("id"),
+            size: reader.size("size"),
+            labelSize: reader.size("label_size", example: "128K"),
+            numaNode: reader.int("numa_node"),
+            shared: reader.bool("shared")
+        )
+    }
+}
