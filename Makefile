@@ -3,7 +3,7 @@
 SWIFT ?= swift
 CXLLAB := .build/debug/cxllab
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test test-pure bench clean
 
 setup:
 	bash scripts/setup-host.sh
@@ -19,6 +19,12 @@ test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip FaultDrillTests
 	$(SWIFT) test --skip-build --filter FaultDrillTests
+
+# The suites that need no guest, network or browser (tags .vm, .network, .browser): under a
+# minute once built, and no host set-up.
+test-pure:
+	$(SWIFT) build --build-tests
+	CXLLAB_TESTS=pure $(SWIFT) test --skip-build --skip FaultDrillTests
 
 # Figures are taken with the optimised build: debug Swift parses JSON several times slower.
 bench: setup

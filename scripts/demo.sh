@@ -21,16 +21,18 @@ import json, sys
 results = json.load(open(sys.argv[1]))
 problems = []
 for r in results:
-    cell, verdict = r["cell"], r["verdict"]
+    cell, outcome = r["cell"], r["outcome"]["outcome"]
+    verdict = outcome["verdict"]
     label = f'{cell["kernel"]} {cell["topology"]} [{cell["variant"]}]'
     print(f'{verdict.upper():5} {label}')
     if "cxl" in cell["topology"] and cell["kernel"] != "debian:bookworm":
         want = "n/a"
     elif cell["variant"] == "stand-in automatch=1":
         want = "fail"
-        runs = [o for rnd in r["report"]["rounds"] for o in rnd]
-        failing = sorted(" < ".join(o["order"]) for o in runs if o.get("error") or any(x["verdict"] == "fail" for x in o["observations"]))
-        first = sorted(" < ".join(o["order"]) for o in runs if o["order"].index("fsdev_dax") < o["order"].index("device_dax"))
+        cases = outcome["cases"]
+        failing = sorted(c["name"] for c in cases if c["verdict"] != "pass")
+        order = lambda c: c["name"].split(" < ")
+        first = sorted(c["name"] for c in cases if order(c).index("fsdev_dax") < order(c).index("device_dax"))
         if failing != first:
             problems.append(f"{label}: failing orders {failing}, expected those with fsdev_dax first {first}")
     else:

@@ -18,7 +18,8 @@ extension GuestAgent {
 
 /// A guest that answers from a recorded session: each request must be the next one recorded
 /// (method and parameters), and gets the reply recorded for it. A scenario whose steps changed
-/// fails here, naming the first request that differs.
+/// fails here, naming the first request that differs. The session's handshake (`hello`) is the
+/// lab's, not the scenario's, and is left out.
 public final class TranscriptAgent: GuestAgent {
     public struct Mismatch: Error, CustomStringConvertible {
         public let description: String
@@ -44,6 +45,7 @@ public final class TranscriptAgent: GuestAgent {
                 throw Mismatch(description: "\(source):\(index + 1): not JSON: \(error)")
             }
             guard let method = value["method"]?.stringValue else { throw Mismatch(description: "\(source):\(index + 1): no method") }
+            if method == AgentMethod.hello.rawValue { continue }
             let reply: Result<JSONValue, AgentError>
             if let error = value["error"] {
                 reply = .failure(AgentError(AgentError.Code(rawValue: error["code"]?.stringValue ?? "failed"), error["message"]?.stringValue ?? ""))

@@ -91,6 +91,10 @@ public final class LabSession: GuestAgent {
             throw LabError(.labExists, "a lab named \(request.name) is being made by process \(owner) (\(folder)); pick another --name")
         }
         try? fm.removeItem(atPath: folder)
+        // A daemon that stops answering closes the connection within a minute (cells then
+        // say libvirtd went away), instead of every libvirt call waiting on it; generous, as
+        // libvirtd answers slowly on a host whose cores run TCG guests.
+        try? libvirt.enableKeepAlive(interval: 10, count: 6)
         await GuestSlots.shared.acquire()
         // Registered before anything exists, so SIGINT at any point below removes what exists.
         let cleanup = LabResources(folder: folder)

@@ -4,10 +4,28 @@ import HostSupport
 import Scenarios
 import Yams
 
-/// A matrix file or a stored run that cannot be used, with the place and the fix in words.
+/// A matrix file or a stored run that cannot be used: a code to branch on, the place and the
+/// fix in words, and the error underneath.
 public struct MatrixError: Error, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// The matrix file cannot be read or says something cxllab cannot run.
+        public static let invalidFile = Code(rawValue: "invalid-file")
+        /// No such run or cell in the store, or an id that cannot be one.
+        public static let notFound = Code(rawValue: "not-found")
+    }
+
+    public let code: Code
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public let cause: (any Error)?
+
+    public init(_ message: String, code: Code = .invalidFile, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
     public var description: String { message }
 }
 
@@ -66,7 +84,7 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             let place = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw MatrixError("\(path): missing '\(key.stringValue)'\(place.isEmpty ? "" : " in \(place)")")
         } catch {
-            throw MatrixError("\(path): \(error)")
+            throw MatrixError("\(path): \(error)", cause: error)
         }
     }
 }

@@ -13,11 +13,11 @@ public struct RunArchive: Sendable {
 
     public func results(of run: String) throws -> [CellResult] {
         guard !run.isEmpty, run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            throw MatrixError("'\(run)' is not a run id: run ids are letters, digits and '-' (see `cxllab matrix` output)")
+            throw MatrixError("'\(run)' is not a run id: run ids are letters, digits and '-' (see `cxllab matrix` output)", code: .notFound)
         }
         let results = try ResultStore(cache: cache).results(run: run)
         guard !results.isEmpty else {
-            throw MatrixError("no run \(run) in \(ResultStore.path(cache: cache)); recent runs: \(try runs().suffix(5).joined(separator: ", "))")
+            throw MatrixError("no run \(run) in \(ResultStore.path(cache: cache)); recent runs: \(try runs().suffix(5).joined(separator: ", "))", code: .notFound)
         }
         return results
     }
@@ -25,7 +25,7 @@ public struct RunArchive: Sendable {
     /// The newest result of a cell (by id or its first characters), from any run.
     public func cell(_ id: String) throws -> CellResult {
         guard let found = try ResultStore(cache: cache).cell(prefix: id) else {
-            throw MatrixError("no cell \(id) in any run in \(ResultStore.path(cache: cache))")
+            throw MatrixError("no cell \(id) in any run in \(ResultStore.path(cache: cache))", code: .notFound)
         }
         return found
     }

@@ -127,14 +127,7 @@ public struct ScenarioOutcome: Sendable, Codable {
     /// the outcome is not applicable when the kernel said why, else an error.
     public init(scenario: String, cases: [CaseResult], rounds: Int, subjects: Int, notApplicable: [String], error: String?,
                 guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
-        self.scenario = scenario
-        self.cases = cases
-        self.rounds = rounds
-        self.notApplicable = notApplicable
-        self.error = error
-        self.guestSeconds = guestSeconds
-        self.facts = facts
-        self.detail = detail
+        let verdict: Verdict
         if subjects == 0 && !notApplicable.isEmpty {
             verdict = .notApplicable
         } else if error != nil || subjects == 0 {
@@ -142,6 +135,8 @@ public struct ScenarioOutcome: Sendable, Codable {
         } else {
             verdict = cases.contains(where: \.failed) ? .fail : .pass
         }
+        self.init(scenario: scenario, verdict: verdict, cases: cases, rounds: rounds, notApplicable: notApplicable, error: error,
+                  guestSeconds: guestSeconds, facts: facts, detail: detail)
     }
 
     /// A run that could not be done at all.

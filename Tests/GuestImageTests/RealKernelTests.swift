@@ -5,7 +5,7 @@ import Testing
 
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
 /// TCG. Serialized: each guest takes a core.
-@Suite(.serialized) struct RealKernelTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct RealKernelTests {
     let cache = CacheDirectory.resolve()
     static var root: String { RecipeAndConfigTests.root }
 
@@ -97,7 +97,7 @@ import Testing
     }
 }
 
-@Suite(.serialized) struct ImageCacheAndModuleTests {
+@Suite(.serialized, .tags(.network), .needsHost) struct ImageCacheAndModuleTests {
     let cache = CacheDirectory.resolve()
 
     func kernel() async throws -> Kernel {

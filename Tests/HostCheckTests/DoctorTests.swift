@@ -4,7 +4,7 @@ import Foundation
 import HostSupport
 import Testing
 
-@Suite(.serialized) struct DoctorTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct DoctorTests {
     /// The whole doctor on this host, as `make setup` leaves it: healthy, with an accelerator
     /// chosen by booting a kernel and the reason given.
     @Test func reportsAHealthyHostAndItsAccelerator() async throws {

@@ -10,7 +10,7 @@ import Testing
 
 /// The driver-order scenario in real guests, against the behaviour measured on this machine
 /// and described in the fsdev V9 review thread.
-@Suite(.serialized) struct DriverOrderScenarioTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct DriverOrderScenarioTests {
     let cache = CacheDirectory.resolve()
     static var root: String { LabSessionTests.root }
 

@@ -13,7 +13,7 @@ import Testing
 /// labs folder, every finished result intact in its store, and a message that says what
 /// happened. They run apart from the other suites (`make test` runs them last) because one
 /// of them restarts libvirtd.
-@Suite(.serialized) struct FaultDrillTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct FaultDrillTests {
     static let root = LabSessionTests.root
     static let cxllab = (try? AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")) ?? "cxllab"
 

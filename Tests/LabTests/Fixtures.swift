@@ -80,8 +80,10 @@ final class MovingArchive: KernelResolving {
             defer { count += 1 }
             return count
         }
-        if case .debianRelease(let release) = reference { return Fixtures.kernel(release) }
-        return Fixtures.kernel(releases[min(index, releases.count - 1)], digest: String(repeating: String(index), count: 64))
+        let release: String
+        if case .debianRelease(let exact) = reference { release = exact } else { release = releases[min(index, releases.count - 1)] }
+        // One release, one image: its hash follows from its name.
+        return Fixtures.kernel(release, digest: FileDigest.sha256(of: Data(release.utf8)))
     }
 }
 

@@ -8,7 +8,7 @@ import Libvirt
 import Testing
 
 /// The commands a newcomer types, as a newcomer types them.
-@Suite(.serialized) struct LabCommandTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabCommandTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
         let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(300))

@@ -80,7 +80,7 @@ import XML
 
 /// A real (small) matrix: interrupted after its first cell, it leaves no lab, and --resume
 /// finishes it with the first cell kept.
-@Suite(.serialized) struct MatrixRunTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct MatrixRunTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
         let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(600))
@@ -139,7 +139,7 @@ import XML
 
 /// The HTML report in a real browser: headless Chromium renders it to a PNG, and its DOM
 /// holds a heatmap per topology with the failing order marked.
-@Suite struct HTMLReportTests {
+@Suite(.tags(.browser), .needsHost) struct HTMLReportTests {
     @Test func theReportOpensInChromiumAndShowsTheHeatmap() async throws {
         var cell = Fixtures.cell(kernel: "debian:bookworm-backports", variant: "stand-in automatch=1")
         cell.topology = "topologies/nvdimm-single.yaml"

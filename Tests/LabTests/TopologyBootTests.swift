@@ -10,7 +10,7 @@ import Libvirt
 import Testing
 
 /// Every shipped topology boots, and the guest sees its devices.
-@Suite(.serialized) struct TopologyBootTests {
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct TopologyBootTests {
     struct Expectation: Sendable, CustomStringConvertible {
         let topology: String
         let pmemMemdevs: Int

@@ -4,7 +4,7 @@ import Testing
 
 /// The real qemu:///system daemon with a real QEMU guest. CI installs and starts libvirtd
 /// (`make setup`), so a missing daemon fails here instead of skipping.
-@Suite(.serialized) struct SystemDaemonTests {
+@Suite(.serialized, .tags(.vm), .needsHost) struct SystemDaemonTests {
     /// A guest with no disk and no kernel: SeaBIOS runs and finds nothing to boot, which is
     /// enough to exercise start, state, metadata, events and destroy.
     static func tinyDomainXML(_ name: String) -> String {
