@@ -13,7 +13,8 @@ extension CXLLab {
             abstract: "Run a matrix of kernels x topologies x scenarios, cells in parallel, each in its own lab.",
             discussion: """
                 Every finished cell goes into <cache>/results.sqlite at once; --resume RUN runs only the missing ones.
-                Exit status: 0 when no cell failed, 1 when one did, 2 when a cell could not run.
+                Each cell is held against the file's `expect` rules (a cell no rule names must not fail).
+                Exit status: 0 when every cell did as expected, 1 on any deviation, 2 when a cell could not run.
                 """
         )
         @OptionGroup var cacheOptions: CacheOptions
@@ -58,19 +59,24 @@ extension CXLLab {
             let results = try await runner.run(cells) { progress.handle($0) }
             terminal.clearStatus()
 
+            let expectations = plan.expectations
             if let report {
-                try HTMLReport.write(results, title: "cxllab \(matrix.name) \(runID)", to: report)
+                try HTMLReport.write(results, title: "cxllab \(matrix.name) \(runID)", expectations: expectations, to: report)
             }
             if let junit {
-                try JUnitReport.xml(results, name: "cxllab \(matrix.name) \(runID)").write(toFile: junit, atomically: true, encoding: .utf8)
+                try JUnitReport.xml(results, name: "cxllab \(matrix.name) \(runID)", expectations: expectations)
+                    .write(toFile: junit, atomically: true, encoding: .utf8)
             }
+            let judgements = expectations.judge(results)
             if json {
                 print(try JSONOutput.encode(results))
+                terminal.line("Expectations: " + MatrixSummary.expectationCounts(judgements))
+                for judgement in judgements where !judgement.asExpected { terminal.line(judgement.message) }
             } else {
-                print(MatrixSummary.text(results, runID: runID, junit: junit))
+                print(MatrixSummary.text(judgements, runID: runID, junit: junit))
             }
-            if results.contains(where: { $0.verdict == .error }) || results.count < cells.count { throw ExitCode(2) }
-            if results.contains(where: { $0.verdict == .fail }) { throw ExitCode(1) }
+            let status = Expectations.exitStatus(judgements, expectedCells: cells.count)
+            if status != 0 { throw ExitCode(status) }
         }
 
         static func newRunID() -> String {

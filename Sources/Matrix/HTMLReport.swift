@@ -3,11 +3,21 @@ import Scenarios
 
 /// A static HTML report of a matrix run: one heatmap per topology (kernels and variants down,
 /// driver orders across, coloured by verdict or, with repeats, by failure rate), then every
-/// failure with its evidence and the command that reproduces it. No scripts, no network.
+/// failure with its evidence and the command that reproduces it. Failures the matrix file
+/// expects are shown as known (hatched, "known"), apart from deviations, which are listed
+/// first. No scripts, no network.
 public enum HTMLReport {
-    public static func html(_ results: [CellResult], title: String) -> String {
+    public static func html(_ results: [CellResult], title: String, expectations: Expectations = Expectations([])) -> String {
+        let judgements = expectations.judge(results)
+        let known = Set(judgements.filter(\.expectedFailure).map(\.result.cellID))
         var body = "<h1>\(escape(title))</h1>\n"
-        body += "<p class=summary>\(escape(MatrixSummary.counts(results)))</p>\n"
+        body += "<p class=summary>\(escape(MatrixSummary.counts(results)))<br>Expectations: \(escape(MatrixSummary.expectationCounts(judgements)))</p>\n"
+        let deviating = judgements.filter { !$0.asExpected }
+        if !deviating.isEmpty {
+            body += "<h2>Deviations</h2>\n<ul class=deviations>"
+            for judgement in deviating { body += "<li><a href=\"#cell-\(escape(judgement.result.cellID))\">\(escape(judgement.message))</a></li>" }
+            body += "</ul>\n"
+        }
         let topologies = Dictionary(grouping: results) { $0.cell.topology }
         for topology in topologies.keys.sorted() {
             let cells = topologies[topology]!.sorted { $0.cell.label < $1.cell.label }
@@ -29,8 +39,9 @@ public enum HTMLReport {
                         }
                         let failed = runs.filter(\.failed).count
                         let rate = Double(failed) / Double(runs.count)
-                        let verdict = failed == 0 ? "pass" : "fail"
-                        let text = runs.count > 1 ? String(format: "%.0f%%", rate * 100) : (failed == 0 ? "pass" : "FAIL")
+                        let isKnown = failed > 0 && known.contains(result.cellID)
+                        let verdict = failed == 0 ? "pass" : isKnown ? "known" : "fail"
+                        let text = runs.count > 1 ? String(format: "%.0f%%", rate * 100) : (failed == 0 ? "pass" : isKnown ? "known" : "FAIL")
                         let style = runs.count > 1 && failed > 0 ? " style=\"background: rgba(200, 40, 40, \(String(format: "%.2f", 0.25 + 0.75 * rate)))\"" : ""
                         body += "<td class=\(verdict)\(style) title=\"\(failed) of \(runs.count) failed\">\(text)</td>"
                     }
@@ -43,7 +54,9 @@ public enum HTMLReport {
         if !failing.isEmpty {
             body += "<h2>Failures</h2>\n"
             for result in failing {
-                body += "<div class=failure id=\"cell-\(escape(result.cellID))\"><h3>\(escape(result.cell.label))</h3>\n"
+                let judgement = expectations.judge(result)
+                body += "<div class=\"failure\(judgement.expectedFailure ? " known" : "")\" id=\"cell-\(escape(result.cellID))\"><h3>\(escape(result.cell.label))</h3>\n"
+                body += "<p class=expectation>\(escape(judgement.message))</p>\n"
                 for fact in result.scenario.facts { body += "<p>\(escape(fact.name)): \(escape(fact.value))</p>\n" }
                 if let error = result.scenario.error { body += "<pre>\(escape(error))</pre>\n" }
                 for run in result.cases where run.failed {
@@ -63,6 +76,8 @@ public enum HTMLReport {
             .heatmap th, .heatmap td { border: 1px solid #bbb; padding: 4px 8px; text-align: center; }
             .heatmap th.order { font-weight: normal; font-size: 12px; }
             td.pass { background: #6cc070; } td.fail { background: #d9534f; color: white; font-weight: bold; }
+            td.known { background: repeating-linear-gradient(45deg, #e8b4b2, #e8b4b2 6px, #f3d6d5 6px, #f3d6d5 12px); color: #6b1f1d; }
+            .failure.known { border-left-color: #e8b4b2; } ul.deviations { color: #a12622; font-weight: bold; }
             td.na { background: #cfcfcf; text-align: left; } td.error { background: #f0ad4e; text-align: left; } td.absent { background: #f4f4f4; }
             .failure { border-left: 4px solid #d9534f; padding-left: 1em; margin-bottom: 1em; }
             pre { background: #f6f6f6; padding: 6px; white-space: pre-wrap; }
@@ -86,10 +101,10 @@ public enum HTMLReport {
     }
 
     /// Writes index.html, junit.xml and results.json into `folder`.
-    public static func write(_ results: [CellResult], title: String, to folder: String) throws {
+    public static func write(_ results: [CellResult], title: String, expectations: Expectations = Expectations([]), to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try html(results, title: title).write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
-        try JUnitReport.xml(results, name: title).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
+        try html(results, title: title, expectations: expectations).write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
+        try JUnitReport.xml(results, name: title, expectations: expectations).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .utcISO8601

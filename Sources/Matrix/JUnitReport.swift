@@ -5,25 +5,28 @@ import XML
 /// JUnit XML: one test suite per cell, one test case per case of its scenario (an order run,
 /// a round, a test), so any CI system shows which one failed, with the evidence; a cell that
 /// could not run is one case with an error, a not-applicable cell one skipped case with the
-/// kernel's words.
+/// kernel's words. Against the matrix's expectations: a known failure is a skipped case that
+/// says which rule expects it, and a deviation is a failed case named "expectation".
 public enum JUnitReport {
-    public static func xml(_ results: [CellResult], name: String) throws -> String {
-        let failures = results.flatMap(\.cases).filter(\.failed).count
-        let cases = results.map { max(1, $0.cases.count) }.reduce(0, +)
+    public static func xml(_ results: [CellResult], name: String, expectations: Expectations = Expectations([])) throws -> String {
+        let suites = expectations.judge(results).map(suite)
         var root = XMLTree("testsuites")
-        root.attributes = [.init("name", name), .init("tests", String(cases)), .init("failures", String(failures))]
-        for result in results.sorted(by: { $0.cell.label < $1.cell.label }) {
-            root.children.append(.element(suite(result)))
-        }
+        root.attributes = [.init("name", name), .init("tests", String(suites.map(\.tests).reduce(0, +))),
+                           .init("failures", String(suites.map(\.failures).reduce(0, +)))]
+        root.children = suites.map { .element($0.tree) }
         return try root.serialized(declaration: true)
     }
 
-    static func suite(_ result: CellResult) -> XMLTree {
+    static func suite(_ judgement: Judgement) -> (tree: XMLTree, tests: Int, failures: Int) {
+        let result = judgement.result
         var suite = XMLTree("testsuite")
         let cases = result.cases
+        let counted = judgement.expectedFailure ? 0 : cases.filter(\.failed).count
+        let extra = judgement.asExpected || judgement.couldNotRun ? 0 : 1
+        let tests = max(1, cases.count) + extra
         suite.attributes = [
-            .init("name", result.cell.label), .init("id", result.cellID), .init("tests", String(max(1, cases.count))),
-            .init("failures", String(cases.filter(\.failed).count)), .init("time", String(format: "%.1f", result.seconds)),
+            .init("name", result.cell.label), .init("id", result.cellID), .init("tests", String(tests)),
+            .init("failures", String(counted + extra)), .init("time", String(format: "%.1f", result.seconds)),
         ]
         var properties = XMLTree("properties")
         let facts = [("kernel", result.cell.pinned.release), ("repro", result.cell.command)] + result.scenario.facts.map { ($0.name, $0.value) }
@@ -53,7 +56,11 @@ public enum JUnitReport {
             let round = result.scenario.rounds > 1 ? " (run \(index + 1))" : ""
             testcase.attributes = [.init("classname", result.cell.label), .init("name", "order \(run.name)\(round)"),
                                    .init("time", String(format: "%.1f", run.seconds))]
-            if run.failed {
+            if run.failed, judgement.expectedFailure {
+                var skipped = XMLTree("skipped")
+                skipped.attributes = [.init("message", VisibleText.of("expected failure: " + (judgement.rule?.summary ?? "an order rule expects it")))]
+                testcase.children.append(.element(skipped))
+            } else if run.failed {
                 var failure = XMLTree("failure")
                 failure.attributes = [.init("message", VisibleText.of(run.message ?? "failed"))]
                 failure.children = [.text(VisibleText.of((run.evidence + ["repro: \(result.cell.command)"]).joined(separator: "\n")))]
@@ -61,6 +68,15 @@ public enum JUnitReport {
             }
             suite.children.append(.element(testcase))
         }
-        return suite
+        if extra == 1 {
+            var testcase = XMLTree("testcase")
+            testcase.attributes = [.init("classname", result.cell.label), .init("name", "expectation"), .init("time", "0")]
+            var failure = XMLTree("failure")
+            failure.attributes = [.init("message", VisibleText.of(judgement.message))]
+            failure.children = [.text("repro: \(result.cell.command)")]
+            testcase.children.append(.element(failure))
+            suite.children.append(.element(testcase))
+        }
+        return (suite, tests, counted + extra)
     }
 }

@@ -64,6 +64,12 @@ public struct MatrixFile: Sendable, Codable, Hashable {
     public var scenarios: [Scenario]
     public var include: [Rule]?
     public var exclude: [Rule]?
+    /// What the cells are expected to do (the `expect` section), read with each rule's place.
+    public var expect: [ExpectationRule] = []
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, kernels, topologies, scenarios, include, exclude
+    }
 
     public static func load(path: String) throws -> MatrixFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -77,9 +83,13 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             for scenario in matrix.scenarios where scenario.name != "driver-order" {
                 throw MatrixError("\(path): unknown scenario '\(scenario.name)'; the scenario cxllab has is driver-order")
             }
-            return matrix
+            var withRules = matrix
+            withRules.expect = try ExpectationParser.rules(yaml: text, file: path)
+            return withRules
         } catch let error as MatrixError {
             throw error
+        } catch let error as ExpectationError {
+            throw MatrixError("\(path): " + error.description, cause: error)
         } catch let DecodingError.keyNotFound(key, context) {
             let place = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw MatrixError("\(path): missing '\(key.stringValue)'\(place.isEmpty ? "" : " in \(place)")")

@@ -20,9 +20,12 @@ public struct MatrixPlan: Sendable {
             let kernel = try await resolver.kernel(try KernelReference(parsing: reference), progress: progress)
             kernels[name] = KernelUnderTest(kernel: kernel, reference: name)
         }
-        return MatrixPlan(matrix: matrix, kernels: kernels,
-                          cells: MatrixExpansion.cells(matrix, kernels: kernels, standInSource: standInSource))
+        let cells = MatrixExpansion.cells(matrix, kernels: kernels, standInSource: standInSource)
+        try Expectations(matrix.expect).validate(against: cells)
+        return MatrixPlan(matrix: matrix, kernels: kernels, cells: cells)
     }
+
+    public var expectations: Expectations { Expectations(matrix.expect) }
 
     /// What each kernel name stood for in a stored run.
     public static func pins(of results: [CellResult]) -> [String: PinnedKernel] {

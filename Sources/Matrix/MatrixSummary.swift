@@ -20,18 +20,35 @@ public enum MatrixSummary {
             + String(format: "%6.1f s  ", result.seconds) + detail
     }
 
-    public static func text(_ results: [CellResult], runID: String, junit: String?) -> String {
-        let sorted = results.sorted { $0.cell.label < $1.cell.label }
-        let width = (sorted.map(\.cell.label.count).max() ?? 10) + 2
-        var lines = sorted.map { line($0, width: width) }
+    /// How the cells held up against the matrix's expectations.
+    public static func expectationCounts(_ judgements: [Judgement]) -> String {
+        let expected = judgements.filter(\.asExpected)
+        let failures = expected.filter(\.expectedFailure).count
+        let deviations = judgements.filter { !$0.asExpected && !$0.couldNotRun }.count
+        return "\(expected.count) as expected (\(failures) known failure\(failures == 1 ? "" : "s")), \(deviations) deviation\(deviations == 1 ? "" : "s"), "
+            + "\(judgements.filter(\.couldNotRun).count) could not run."
+    }
+
+    public static func text(_ judgements: [Judgement], runID: String, junit: String?) -> String {
+        let results = judgements.map(\.result)
+        let width = (results.map(\.cell.label.count).max() ?? 10) + 2
+        var lines = judgements.map { judgement in
+            line(judgement.result, width: width) + (judgement.expectedFailure ? "  (expected)" : judgement.asExpected || judgement.couldNotRun ? "" : "  DEVIATION")
+        }
+        let deviating = judgements.filter { !$0.asExpected }
+        if !deviating.isEmpty {
+            lines.append("")
+            lines += deviating.map(\.message)
+        }
         lines.append("")
         lines.append(counts(results) + " Run \(runID).")
+        lines.append("Expectations: " + expectationCounts(judgements))
         let kernels = MatrixPlan.pins(of: results).sorted { $0.key < $1.key }
         if !kernels.isEmpty {
             lines.append("Kernels: " + kernels.map { "\($0.key) = \($0.value.release)" }.joined(separator: ", "))
         }
         if let junit { lines.append("JUnit: \(junit)") }
-        let failed = sorted.filter { $0.verdict.isFailure }
+        let failed = deviating.map(\.result)
         if !failed.isEmpty {
             lines.append("Reproduce:")
             for result in failed { lines.append("  \(result.cell.command)") }
