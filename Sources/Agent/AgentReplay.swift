@@ -1,7 +1,4 @@
 import AgentProtocol
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Runs recorded requests in the guest with no host at the other end: the same handler, the
 /// same steps, in order, then a summary line on the console. `cxllab bench` uses it to time a
@@ -11,7 +8,6 @@ public enum AgentReplay {
         public var requests = 0
         public var errorReplies = 0
         public var seconds = 0.0
-        public var poweredOff = false
 
         /// The console line the host looks for.
         public var line: String {
@@ -19,27 +15,16 @@ public enum AgentReplay {
         }
     }
 
-    public static let linePrefix = "cxllab-replay: done: "
-
     /// Replays every line of `text`; stops after a power_off request has been answered.
     public static func run(_ text: String, handler: AgentHandler) -> Summary {
         var summary = Summary()
-        let start = monotonicSeconds()
+        let start = Spawn.monotonicSeconds()
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             summary.requests += 1
             if case .reply(_, .failure) = handler.reply(to: Array(line.utf8)) { summary.errorReplies += 1 }
-            if handler.powerOffRequested {
-                summary.poweredOff = true
-                break
-            }
+            if handler.powerOffRequested { break }
         }
-        summary.seconds = monotonicSeconds() - start
+        summary.seconds = Spawn.monotonicSeconds() - start
         return summary
-    }
-
-    static func monotonicSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

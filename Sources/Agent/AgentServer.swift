@@ -6,18 +6,19 @@ import Glibc
 
 /// The agent's I/O: finds its virtio-serial port by name, says hello, sends heartbeats from a
 /// thread of their own (so they flow while a request runs), and answers frames in order.
-public final class AgentServer: @unchecked Sendable {
-    let files: GuestFiles
+/// The server and its handler stay on the thread that calls `serve`; only the `FrameWriter`
+/// is shared with the heartbeat thread.
+public final class AgentServer {
     let handler: AgentHandler
     let descriptor: Int32
-    let writeLock = Mutex(())
-    let started = Spawn.monotonicSeconds()
+    let writer: FrameWriter
 
-    public init(descriptor: Int32, handler: AgentHandler, files: GuestFiles = GuestFiles()) {
+    public init(descriptor: Int32, handler: AgentHandler) {
         self.descriptor = descriptor
         self.handler = handler
-        self.files = files
-        handler.emit = { [unowned self] frame in self.send(frame) }
+        let writer = FrameWriter(descriptor: descriptor)
+        self.writer = writer
+        handler.emit = { frame in writer.send(frame) }
     }
 
     /// The /dev node of the virtio-serial port named `name`, waiting up to `seconds` for the
@@ -38,29 +39,9 @@ public final class AgentServer: @unchecked Sendable {
         return nil
     }
 
-    public func send(_ frame: AgentFrame) {
-        let bytes = Array(frame.line.utf8)
-        writeLock.withLock { _ in
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN {
-                        var fds = [pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)]
-                        _ = poll(&fds, 1, 1000)
-                        continue
-                    }
-                    return
-                }
-                offset += written
-            }
-        }
-    }
-
     /// Serves until power_off; never returns otherwise.
     public func serve() {
-        send(.hello(version: AgentProtocol.version, agent: AgentHandler.agentName, kernel: handler.kernelRelease))
+        writer.send(.hello(version: AgentProtocol.version, agent: AgentHandler.agentName, kernel: handler.kernelRelease))
         startHeartbeat()
         var reader = FrameReader()
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -76,26 +57,27 @@ public final class AgentServer: @unchecked Sendable {
             for item in reader.feed(buffer[0..<count]) {
                 switch item {
                 case .frame(let frame):
-                    send(handler.reply(to: frame))
+                    writer.send(handler.reply(to: frame))
                     if handler.powerOffRequested { powerOff() }
                 case .oversized(let size):
-                    send(.reply(id: nil, .failure(AgentError(.frameTooLarge, "frame of \(size) bytes; the limit is \(AgentProtocol.maximumFrameBytes)"))))
+                    writer.send(.reply(id: nil, .failure(AgentError(.frameTooLarge, "frame of \(size) bytes; the limit is \(AgentProtocol.maximumFrameBytes)"))))
                 }
             }
         }
     }
 
+    /// The heartbeat thread gets the writer (Sendable) and nothing else of the server.
     func startHeartbeat() {
-        let box = Unmanaged.passRetained(self)
+        let box = Unmanaged.passRetained(writer)
         var thread = pthread_t()
         pthread_create(&thread, nil, { context in
-            let server = Unmanaged<AgentServer>.fromOpaque(context!).takeUnretainedValue()
+            let writer = Unmanaged<FrameWriter>.fromOpaque(context!).takeUnretainedValue()
             var sequence: Int64 = 0
             while true {
                 var interval = timespec(tv_sec: AgentProtocol.heartbeatIntervalSeconds, tv_nsec: 0)
                 nanosleep(&interval, nil)
                 sequence += 1
-                server.send(.heartbeat(sequence: sequence, uptime: Spawn.monotonicSeconds() - server.started))
+                writer.send(.heartbeat(sequence: sequence, uptime: Spawn.monotonicSeconds() - writer.started))
             }
         }, box.toOpaque())
     }
@@ -105,5 +87,37 @@ public final class AgentServer: @unchecked Sendable {
         // reboot(2) is not exported to Swift; busybox's poweroff -f makes the same call.
         _ = Spawn.run(["poweroff", "-f"], timeoutSeconds: 10)
         exit(0)
+    }
+}
+
+/// Writes whole frames to the port: the serving thread (replies, streamed output) and the
+/// heartbeat thread both send, so each frame is written under one lock and never interleaves.
+final class FrameWriter: Sendable {
+    let descriptor: Int32
+    let started = Spawn.monotonicSeconds()
+    private let lock = Mutex(())
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    func send(_ frame: AgentFrame) {
+        let bytes = Array(frame.line.utf8)
+        lock.withLock { _ in
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN {
+                        var fds = [pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)]
+                        _ = poll(&fds, 1, 1000)
+                        continue
+                    }
+                    return
+                }
+                offset += written
+            }
+        }
     }
 }

@@ -25,8 +25,6 @@ public struct CPIOArchive: Sendable {
 
     public var paths: [String] { entries.keys.sorted() }
 
-    public func entry(at path: String) -> Entry? { entries[Self.normalize(path)] }
-
     /// Adds an entry (replacing any at the same path) and every missing parent folder.
     public mutating func add(_ path: String, _ content: Content, mode: UInt32? = nil) {
         let path = Self.normalize(path)
@@ -43,10 +41,6 @@ public struct CPIOArchive: Sendable {
         case .bytes, .file: 0o644
         }
         entries[path] = Entry(path: path, mode: mode ?? defaultMode, content: content)
-    }
-
-    public mutating func remove(_ path: String) {
-        entries[Self.normalize(path)] = nil
     }
 
     static func normalize(_ path: String) -> String {

@@ -3,7 +3,8 @@ import HostSupport
 
 /// Content hashes of input files, remembered by (size, mtime, inode) so a warm image build
 /// does not read every input again. A file that changes gets a new mtime and is hashed anew.
-final class DigestMemo: @unchecked Sendable {
+/// Each build owns one memo (never shared, so no lock) and saves it once at its end.
+struct DigestMemo: ~Copyable {
     private struct Stamp: Codable, Hashable {
         let size: Int64
         let mtime: Int64
@@ -12,7 +13,6 @@ final class DigestMemo: @unchecked Sendable {
     }
 
     private let path: String
-    private let lock = NSLock()
     private var entries: [String: Stamp]
     private var dirty = false
 
@@ -22,30 +22,23 @@ final class DigestMemo: @unchecked Sendable {
         self.entries = data.flatMap { try? JSONDecoder().decode([String: Stamp].self, from: $0) } ?? [:]
     }
 
-    func sha256(of file: String) throws -> String {
+    mutating func sha256(of file: String) throws -> String {
         var info = stat()
         guard stat(file, &info) == 0 else {
             throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file])
         }
         let mtime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        lock.lock()
-        let known = entries[file]
-        lock.unlock()
-        if let known, known.size == Int64(info.st_size), known.mtime == mtime, known.inode == UInt64(info.st_ino) {
+        if let known = entries[file], known.size == Int64(info.st_size), known.mtime == mtime, known.inode == UInt64(info.st_ino) {
             return known.sha256
         }
         let digest = try FileDigest.sha256(ofFile: file)
-        lock.lock()
         entries[file] = Stamp(size: Int64(info.st_size), mtime: mtime, inode: UInt64(info.st_ino), sha256: digest)
         dirty = true
-        lock.unlock()
         return digest
     }
 
     /// Saves new entries atomically; concurrent builders may each save, the last one wins.
-    func save() {
-        lock.lock()
-        defer { lock.unlock() }
+    mutating func save() {
         guard dirty, let data = try? JSONEncoder().encode(entries) else { return }
         try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
         dirty = false

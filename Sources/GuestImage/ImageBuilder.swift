@@ -44,11 +44,6 @@ public struct BuiltImage: Sendable, Codable {
     public var cacheHit: Bool
 }
 
-public struct ImageBuildError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-}
-
 /// Builds guest initramfs images in seconds and caches them by a content hash of everything
 /// that went in: the same inputs give byte-identical output and a cache hit; a cached image
 /// whose bytes no longer match its recorded hash is rebuilt, never used.
@@ -75,10 +70,10 @@ public struct ImageBuilder: Sendable {
     }
 
     public func build(_ request: ImageRequest, progress: @Sendable (String) -> Void = { _ in }) async throws -> BuiltImage {
-        let memo = DigestMemo(path: root + "/digests.json")
+        var memo = DigestMemo(path: root + "/digests.json")
         defer { memo.save() }
         let plan = try await makePlan(request)
-        let key = try key(for: plan, request: request, memo: memo)
+        let key = try key(for: plan, request: request, memo: &memo)
         let folder = root + "/" + key
         if let hit = verifiedHit(folder: folder) { return hit }
         // Concurrent builders of one image (a matrix's cells) take turns: the second finds the
@@ -150,7 +145,7 @@ public struct ImageBuilder: Sendable {
         return plan
     }
 
-    func key(for plan: Plan, request: ImageRequest, memo: DigestMemo) throws -> String {
+    func key(for plan: Plan, request: ImageRequest, memo: inout DigestMemo) throws -> String {
         var description = ""
         func line(_ text: String) { description += text + "\n" }
         line(Self.formatVersion)

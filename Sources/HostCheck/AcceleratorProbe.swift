@@ -12,8 +12,6 @@ public struct AcceleratorChoice: Sendable, Codable, Hashable {
         self.accelerator = accelerator
         self.reason = reason
     }
-    /// libvirt's domain type for it.
-    public var domainType: String { accelerator == .kvm ? "kvm" : "qemu" }
 }
 
 /// Decides between KVM and TCG by booting a real kernel under KVM with a deadline: on nested

@@ -1,23 +1,27 @@
 import Foundation
+import Synchronization
 
 /// A counting semaphore for async code: waiters queue in order and are resumed, not polled.
-public final class AsyncSemaphore: @unchecked Sendable {
-    private let lock = NSLock()
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+public final class AsyncSemaphore: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
 
     public init(_ count: Int) {
-        available = count
+        state = Mutex(State(available: count))
     }
 
     public func acquire() async {
         await withCheckedContinuation { continuation in
-            let granted = lock.withLock {
-                if available > 0 {
-                    available -= 1
+            let granted = state.withLock { state in
+                if state.available > 0 {
+                    state.available -= 1
                     return true
                 }
-                waiters.append(continuation)
+                state.waiters.append(continuation)
                 return false
             }
             if granted { continuation.resume() }
@@ -25,12 +29,12 @@ public final class AsyncSemaphore: @unchecked Sendable {
     }
 
     public func release() {
-        let next: CheckedContinuation<Void, Never>? = lock.withLock {
-            if waiters.isEmpty {
-                available += 1
+        let next: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if state.waiters.isEmpty {
+                state.available += 1
                 return nil
             }
-            return waiters.removeFirst()
+            return state.waiters.removeFirst()
         }
         next?.resume()
     }

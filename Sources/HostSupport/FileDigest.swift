@@ -19,11 +19,6 @@ public struct SHA256Hasher: ~Copyable {
         data.withUnsafeBytes { update($0) }
     }
 
-    public mutating func update(_ text: String) {
-        var text = text
-        text.withUTF8 { update(UnsafeRawBufferPointer($0)) }
-    }
-
     /// The digest as lowercase hex; the hasher is spent.
     public consuming func finalize() -> String {
         var digest = [UInt8](repeating: 0, count: 32)

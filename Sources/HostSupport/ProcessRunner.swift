@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a finished child process left behind.
 public struct ProcessResult: Sendable {
@@ -176,33 +177,34 @@ public enum ProcessRunner {
 }
 
 /// Tracks a running child so that a deadline or cancellation can stop it exactly once.
-private final class RunState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var process: Process?
-    private var expired = false
-    private var pendingExpiry = false
+private final class RunState: Sendable {
+    private struct State {
+        var process: Process?
+        var expired = false
+        var pendingExpiry = false
+    }
+
+    private let state = Mutex(State())
 
     func started(_ process: Process) {
-        lock.lock()
-        self.process = process
-        let stopNow = pendingExpiry
-        lock.unlock()
+        let stopNow = state.withLock { state in
+            state.process = process
+            return state.pendingExpiry
+        }
         if stopNow { expire() }
     }
 
     func expire() {
-        lock.lock()
-        guard let process else {
-            pendingExpiry = true
-            lock.unlock()
-            return
+        let target: Process? = state.withLock { state in
+            guard let process = state.process else {
+                state.pendingExpiry = true
+                return nil
+            }
+            guard !state.expired, process.isRunning else { return nil }
+            state.expired = true
+            return process
         }
-        guard !expired, process.isRunning else {
-            lock.unlock()
-            return
-        }
-        expired = true
-        lock.unlock()
+        guard let process = target else { return }
         let pid = process.processIdentifier
         kill(pid, SIGTERM)
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
@@ -211,27 +213,22 @@ private final class RunState: @unchecked Sendable {
     }
 
     var didExpire: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return expired
+        state.withLock { $0.expired }
     }
 }
 
-private final class CollectedOutput: @unchecked Sendable {
-    private let lock = NSLock()
-    private var output = Data()
-    private var error = Data()
+/// The two pipes' contents, stored by their reader threads and read once both are done.
+private final class CollectedOutput: Sendable {
+    private let data = Mutex((output: Data(), error: Data()))
 
-    func store(_ data: Data, isError: Bool) {
-        lock.lock()
-        if isError { error = data } else { output = data }
-        lock.unlock()
+    func store(_ bytes: Data, isError: Bool) {
+        data.withLock { data in
+            if isError { data.error = bytes } else { data.output = bytes }
+        }
     }
 
     var values: (Data, Data) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (output, error)
+        data.withLock { ($0.output, $0.error) }
     }
 }
 

@@ -33,7 +33,7 @@ public struct DomainEvent: Sendable, CustomStringConvertible {
 }
 
 /// What libvirt keeps while a callback is registered; released by libvirt's free callback.
-private final class LifecycleSink: @unchecked Sendable {
+private final class LifecycleSink: Sendable {
     let continuation: AsyncStream<DomainEvent>.Continuation
     init(_ continuation: AsyncStream<DomainEvent>.Continuation) { self.continuation = continuation }
 }
@@ -54,15 +54,15 @@ private let releaseSink: @convention(c) (UnsafeMutableRawPointer?) -> Void = { o
 }
 
 extension Connection {
-    /// Lifecycle events for `domain`, or for every domain when nil, as they happen.
+    /// Lifecycle events of every domain on this connection, as they happen.
     /// The callback is registered before this returns, so an event caused after the call is
     /// never missed; ending the stream's iteration deregisters it.
-    public func lifecycleEvents(for domain: Domain? = nil) throws -> AsyncStream<DomainEvent> {
+    public func lifecycleEvents() throws -> AsyncStream<DomainEvent> {
         let (stream, continuation) = AsyncStream<DomainEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let sink = Unmanaged.passRetained(LifecycleSink(continuation))
         let callbackID = virConnectDomainEventRegisterAny(
             handle,
-            domain?.handle,
+            nil,
             Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
             unsafeBitCast(lifecycleCallback, to: virConnectDomainEventGenericCallback.self),
             sink.toOpaque(),

@@ -24,19 +24,16 @@ public struct VersionNumber: Hashable, Comparable, Sendable, CustomStringConvert
     }
 }
 
-/// A connection to a libvirt driver (`virConnectPtr`). libvirt connections are thread-safe,
-/// so one may be shared across tasks.
+/// A connection to a libvirt driver (`virConnectPtr`), shared across tasks.
+// @unchecked: libvirt connections are thread-safe; the pointer never changes and is closed only in deinit.
 public final class Connection: @unchecked Sendable {
     let handle: OpaquePointer
-    public let uri: String
 
     /// Opens `uri` (for example `qemu:///system`, or `test:///default` for libvirt's mock driver).
-    public init(uri: String = "qemu:///system", readOnly: Bool = false) throws {
+    public init(uri: String = "qemu:///system") throws {
         try LibvirtRuntime.ensureStarted()
-        let opened = readOnly ? virConnectOpenReadOnly(uri) : virConnectOpen(uri)
-        guard let opened else { throw LibvirtError.last("open \(uri)") }
+        guard let opened = virConnectOpen(uri) else { throw LibvirtError.last("open \(uri)") }
         self.handle = opened
-        self.uri = uri
     }
 
     deinit {
@@ -62,16 +59,11 @@ public final class Connection: @unchecked Sendable {
         try takeString(virConnectGetCapabilities(handle), operation: "read capabilities")
     }
 
-    /// The domain capabilities XML for one emulator, machine and virtualization type
-    /// (`kvm` or `qemu`); nil arguments let libvirt choose its default.
-    public func domainCapabilities(
-        emulator: String? = nil,
-        arch: String? = nil,
-        machine: String? = nil,
-        virtualizationType: String? = nil
-    ) throws -> String {
+    /// The domain capabilities XML for a virtualization type (`kvm` or `qemu`), with libvirt's
+    /// default emulator, architecture and machine.
+    public func domainCapabilities(virtualizationType: String) throws -> String {
         try takeString(
-            virConnectGetDomainCapabilities(handle, emulator, arch, machine, virtualizationType, 0),
+            virConnectGetDomainCapabilities(handle, nil, nil, nil, virtualizationType, 0),
             operation: "read domain capabilities"
         )
     }
@@ -135,11 +127,7 @@ func takeString(_ pointer: UnsafeMutablePointer<CChar>?, operation: String) thro
 public struct DomainCreateFlags: OptionSet, Sendable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    /// Start with the CPUs paused.
-    public static let startPaused = DomainCreateFlags(rawValue: VIR_DOMAIN_START_PAUSED.rawValue)
     /// Destroy the domain when the connection that created it closes: a crashed cxllab then
     /// leaves no running guest behind.
     public static let autodestroy = DomainCreateFlags(rawValue: VIR_DOMAIN_START_AUTODESTROY.rawValue)
-    /// Validate the XML against libvirt's schema first.
-    public static let validate = DomainCreateFlags(rawValue: VIR_DOMAIN_START_VALIDATE.rawValue)
 }

@@ -20,9 +20,11 @@ public enum DomainState: Int32, Sendable, CustomStringConvertible {
 }
 
 /// A libvirt domain (`virDomainPtr`). The domain keeps its connection open while it lives.
+// @unchecked: libvirt domain handles are thread-safe; the pointer never changes and is freed only in deinit.
 public final class Domain: @unchecked Sendable {
     let handle: OpaquePointer
-    public let connection: Connection
+    /// Held so that the connection outlives the domain pointer.
+    private let connection: Connection
 
     init(handle: OpaquePointer, connection: Connection) {
         self.handle = handle
@@ -64,10 +66,6 @@ public final class Domain: @unchecked Sendable {
     /// Pauses every vCPU: to the guest, time stops.
     public func suspend() throws {
         guard virDomainSuspend(handle) == 0 else { throw LibvirtError.last("suspend \(name)") }
-    }
-
-    public func resume() throws {
-        guard virDomainResume(handle) == 0 else { throw LibvirtError.last("resume \(name)") }
     }
 
     /// Removes a persistent definition; a running domain becomes transient and goes when it stops.

@@ -9,31 +9,33 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
         init(_ number: virErrorNumber) { self.rawValue = Int32(bitPattern: number.rawValue) }
 
         public static let noDomain = Code(VIR_ERR_NO_DOMAIN)
-        public static let operationInvalid = Code(VIR_ERR_OPERATION_INVALID)
-        public static let systemError = Code(VIR_ERR_SYSTEM_ERROR)
-        public static let xmlError = Code(VIR_ERR_XML_ERROR)
         /// Malformed XML, with the parser's detail in the message.
         public static let xmlDetail = Code(VIR_ERR_XML_DETAIL)
-        public static let noConnect = Code(VIR_ERR_NO_CONNECT)
-        public static let noSupport = Code(VIR_ERR_NO_SUPPORT)
-        public static let domainExists = Code(VIR_ERR_DOM_EXIST)
-        public static let operationTimeout = Code(VIR_ERR_OPERATION_TIMEOUT)
         public static let noDomainMetadata = Code(VIR_ERR_NO_DOMAIN_METADATA)
         public static let internalError = Code(VIR_ERR_INTERNAL_ERROR)
     }
 
+    /// Failures that libvirt reports under a generic code (an internal error), told apart only by
+    /// its message: recognised here, once, so callers match a case instead of libvirt's wording.
+    public enum Kind: Sendable, Hashable {
+        /// QEMU exited while libvirt was starting it ("QEMU unexpectedly closed the monitor").
+        case qemuClosedMonitor
+    }
+
     public let code: Code
-    /// libvirt's `virErrorDomain`: which part of libvirt raised it.
-    public let domain: Int32
     public let message: String
     /// The wrapper call that failed, so a message says what was being attempted.
     public let operation: String
 
-    public init(code: Code, domain: Int32 = 0, message: String, operation: String) {
+    public init(code: Code, message: String, operation: String) {
         self.code = code
-        self.domain = domain
         self.message = message
         self.operation = operation
+    }
+
+    /// The failure, when it is one that libvirt's code alone does not identify.
+    public var kind: Kind? {
+        message.contains("QEMU unexpectedly closed the monitor") ? .qemuClosedMonitor : nil
     }
 
     public var description: String { "\(operation): \(message)" }
@@ -46,9 +48,8 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
             return LibvirtError(code: .internalError, message: "libvirt reported failure without an error", operation: operation())
         }
         let code = Code(rawValue: error.pointee.code)
-        let domain = error.pointee.domain
         let message = error.pointee.message.map { String(cString: $0) } ?? "unknown libvirt error"
         virResetLastError()
-        return LibvirtError(code: code, domain: domain, message: message, operation: operation())
+        return LibvirtError(code: code, message: message, operation: operation())
     }
 }

@@ -1,17 +1,17 @@
 import CLibXML2
 import Foundation
+import Synchronization
 
 /// A RelaxNG schema read from a file (with the files it includes), such as libvirt's
 /// `/usr/share/libvirt/schemas/domain.rng`, to check documents against.
-public final class RelaxNGSchema: @unchecked Sendable {
+public final class RelaxNGSchema: Sendable {
     /// libvirt's schema for domain XML, where Debian's libvirt packages install it.
     public static let libvirtDomainPath = "/usr/share/libvirt/schemas/domain.rng"
 
-    private let schema: xmlRelaxNGPtr
+    /// libxml2's RelaxNG validation keeps state in the schema's compiled automata, so the
+    /// schema is reached only under this lock: one validation at a time per schema.
+    private let schema: Mutex<xmlRelaxNGPtr>
     public let path: String
-    /// libxml2's RelaxNG validation keeps state in the schema's compiled automata, so one
-    /// validation runs at a time per schema.
-    private let lock = NSLock()
 
     public init(path: String) throws {
         XMLLibrary.ensureInitialized()
@@ -21,42 +21,49 @@ public final class RelaxNGSchema: @unchecked Sendable {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw XMLError("cannot read the RelaxNG schema \(path): no such readable file")
         }
+        self.schema = Mutex(try Self.parse(path))
+    }
+
+    /// Compiles the schema. The parser context and its error collector are gone before the
+    /// schema is returned, so nothing else refers to it when it moves into the lock.
+    private static func parse(_ path: String) throws -> sending xmlRelaxNGPtr {
         guard let parserContext = xmlRelaxNGNewParserCtxt(path) else {
             throw XMLError("out of memory for a RelaxNG parser")
         }
-        defer { xmlRelaxNGFreeParserCtxt(parserContext) }
         // Handlers on the context, never thread-wide: libvirt uses libxml2 on these threads too.
         let collector = ErrorCollector()
         let unmanaged = Unmanaged.passRetained(collector)
-        defer { unmanaged.release() }
         xmlRelaxNGSetParserStructuredErrors(parserContext, collectStructuredError, unmanaged.toOpaque())
-        guard let parsed = xmlRelaxNGParse(parserContext) else {
+        let parsed = xmlRelaxNGParse(parserContext)
+        xmlRelaxNGFreeParserCtxt(parserContext)
+        unmanaged.release()
+        guard let parsed else {
             let detail = collector.messages.isEmpty ? "no detail" : collector.messages.prefix(5).joined(separator: "; ")
             throw XMLError("cannot read the RelaxNG schema \(path): \(detail)")
         }
-        self.schema = parsed
+        return parsed
     }
 
     deinit {
-        xmlRelaxNGFree(schema)
+        schema.withLock { xmlRelaxNGFree($0) }
     }
 
     /// The problems libxml2 found in `document`, each with its line; empty when it is valid.
     public func problems(in document: XMLDocument) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let context = xmlRelaxNGNewValidCtxt(schema) else { return ["out of memory for a RelaxNG validation"] }
-        defer { xmlRelaxNGFreeValidCtxt(context) }
-        let collector = ErrorCollector()
-        let unmanaged = Unmanaged.passRetained(collector)
-        defer { unmanaged.release() }
-        xmlRelaxNGSetValidStructuredErrors(context, collectStructuredError, unmanaged.toOpaque())
-        let result = xmlRelaxNGValidateDoc(context, document.document)
-        if result == 0 { return [] }
-        if collector.messages.isEmpty {
-            return [result < 0 ? "libxml2 could not run the validation" : "the document does not match the schema"]
+        schema.withLock { schema in
+            guard let context = xmlRelaxNGNewValidCtxt(schema) else { return ["out of memory for a RelaxNG validation"] }
+            defer { xmlRelaxNGFreeValidCtxt(context) }
+            let collector = ErrorCollector()
+            let unmanaged = Unmanaged.passRetained(collector)
+            defer { unmanaged.release() }
+            xmlRelaxNGSetValidStructuredErrors(context, collectStructuredError, unmanaged.toOpaque())
+            let result = xmlRelaxNGValidateDoc(context, document.document)
+            if result == 0 { return [] }
+            if collector.messages.isEmpty {
+                return [result < 0 ? "libxml2 could not run the validation" : "the document does not match the schema"]
+            }
+            return collector.messages
         }
-        return collector.messages
     }
 
     /// Throws an `XMLError` listing every problem when `document` does not match the schema.

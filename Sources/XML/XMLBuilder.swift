@@ -76,11 +76,6 @@ public struct XMLTree: Sendable, Hashable {
         children.compactMap { if case .element(let element) = $0 { element } else { nil } }
     }
 
-    /// The value of the attribute `name` (without namespace), if present.
-    public func attribute(_ name: String) -> String? {
-        attributes.first { $0.name == name && $0.namespace == nil }?.value
-    }
-
     /// Writes the tree as a document through libxml2: two-space indentation, attributes in the
     /// order given, no XML declaration unless asked. The same tree always gives the same text.
     public func serialized(declaration: Bool = false) throws -> String {

@@ -9,6 +9,7 @@ public struct XMLError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A parsed XML document (libxml2's `xmlDoc`), read-only, queried with XPath.
+// @unchecked: never modified after parsing, and libxml2 allows concurrent reads (each query has its own XPath context); freed only in deinit.
 public final class XMLDocument: @unchecked Sendable {
     let document: xmlDocPtr
 

@@ -1,6 +1,7 @@
 import Foundation
 @testable import GuestImage
 import HostSupport
+import Synchronization
 import Testing
 
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
@@ -81,6 +82,7 @@ import Testing
     @Test func treeWithoutBzImageSaysHowToBuildIt() async throws {
         let store = try KernelStore(cache: cache)
         let error = try await #require(throws: KernelImportError.self) { try await store.kernel(.buildTree("/tmp")) }
+        guard case .noImage = error else { Issue.record("expected noImage, got \(error)"); return }
         #expect(error.description.contains("has no arch/x86/boot/bzImage"))
         #expect(error.description.contains("make"))
     }
@@ -172,6 +174,7 @@ import Testing
         try "#include <linux/module.h>\nint broken( { return 0; }\n".write(toFile: source + "/broken.c", atomically: true, encoding: .utf8)
         try "obj-m := broken.o\n".write(toFile: source + "/Kbuild", atomically: true, encoding: .utf8)
         let error = try await #require(throws: ModuleBuildError.self) { try await ModuleBuilder(cache: cache).resolve([source], for: kernel) }
+        guard case .compileFailed = error else { Issue.record("expected compileFailed, got \(error)"); return }
         #expect(error.description.contains("does not compile against \(kernel.release)"))
         #expect(error.description.contains("broken.c"))
     }
@@ -183,6 +186,7 @@ import Testing
         let index = try ModuleIndex(modulesFolder: new.modulesFolder, release: new.release)
         let foreign = new.modulesFolder + "/" + (index.paths["kmem"] ?? "")
         let error = try await #require(throws: ModuleBuildError.self) { try await ModuleBuilder.check(foreign, against: old) }
+        guard case .wrongKernel = error else { Issue.record("expected wrongKernel, got \(error)"); return }
         #expect(error.description.contains("built for another kernel"))
         #expect(error.description.contains(old.release))
     }
@@ -195,14 +199,14 @@ import Testing
         try "obj-m := t.o\n".write(toFile: source + "/Kbuild", atomically: true, encoding: .utf8)
         try "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\n".write(toFile: source + "/t.c", atomically: true, encoding: .utf8)
         let error = try await #require(throws: ModuleBuildError.self) { try await ModuleBuilder(cache: cache).resolve([source], for: kernel) }
+        guard case .kbuildIncompatible = error else { Issue.record("expected kbuildIncompatible, got \(error)"); return }
         #expect(error.description.contains("cannot build modules for \(kernel.release) on this host"))
         #expect(error.description.contains("GLIBC_") || error.description.contains("gcc-"))
     }
 }
 
-final class Messages: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [String] = []
-    func append(_ message: String) { lock.lock(); items.append(message); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+final class Messages: Sendable {
+    private let items = Mutex<[String]>([])
+    func append(_ message: String) { items.withLock { $0.append(message) } }
+    var all: [String] { items.withLock { $0 } }
 }

@@ -39,6 +39,17 @@ import Testing
         #expect(error.code == .xmlDetail)
         #expect(!error.message.isEmpty)
         #expect(error.description.hasPrefix("create domain: "))
+        #expect(error.kind == nil)
+    }
+
+    @Test func qemuDyingAtStartHasItsOwnKind() {
+        let died = LibvirtError(
+            code: .internalError,
+            message: "internal error: QEMU unexpectedly closed the monitor (vm='cxllab-x'): qemu-system-x86_64: terminating",
+            operation: "create domain"
+        )
+        #expect(died.kind == .qemuClosedMonitor)
+        #expect(LibvirtError(code: .internalError, message: "internal error: something else", operation: "create domain").kind == nil)
     }
 
     @Test func transientDomainEventsArriveAsAStream() async throws {
