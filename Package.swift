@@ -42,7 +42,7 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         .target(name: "GuestImage", dependencies: ["HostSupport", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Topology", dependencies: ["XML", "HostSupport", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", .product(name: "Yams", package: "Yams")]),
         .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML", "Topology"]),
         // Labs at run time: sessions, the agent connection, console watching, preparation,
         // lab paths and records, interrupt teardown, lookup and clean.

@@ -12,12 +12,14 @@ extension CXLLab {
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The run id (see `cxllab matrix`).") var run: String
         @Option(help: "The folder to write into (default: the run's folder in the cache).") var out: String?
+        @Option(help: "A matrix file whose expect rules the report holds the cells to.") var expect: String?
 
         func run() async throws {
             let archive = RunArchive(cache: cacheOptions.cache)
             let results = try archive.results(of: run)
             let folder = out ?? cacheOptions.cache.path + "/reports/" + run
-            try HTMLReport.write(results, title: "cxllab run \(run)", to: folder)
+            let expectations = Expectations(try expect.map { try MatrixFile.load(path: $0).expect } ?? [])
+            try HTMLReport.write(results, title: "cxllab run \(run)", expectations: expectations, to: folder)
             print("\(results.count) cells: \(folder)/index.html, junit.xml, results.json")
         }
     }

@@ -34,12 +34,20 @@ public struct CacheDirectory: Sendable, Hashable {
         while !FileManager.default.fileExists(atPath: probe), probe != "/" {
             probe = (probe as NSString).deletingLastPathComponent
         }
-        var stats = statvfs()
-        guard statvfs(probe, &stats) == 0 else { return nil }
-        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+        return DiskSpace.free(at: probe)
     }
 
     private static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}
+
+public enum DiskSpace {
+    /// Bytes an unprivileged writer may still use on the file system holding `path`, or nil
+    /// when it cannot be read.
+    public static func free(at path: String) -> UInt64? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
     }
 }

@@ -1,5 +1,6 @@
 import AgentProtocol
 import Foundation
+import HostSupport
 import Topology
 
 public enum LabPaths {
@@ -35,11 +36,7 @@ public enum LabPaths {
     }
 
     /// Free bytes on the file system that holds `path`, or nil when it cannot be read.
-    public static func freeBytes(at path: String = labsRoot) -> UInt64? {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return nil }
-        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
-    }
+    public static func freeBytes(at path: String = labsRoot) -> UInt64? { DiskSpace.free(at: path) }
 
     /// What to tell a user whose labs disk is full.
     static func diskFullAdvice(_ folder: String) -> String {

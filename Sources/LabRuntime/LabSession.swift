@@ -160,13 +160,12 @@ public final class LabSession: GuestAgent {
     /// Starts the domain, once more if QEMU died while starting: QEMU 10 here very rarely
     /// segfaults in its RCU thread at start-up (seen 3 times in some hundreds of starts, the
     /// kernel logging "call_rcu ... segfault"), which libvirt reports as the monitor closing.
-    /// A second failure is the error. (libvirt gives this failure no code of its own: its
-    /// words are all there is to tell it by.)
+    /// A second failure is the error.
     static func createDomain(_ xml: String, persistent: Bool, libvirt: Connection, progress: @Sendable (String) -> Void) throws -> Domain {
         let flags: DomainCreateFlags = persistent ? [] : [.autodestroy]
         do {
             return try libvirt.createDomain(xml: xml, flags: flags)
-        } catch let error as LibvirtError where error.message.contains("QEMU unexpectedly closed the monitor") {
+        } catch let error as LibvirtError where error.kind == .qemuClosedMonitor {
             progress("QEMU died while starting (\(error.message.prefix(80))...); starting it once more")
             return try libvirt.createDomain(xml: xml, flags: flags)
         }

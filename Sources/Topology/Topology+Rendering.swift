@@ -1,3 +1,4 @@
+import AgentProtocol
 import Foundation
 import HostSupport
 import XML
@@ -41,11 +42,9 @@ public struct LabFiles: Sendable, Hashable {
     public var emulator: String?
     public var metadata: Metadata
 
-    public static let defaultAgentChannel = "org.cxllab.agent.0"
-
     public init(
         domainName: String, domainType: DomainType, kernel: String, initrd: String, kernelArguments: [String],
-        labDirectory: String, consoleLog: String, agentSocket: String, agentChannel: String = LabFiles.defaultAgentChannel,
+        labDirectory: String, consoleLog: String, agentSocket: String, agentChannel: String = AgentProtocol.channelName,
         emulator: String? = nil, metadata: Metadata
     ) {
         self.domainName = domainName
