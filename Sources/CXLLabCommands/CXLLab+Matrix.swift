@@ -53,7 +53,7 @@ extension CXLLab {
                                       recipe: try ProjectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
                                       projectRoot: try ProjectFiles.root())
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
-                                          terminal: terminal)
+                                          expectations: plan.expectations, terminal: terminal)
             let pinnedKernels = plan.kernels.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value.pinned.release)" }.joined(separator: ", ")
             terminal.line("matrix \(matrix.name): \(cells.count) cells, \(runner.jobs) at a time, run \(runID); kernels pinned: \(pinnedKernels)")
             let results = try await runner.run(cells) { progress.handle($0) }
@@ -112,36 +112,45 @@ enum MatrixCommandSupport {
 final class MatrixProgress: Sendable {
     private struct Counts {
         var done: Int
-        var failures = 0
+        var deviations = 0
+        var known = 0
         var finishedThisRun = 0
     }
     private let total: Int
     private let counts: Mutex<Counts>
+    private let expectations: Expectations
     private let terminal: Terminal
     private let start = ContinuousClock.now
 
-    init(total: Int, already: Int, terminal: Terminal) {
+    init(total: Int, already: Int, expectations: Expectations, terminal: Terminal) {
         self.total = total
         counts = Mutex(Counts(done: already))
+        self.expectations = expectations
         self.terminal = terminal
     }
 
     /// On a terminal, a live line that each event rewrites; in a log (CI, a pipe), one line
     /// per finished cell with the same figures, and nothing twice.
     func handle(_ event: MatrixRunner.Event) {
+        var judgement: Judgement?
+        if case .finished(let result) = event { judgement = expectations.judge(result) }
         let figures: String = counts.withLock { counts in
-            if case .finished(let result) = event {
+            if let judgement {
                 counts.done += 1
                 counts.finishedThisRun += 1
-                if result.verdict.isFailure { counts.failures += 1 }
+                if !judgement.asExpected { counts.deviations += 1 }
+                if judgement.expectedFailure { counts.known += 1 }
             }
             let elapsed = (ContinuousClock.now - start).seconds
             let eta = counts.finishedThisRun > 0 ? elapsed / Double(counts.finishedThisRun) * Double(total - counts.done) : 0
-            return String(format: "[%d/%d] %d failed, %.0f s elapsed, ETA %.0f s", counts.done, total, counts.failures, elapsed, eta)
+            return String(format: "[%d/%d] %d deviating, %d known failing, %.0f s elapsed, ETA %.0f s", counts.done, total, counts.deviations,
+                          counts.known, elapsed, eta)
         }
-        if case .finished(let result) = event {
+        if let judgement {
+            let result = judgement.result
             let verdict = result.verdict.rawValue.uppercased().padding(toLength: 6, withPad: " ", startingAt: 0)
-            terminal.line(terminal.isInteractive ? "\(verdict) \(result.cell.label)" : "\(verdict) \(result.cell.label)  \(figures)")
+            let note = judgement.expectedFailure ? "  (expected)" : judgement.asExpected ? "" : "  DEVIATION"
+            terminal.line(terminal.isInteractive ? "\(verdict) \(result.cell.label)\(note)" : "\(verdict) \(result.cell.label)\(note)  \(figures)")
         }
         if terminal.isInteractive { terminal.status(figures) }
     }
