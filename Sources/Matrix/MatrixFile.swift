@@ -146,7 +146,7 @@ public struct MatrixCell: Sendable, Codable, Hashable {
 public enum MatrixExpansion {
     /// The matrix's cells on the kernels pinned for this run (by the matrix's kernel names),
     /// with stand-in variants chosen by what each kernel can have.
-    public static func cells(_ matrix: MatrixFile, kernels: [String: KernelUnderTest], standInSource: String) -> [MatrixCell] {
+    public static func cells(_ matrix: MatrixFile, kernels: [String: MatrixPlan.PlannedKernel], standInSource: String) -> [MatrixCell] {
         var cells: [MatrixCell] = []
         for kernel in matrix.kernels {
             guard let underTest = kernels[kernel] else { continue }
@@ -157,7 +157,7 @@ public enum MatrixExpansion {
                                           orders: scenario.orders ?? "all", seed: scenario.seed ?? 1, repeats: scenario.repeat ?? 1,
                                           variant: "")
                     let userFsdev = (scenario.modules ?? []).contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
-                    switch (userFsdev, FsdevAvailability(underTest)) {
+                    switch (userFsdev, underTest.fsdev) {
                     case (true, _):
                         var cell = base
                         cell.variant = "user fsdev_dax"

@@ -5,8 +5,20 @@ import Scenarios
 /// A matrix ready to run: every kernel it names resolved once, at its start, so all its cells
 /// use the same release even if a suite alias moves while it runs; and its cells on them.
 public struct MatrixPlan: Sendable {
+    /// What the plan keeps of a kernel: its pin and what fsdev_dax can be on it; not its
+    /// config, which a long matrix would carry for nothing (a Debian config is a megabyte).
+    public struct PlannedKernel: Sendable, Hashable {
+        public let pinned: PinnedKernel
+        public let fsdev: FsdevAvailability
+
+        public init(_ kernel: KernelUnderTest) {
+            pinned = kernel.pinned
+            fsdev = FsdevAvailability(kernel)
+        }
+    }
+
     public let matrix: MatrixFile
-    public let kernels: [String: KernelUnderTest]
+    public let kernels: [String: PlannedKernel]
     public let cells: [MatrixCell]
 
     /// `earlier`: kernels a run already pinned (`--resume`): those names keep their kernel.
@@ -14,11 +26,11 @@ public struct MatrixPlan: Sendable {
         _ matrix: MatrixFile, resolver: some KernelResolving, standInSource: String, earlier: [String: PinnedKernel] = [:],
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> MatrixPlan {
-        var kernels: [String: KernelUnderTest] = [:]
+        var kernels: [String: PlannedKernel] = [:]
         for name in matrix.kernels where kernels[name] == nil {
             let reference = earlier[name]?.exactReference ?? name
             let kernel = try await resolver.kernel(try KernelReference(parsing: reference), progress: progress)
-            kernels[name] = KernelUnderTest(kernel: kernel, reference: name)
+            kernels[name] = PlannedKernel(KernelUnderTest(kernel: kernel, reference: name))
         }
         let cells = MatrixExpansion.cells(matrix, kernels: kernels, standInSource: standInSource)
         try Expectations(matrix.expect).validate(against: cells)

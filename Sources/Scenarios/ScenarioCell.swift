@@ -76,14 +76,20 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         var accelerator = "n/a"
         var imageKey: String?
         do {
-            let found = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel), progress: progress)
-            let underTest = KernelUnderTest(kernel: found, reference: kernel)
-            pinned = underTest.pinned
-            let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
-            let prepared = try await LabPreparation(cache: cache).prepare(
-                topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
-                modules: setup.imageModules, progress: progress
-            )
+            // The kernel's config is read once and let go before the lab boots (a Debian config
+            // is a megabyte, and cells run side by side for long).
+            func prepare() async throws -> (S.Setup, PreparedLab) {
+                let found = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel), progress: progress)
+                let underTest = KernelUnderTest(kernel: found, reference: kernel)
+                pinned = underTest.pinned
+                let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
+                let prepared = try await LabPreparation(cache: cache).prepare(
+                    topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
+                    modules: setup.imageModules, progress: progress
+                )
+                return (setup, prepared)
+            }
+            let (setup, prepared) = try await prepare()
             topologyName = prepared.topology.name
             accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
             imageKey = prepared.image.key
