@@ -11,6 +11,8 @@
 public enum AgentProtocol {
     public static let version: Int64 = 1
     public static let maximumFrameBytes = 1 << 20
+    /// What the host reads of one frame from the agent (a reply carries a tool's output).
+    public static let maximumReplyBytes = 16 << 20
     public static let channelName = "org.cxllab.agent.0"
     public static let heartbeatIntervalSeconds = 1
     /// On the kernel command line, lets the agent run arbitrary shell commands (interactive

@@ -39,16 +39,27 @@ enum ProjectFiles {
         throw ValidationError("cannot find \(relative) in \(searchFolders().joined(separator: ", ")); run cxllab from its source tree or set CXLLAB_HOME")
     }
 
-    /// The working folder, then the source tree this executable was built from (so cxllab
-    /// finds its recipes and topologies when run from elsewhere), then $CXLLAB_HOME.
+    /// $CXLLAB_HOME, then the source tree this executable was built from (so cxllab finds its
+    /// recipes and topologies when run from elsewhere), then the working folder, but only one
+    /// that nobody else can write: cxllab builds the stand-in module's Makefile from there, as
+    /// root, and must not run another user's.
     static func searchFolders() -> [String] {
-        var folders = [FileManager.default.currentDirectoryPath]
-        if let home = ProcessInfo.processInfo.environment["CXLLAB_HOME"] { folders.append(home) }
+        var folders: [String] = []
+        if let home = ProcessInfo.processInfo.environment["CXLLAB_HOME"], !home.isEmpty { folders.append(home) }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         // .build/<config>/cxllab -> the package root.
         let packageRoot = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         if FileManager.default.fileExists(atPath: packageRoot + "/Package.swift") { folders.append(packageRoot) }
+        let here = FileManager.default.currentDirectoryPath
+        if !folders.contains(here), ownedAndPrivate(here), ownedAndPrivate(here + "/images") { folders.append(here) }
         return folders
+    }
+
+    /// Owned by this user and not writable by anyone else (or absent).
+    static func ownedAndPrivate(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return errno == ENOENT }
+        return info.st_uid == geteuid() && info.st_mode & 0o022 == 0
     }
 }
 

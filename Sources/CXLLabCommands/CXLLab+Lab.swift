@@ -110,22 +110,21 @@ extension CXLLab {
             let libvirt = try Connection()
             let events = try libvirt.lifecycleEvents()
             let domainName = record.domainName
-            // Printing follows the watcher's text; the loop ends when the domain stops.
+            // Printing follows the watcher's text, waking when it grows; the loop ends when
+            // the domain stops (or at once with --no-follow).
             let stopped = Task {
-                for await event in events where event.domainName == domainName && event.kind == .stopped { return }
+                for await event in events where event.domainName == domainName && event.kind == .stopped { break }
+                watcher.stop()
             }
-            repeat {
-                let text = watcher.contents
-                if text.utf8.count > printed {
-                    let slice = text.utf8.dropFirst(printed)
-                    FileHandle.standardOutput.write(Data(slice))
-                    printed = text.utf8.count
-                }
-                if noFollow || stopped.isCancelled { break }
-                try? await withDeadline(.milliseconds(500), what: "console output") {
-                    for await _ in watcher.alerts { return }
-                }
-            } while (try? libvirt.lookupDomain(named: domainName)) != nil
+            while true {
+                watcher.catchUp()
+                let (text, end) = watcher.output(after: printed)
+                if !text.isEmpty { FileHandle.standardOutput.write(Data(text.utf8)) }
+                printed = end
+                if noFollow || (try? libvirt.lookupDomain(named: domainName)) == nil { break }
+                // The deadline only re-checks a domain whose stop event was missed.
+                await watcher.waitForGrowth(beyond: printed, deadline: .seconds(5))
+            }
             watcher.stop()
             stopped.cancel()
         }
@@ -191,12 +190,18 @@ extension CXLLab {
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove labs a killed cxllab left behind: their domains and files.",
-            discussion: "Domains of runs whose cxllab process is gone are destroyed; labs started with `up` are kept unless --all."
+            discussion: """
+                Domains of runs whose cxllab process is gone are destroyed; labs started with `up` are kept unless --all. \
+                Only domains carrying cxllab's metadata and folders cxllab made are touched. Half-made cache entries an \
+                interrupted cxllab left (older than an hour) are removed too.
+                """
         )
+        @OptionGroup var cacheOptions: CacheOptions
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
 
         func run() async throws {
             let removed = try LabLookup.clean(includingUp: all, libvirt: try Connection())
+                + CacheSweep.sweep(cacheOptions.cache).map { "removed \($0) (left in the cache by an interrupted cxllab)" }
             if removed.isEmpty { print("Nothing to clean.") }
             for line in removed { print(line) }
         }

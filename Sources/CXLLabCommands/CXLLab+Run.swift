@@ -33,6 +33,9 @@ extension CXLLab {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError("--orders takes 'all' or a positive number") }
+            if let problem = DriverOrders.problem(orders: orders, drivers: drivers.map { $0.split(separator: ",").map(String.init) } ?? DriverOrderScenario.defaultDrivers) {
+                throw ValidationError(problem)
+            }
             var cell = ScenarioCell(
                 kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe),
                 scenario: DriverOrderScenario(drivers: drivers.map { $0.split(separator: ",").map(String.init) }, modules: module.map(ModuleSpec.init(parsing:)),

@@ -91,7 +91,11 @@ private struct BufferedWriter {
         case .characterDevice(let major, let minor): type = 0o020000; rdev = (major, minor)
         }
         let nlink: UInt32 = entry.content == .directory ? 2 : 1
-        try header(inode: inode, mode: type | (entry.mode & 0o7777), nlink: nlink, size: UInt32(data.count),
+        // newc sizes are 8 hex digits: a file of 4 GiB or more cannot go in an initramfs.
+        guard let size = UInt32(exactly: data.count) else {
+            throw CPIOArchiveError.tooLarge(path: entry.path, bytes: data.count)
+        }
+        try header(inode: inode, mode: type | (entry.mode & 0o7777), nlink: nlink, size: size,
                    rdev: rdev, name: entry.path)
         try appendPadded(data)
     }
@@ -131,5 +135,16 @@ private struct BufferedWriter {
         guard !buffer.isEmpty else { return }
         try handle.write(contentsOf: buffer)
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+public enum CPIOArchiveError: Error, Sendable, CustomStringConvertible {
+    case tooLarge(path: String, bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let path, let bytes):
+            "\(path) is \(bytes) bytes; an initramfs (cpio newc) holds files under 4 GiB only: leave it out of the image"
+        }
     }
 }

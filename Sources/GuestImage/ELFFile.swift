@@ -27,14 +27,14 @@ public struct ELFFile: Sendable, Hashable {
             throw ELFError(path: path, reason: "no ELF magic")
         }
         guard bytes[4] == 2, bytes[5] == 1 else { throw ELFError(path: path, reason: "not 64-bit little-endian") }
-        let reader = ByteReader(data: data)
-        let programHeaders = Int(try reader.u64(0x20, path))
+        let reader = ByteReader(data: data, path: path)
+        let programHeaders = try reader.int(try reader.u64(0x20, path))
         let entrySize = Int(try reader.u16(0x36, path))
         let count = Int(try reader.u16(0x38, path))
         struct Segment { let type: UInt32; let offset: UInt64; let address: UInt64; let size: UInt64 }
         var segments: [Segment] = []
         for index in 0..<count {
-            let base = programHeaders + index * entrySize
+            let base = try reader.sum(programHeaders, index * entrySize)
             segments.append(Segment(
                 type: try reader.u32(base, path), offset: try reader.u64(base + 8, path),
                 address: try reader.u64(base + 16, path), size: try reader.u64(base + 32, path)
@@ -42,14 +42,14 @@ public struct ELFFile: Sendable, Hashable {
         }
         var interpreter: String?
         if let interp = segments.first(where: { $0.type == 3 }) {
-            interpreter = try reader.cString(Int(interp.offset), path)
+            interpreter = try reader.cString(try reader.int(interp.offset), path)
         }
         var needed: [String] = []
         var runPaths: [String] = []
         if let dynamic = segments.first(where: { $0.type == 2 }) {
             var tags: [(Int64, UInt64)] = []
-            var offset = Int(dynamic.offset)
-            let end = offset + Int(dynamic.size)
+            var offset = try reader.int(dynamic.offset)
+            let end = try reader.sum(offset, try reader.int(dynamic.size))
             while offset + 16 <= end {
                 let tag = Int64(bitPattern: try reader.u64(offset, path))
                 if tag == 0 { break }
@@ -58,13 +58,13 @@ public struct ELFFile: Sendable, Hashable {
             }
             // DT_STRTAB is an address: find the loaded segment that holds it.
             guard let table = tags.first(where: { $0.0 == 5 })?.1,
-                  let load = segments.first(where: { $0.type == 1 && $0.address <= table && table < $0.address + $0.size })
+                  let load = segments.first(where: { $0.type == 1 && $0.address <= table && table - $0.address < $0.size })
             else { throw ELFError(path: path, reason: "dynamic section without a string table") }
-            let tableOffset = Int(table - load.address + load.offset)
+            let tableOffset = try reader.sum(try reader.int(table - load.address), try reader.int(load.offset))
             for (tag, value) in tags {
                 switch tag {
-                case 1: needed.append(try reader.cString(tableOffset + Int(value), path))
-                case 15, 29: runPaths += try reader.cString(tableOffset + Int(value), path).split(separator: ":").map(String.init)
+                case 1: needed.append(try reader.cString(try reader.sum(tableOffset, try reader.int(value)), path))
+                case 15, 29: runPaths += try reader.cString(try reader.sum(tableOffset, try reader.int(value)), path).split(separator: ":").map(String.init)
                 default: break
                 }
             }
@@ -75,11 +75,25 @@ public struct ELFFile: Sendable, Hashable {
     }
 }
 
+/// Reads fields of a file whose every number may lie: an offset or size past what an `Int`
+/// holds, or a sum that overflows, is a malformed file, never a crash.
 private struct ByteReader {
     let data: Data
+    let path: String
+
+    func int(_ value: UInt64) throws -> Int {
+        guard let converted = Int(exactly: value) else { throw ELFError(path: path, reason: "a field holds \(value), past any file") }
+        return converted
+    }
+
+    func sum(_ a: Int, _ b: Int) throws -> Int {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw ELFError(path: path, reason: "offsets that overflow") }
+        return total
+    }
 
     func bytes(_ offset: Int, _ count: Int, _ path: String) throws -> [UInt8] {
-        guard offset >= 0, offset + count <= data.count else { throw ELFError(path: path, reason: "truncated at byte \(offset)") }
+        guard offset >= 0, offset <= data.count - count else { throw ELFError(path: path, reason: "truncated at byte \(offset)") }
         let start = data.startIndex + offset
         return [UInt8](data[start..<start + count])
     }

@@ -19,19 +19,24 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
         guard !value.isEmpty else { throw .emptyValue(text) }
         switch scheme {
         case "debian":
+            // A release becomes a folder name in the cache: Debian's own characters only.
+            guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.~-_".contains($0)) }), !value.hasPrefix("."),
+                  !value.hasPrefix("-") else { throw .badRelease(text) }
             self = Self.suiteAliases.contains(value) ? .debianSuite(value) : .debianRelease(value)
         case "build":
             self = .buildTree(value)
         case "files":
-            let parts = value.split(separator: ",").map(String.init)
+            let parts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard let image = parts.first, !image.isEmpty else { throw .emptyValue(text) }
             var modules: String?
             var config: String?
             for part in parts.dropFirst() {
+                if part.isEmpty { continue }
                 if part.hasPrefix("modules=") { modules = String(part.dropFirst(8)) }
                 else if part.hasPrefix("config=") { config = String(part.dropFirst(7)) }
                 else { throw .unknownFilesOption(text, part) }
             }
-            self = .files(bzImage: parts[0], modules: modules, config: config)
+            self = .files(bzImage: image, modules: modules, config: config)
         default:
             throw .unknownScheme(text, scheme)
         }
@@ -54,6 +59,7 @@ public enum KernelReferenceError: Error, Sendable, CustomStringConvertible {
     case emptyValue(String)
     case unknownScheme(String, String)
     case unknownFilesOption(String, String)
+    case badRelease(String)
 
     public var description: String {
         let forms = "write debian:<release|bookworm|bookworm-backports|trixie-backports>, build:<dir> or files:<bzImage>[,modules=<dir>][,config=<file>]"
@@ -61,6 +67,8 @@ public enum KernelReferenceError: Error, Sendable, CustomStringConvertible {
         case .missingScheme(let text): return "kernel '\(text)' names no kind of kernel: \(forms)"
         case .emptyValue(let text): return "kernel '\(text)' is empty after its colon: \(forms)"
         case .unknownScheme(let text, let scheme): return "kernel '\(text)': unknown kind '\(scheme)'; \(forms)"
+        case .badRelease(let text):
+            return "kernel '\(text)': a Debian release is letters, digits and + . ~ - _ (as `uname -r` prints it, e.g. debian:6.12.95+deb12-amd64)"
         case .unknownFilesOption(let text, let option):
             return "kernel '\(text)': unknown option '\(option)'; files: takes modules=<dir> and config=<file>"
         }

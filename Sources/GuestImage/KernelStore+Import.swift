@@ -5,6 +5,7 @@ public enum KernelImportError: Error, Sendable, CustomStringConvertible {
     case noImage(tree: String)
     case notABzImage(String)
     case noModules(String)
+    case unusableRelease(String, String)
 
     public var description: String {
         switch self {
@@ -12,6 +13,8 @@ public enum KernelImportError: Error, Sendable, CustomStringConvertible {
             return "kernel tree \(tree) has no arch/x86/boot/bzImage; build it first (`make -j$(nproc) bzImage modules`), or name the image with files:<bzImage>"
         case .notABzImage(let path):
             return "\(path) is not an x86 bzImage (no 'HdrS' setup header); give the bzImage from arch/x86/boot"
+        case .unusableRelease(let path, let release):
+            return "\(path) names its release '\(release.prefix(80))', which cannot be a folder name; a kernel's release is letters, digits and + . ~ - _"
         case .noModules(let path):
             return "\(path) holds no kernel modules: give the folder INSTALL_MOD_PATH pointed at (with lib/modules/<release>) or a lib/modules/<release> folder"
         }
@@ -31,7 +34,12 @@ extension KernelStore {
         guard offset > 0, start < bytes.count else { throw KernelImportError.notABzImage(path) }
         let text = bytes[start...].prefix { $0 != 0 && $0 != 0x20 }
         guard !text.isEmpty else { throw KernelImportError.notABzImage(path) }
-        return String(decoding: text, as: UTF8.self)
+        // The release becomes a folder name (lib/modules/<release>): `uname -r`'s characters only.
+        let release = String(decoding: text, as: UTF8.self)
+        guard release.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.~-_".contains($0)) }), !release.hasPrefix(".") else {
+            throw KernelImportError.unusableRelease(path, release)
+        }
+        return release
     }
 
     /// Imports a `build:` tree or `files:` kernel into the store, again whenever its image

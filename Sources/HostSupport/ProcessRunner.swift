@@ -205,16 +205,45 @@ private final class RunState: Sendable {
             return process
         }
         guard let process = target else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
+        // The whole tree, gathered before anything dies (an orphan loses its link to the
+        // child): make's compilers, a shell's pipeline. Left alive they would hold the output
+        // pipes open, and the run would never end.
+        let pids = [process.processIdentifier] + ProcessTree.descendants(of: process.processIdentifier)
+        for pid in pids { kill(pid, SIGTERM) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
-            if process.isRunning { kill(pid, SIGKILL) }
+            for pid in pids where ProcessTree.exists(pid) { kill(pid, SIGKILL) }
         }
     }
 
     var didExpire: Bool {
         state.withLock { $0.expired }
     }
+}
+
+/// A process's descendants, from /proc's parent links.
+public enum ProcessTree {
+    public static func descendants(of root: Int32) -> [Int32] {
+        var children: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(pid) }
+        }
+        var found: [Int32] = []
+        var queue = [root]
+        while let next = queue.popLast() {
+            for child in children[next] ?? [] where !found.contains(child) {
+                found.append(child)
+                queue.append(child)
+            }
+        }
+        return found
+    }
+
+    /// Whether the pid still names a process that has not been reaped.
+    static func exists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 }
 
 /// The two pipes' contents, stored by their reader threads and read once both are done.

@@ -236,7 +236,9 @@ public final class AgentConnection: @unchecked Sendable {
         let thread = Thread { [weak self] in
             guard let fd = self?.descriptor else { return }
             var buffer = [UInt8](repeating: 0, count: 65536)
-            var pending: [UInt8] = []
+            // Bounded: a guest that floods the channel without newlines costs at most one
+            // frame's worth of memory.
+            var reader = FrameReader(limit: AgentProtocol.maximumReplyBytes)
             while true {
                 let count = recv(fd, &buffer, buffer.count, 0)
                 if count < 0 && errno == EINTR { continue }
@@ -244,11 +246,15 @@ public final class AgentConnection: @unchecked Sendable {
                     self?.fail(reason: count == 0 ? "the guest side went away" : String(cString: strerror(errno)))
                     return
                 }
-                pending += buffer[0..<count]
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    let line = Array(pending[..<newline])
-                    pending.removeSubrange(...newline)
-                    if !line.isEmpty { self?.handle(line) }
+                for item in reader.feed(buffer[0..<count]) {
+                    switch item {
+                    case .frame(let line):
+                        self?.handle(line)
+                    case .oversized(let size):
+                        self?.fail(reason: "the agent sent a frame of \(size) bytes, over the limit of \(AgentProtocol.maximumReplyBytes): "
+                            + "a command's output too large to take")
+                        return
+                    }
                 }
             }
         }

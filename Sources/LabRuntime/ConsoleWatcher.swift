@@ -30,12 +30,21 @@ public struct ConsoleAlert: Sendable, Hashable, CustomStringConvertible {
 /// alarming lines as they appear. Everything read is kept for evidence.
 public final class ConsoleWatcher: Sendable {
     public let path: String
+    /// A console that grows past this keeps its newest part (the evidence is at the end): a
+    /// guest that floods its console costs bounded memory.
+    static let keptBytes = 4 << 20
+    /// An unterminated line longer than this is taken as it is.
+    static let longestLine = 64 << 10
+
     private struct State {
         var text = ""
+        /// Bytes dropped from the front of `text`, so offsets into the whole console stay valid.
+        var dropped = 0
         var found: [ConsoleAlert] = []
         var stopped = false
         var fatalWaiters: [UUID: CheckedContinuation<ConsoleAlert?, Never>] = [:]
         var lineWaiters: [UUID: (text: String, continuation: CheckedContinuation<String?, Never>)] = [:]
+        var growthWaiters: [UUID: (size: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
     }
     /// The file being followed: touched by the follower thread and by `catchUp()`.
     private struct Reader {
@@ -66,22 +75,35 @@ public final class ConsoleWatcher: Sendable {
     }
 
     public func stop() {
-        let (waiters, lineWaiting) = state.withLock { state -> ([CheckedContinuation<ConsoleAlert?, Never>], [CheckedContinuation<String?, Never>]) in
+        let (waiters, lineWaiting, growthWaiting) = state.withLock { state in
             state.stopped = true
             defer {
                 state.fatalWaiters.removeAll()
                 state.lineWaiters.removeAll()
+                state.growthWaiters.removeAll()
             }
-            return (Array(state.fatalWaiters.values), state.lineWaiters.values.map(\.continuation))
+            return (Array(state.fatalWaiters.values), state.lineWaiters.values.map(\.continuation), state.growthWaiters.values.map(\.continuation))
         }
         for waiter in waiters { waiter.resume(returning: nil) }
         for waiter in lineWaiting { waiter.resume(returning: nil) }
+        for waiter in growthWaiting { waiter.resume() }
         var byte: UInt8 = 1
         _ = Foundation.write(wakeup[1], &byte, 1)
     }
 
-    /// The console so far.
+    /// The console so far (its newest `keptBytes` when it grew past them).
     public var contents: String { state.withLock { $0.text } }
+
+    /// What came after byte `offset` of the whole console, and the offset of its end: for a
+    /// follower that prints each byte once, however much was dropped meanwhile.
+    public func output(after offset: Int) -> (text: Substring, end: Int) {
+        state.withLock { state in
+            let end = state.dropped + state.text.utf8.count
+            let skip = max(0, offset - state.dropped)
+            guard skip < state.text.utf8.count else { return ("", end) }
+            return (state.text[state.text.utf8.index(state.text.utf8.startIndex, offsetBy: skip)...], end)
+        }
+    }
     public var alertsSoFar: [ConsoleAlert] { state.withLock { $0.found } }
 
     /// The last `count` lines, for evidence.
@@ -147,11 +169,17 @@ public final class ConsoleWatcher: Sendable {
                 // Swift counts as one Character that is not "\n".
                 reader.partial += buffer[0..<count]
                 var lines: [String] = []
-                while let newline = reader.partial.firstIndex(of: 0x0A) {
-                    var line = reader.partial[reader.partial.startIndex..<newline]
+                var start = reader.partial.startIndex
+                while let newline = reader.partial[start...].firstIndex(of: 0x0A) {
+                    var line = reader.partial[start..<newline]
                     if line.last == 0x0D { line = line.dropLast() }
                     lines.append(String(decoding: line, as: UTF8.self))
-                    reader.partial.removeSubrange(reader.partial.startIndex...newline)
+                    start = newline + 1
+                }
+                reader.partial.removeSubrange(reader.partial.startIndex..<start)
+                if reader.partial.count > Self.longestLine {
+                    lines.append(String(decoding: reader.partial, as: UTF8.self))
+                    reader.partial.removeAll()
                 }
                 consume(lines, raw: String(decoding: buffer[0..<count], as: UTF8.self))
             }
@@ -172,8 +200,14 @@ public final class ConsoleWatcher: Sendable {
         }
         // The text grows and line waiters are matched under one lock, so a waiter registering
         // meanwhile either sees the new text or is matched here.
-        let matched = state.withLock { state -> [(CheckedContinuation<String?, Never>, String)] in
+        let (matched, grown) = state.withLock { state -> ([(CheckedContinuation<String?, Never>, String)], [CheckedContinuation<Void, Never>]) in
             state.text += raw
+            if state.text.utf8.count > Self.keptBytes {
+                let keep = Self.keptBytes * 3 / 4
+                let cut = state.text.utf8.index(state.text.utf8.endIndex, offsetBy: -keep)
+                state.dropped += state.text.utf8.distance(from: state.text.utf8.startIndex, to: cut)
+                state.text = String(state.text[cut...])
+            }
             var matched: [(CheckedContinuation<String?, Never>, String)] = []
             for (id, waiter) in state.lineWaiters {
                 if let line = lines.first(where: { $0.contains(waiter.text) }) {
@@ -181,9 +215,13 @@ public final class ConsoleWatcher: Sendable {
                     state.lineWaiters.removeValue(forKey: id)
                 }
             }
-            return matched
+            let size = state.dropped + state.text.utf8.count
+            let grown = state.growthWaiters.filter { $0.value.size < size }
+            for id in grown.keys { state.growthWaiters.removeValue(forKey: id) }
+            return (matched, grown.values.map(\.continuation))
         }
         for (continuation, line) in matched { continuation.resume(returning: line) }
+        for continuation in grown { continuation.resume() }
         let fatal = new.first { $0.kind.isFatal }
         let waiters = state.withLock { state -> [CheckedContinuation<ConsoleAlert?, Never>] in
             state.found += new
@@ -216,6 +254,27 @@ public final class ConsoleWatcher: Sendable {
             }
         }
         return result ?? nil
+    }
+
+    /// Returns once the console holds more than `size` bytes, the watcher stops, or the deadline
+    /// passes: what a follower (`cxllab console`) waits on instead of polling.
+    public func waitForGrowth(beyond size: Int, deadline: Duration) async {
+        _ = try? await withDeadline(deadline, what: "more console output") { [self] in
+            let id = UUID()
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { state -> Bool in
+                        if state.dropped + state.text.utf8.count > size || state.stopped || Task.isCancelled { return true }
+                        state.growthWaiters[id] = (size, continuation)
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { $0.growthWaiters.removeValue(forKey: id) }
+                waiter?.continuation.resume()
+            }
+        }
     }
 
     /// The first fatal line (a panic), as soon as it is read, or nil when none came in time.

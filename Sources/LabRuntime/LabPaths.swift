@@ -78,7 +78,12 @@ public enum QEMUPidFile {
     static func kill(inFolder folder: String) {
         guard let text = try? String(contentsOfFile: folder + "/" + name, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-              let command = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8), command.hasPrefix("qemu") else { return }
+              let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return }
+        // Only the QEMU that wrote this pid file (its command line names it): a pid the system
+        // gave to another process since, another VM included, is left alone.
+        let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard arguments.first.map({ ($0 as NSString).lastPathComponent.hasPrefix("qemu") }) == true,
+              arguments.contains(where: { $0.contains(folder + "/" + name) }) else { return }
         Glibc.kill(pid, SIGKILL)
     }
 }

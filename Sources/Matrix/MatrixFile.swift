@@ -83,6 +83,11 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             for scenario in matrix.scenarios where scenario.name != "driver-order" {
                 throw MatrixError("\(path): unknown scenario '\(scenario.name)'; the scenario cxllab has is driver-order")
             }
+            for scenario in matrix.scenarios {
+                if let problem = DriverOrders.problem(orders: scenario.orders ?? "all", drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers) {
+                    throw MatrixError("\(path): scenario \(scenario.name): \(problem)")
+                }
+            }
             var withRules = matrix
             withRules.expect = try ExpectationParser.rules(yaml: text, file: path)
             return withRules

@@ -21,13 +21,13 @@ public final class ResultStore: Sendable {
         try self.init(path: Self.path(cache: cache))
     }
 
+    /// The columns of a stored cell, in the order `save` and `merge` name them.
+    static let columns = "run, cell, kernel, kernelRelease, topology, scenario, variant, seed, imageKey, verdict, failedOrders, orders, seconds, finished, result"
+
     public init(path: String) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        var configuration = Configuration()
-        // Several cxllab processes may write at once (matrix shards on one host).
-        configuration.busyMode = .timeout(30)
-        queue = try DatabaseQueue(path: path, configuration: configuration)
+        queue = try Self.open(path)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "cell") { table in
@@ -59,17 +59,35 @@ public final class ResultStore: Sendable {
         try migrator.migrate(queue)
     }
 
+    /// Opens the store; a damaged one (not a database, or corrupt) is moved aside, whole, and
+    /// a new one begun, with a word on standard error: results already kept stay on disk for
+    /// `cxllab merge`, and new ones are not lost to the damage.
+    static func open(_ path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        // Several cxllab processes may write at once (matrix shards on one host).
+        configuration.busyMode = .timeout(30)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+            return queue
+        } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+            let aside = path + ".damaged-" + UTCTimestamp.compact(Date())
+            for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            FileHandle.standardError.write(Data(("cxllab: the result store \(path) is damaged (\(error.message ?? "\(error.resultCode)")); "
+                + "it was moved to \(aside) and a new store begun. `cxllab merge \(aside)` recovers what can be read of it.\n").utf8))
+            return try DatabaseQueue(path: path, configuration: configuration)
+        }
+    }
+
     public func save(_ result: CellResult, run: String) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .utcISO8601
         let blob = try encoder.encode(result)
         try queue.write { db in
             try db.execute(
-                sql: """
-                    INSERT INTO cell (run, cell, kernel, kernelRelease, topology, scenario, variant, seed, imageKey, verdict,
-                                      failedOrders, orders, seconds, finished, result)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
+                sql: "INSERT INTO cell (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [run, result.cellID, result.cell.kernel, result.cell.pinned.release, result.cell.topology, result.cell.scenario,
                             result.cell.variant, Int64(bitPattern: result.cell.seed), result.outcome.imageKey, result.verdict.rawValue,
                             result.scenario.failedCases.count, result.cases.count, result.seconds, result.finished, blob]
@@ -77,15 +95,31 @@ public final class ResultStore: Sendable {
         }
     }
 
-    /// Copies every cell of other stores (shards run on other hosts) into this one.
+    /// Copies the cells of other stores (shards run on other hosts) into this one, by column
+    /// name: a cell this store lacks is added, one it has is replaced only by a newer result.
+    /// Returns how many rows changed.
     public func merge(from paths: [String]) throws -> Int {
         var copied = 0
         for path in paths {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw MatrixError("cannot read \(path): give the results.sqlite of another cxllab's cache", code: .notFound)
+            }
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "ATTACH DATABASE ? AS other", arguments: [path])
                 defer { try? db.execute(sql: "DETACH DATABASE other") }
+                let columns = Set(try Row.fetchAll(db, sql: "PRAGMA other.table_info(cell)").map { $0["name"] as String })
+                let wanted = Self.columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard wanted.allSatisfy(columns.contains) else {
+                    throw MatrixError("\(path) is not a cxllab result store (it has no cell table with cxllab's columns)", code: .invalidFile)
+                }
                 try db.inTransaction {
-                    try db.execute(sql: "INSERT OR REPLACE INTO cell SELECT * FROM other.cell")
+                    try db.execute(sql: "INSERT OR IGNORE INTO cell (\(Self.columns)) SELECT \(Self.columns) FROM other.cell")
+                    copied += db.changesCount
+                    try db.execute(sql: """
+                        INSERT OR REPLACE INTO cell (\(Self.columns))
+                        SELECT \(Self.columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+                        FROM other.cell o JOIN main.cell c ON c.run = o.run AND c.cell = o.cell WHERE o.finished > c.finished
+                        """)
                     copied += db.changesCount
                     return .commit
                 }

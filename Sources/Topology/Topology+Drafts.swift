@@ -133,12 +133,19 @@ struct NUMADraft: Sendable, Hashable {
         switch node {
         case .scalar(let scalar):
             var cpus: [Int] = []
+            // Each vCPU once: a list that repeats itself cannot grow past 4096 entries.
+            var seen = Set<Int>()
             for part in scalar.string.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
                 let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
                 guard (1...2).contains(bounds.count), let low = Int(bounds[0]), let high = Int(bounds.last!), low >= 0, low <= high, high < 4096 else {
                     sink.error(node.location, "`cpus` of \(what) has `\(part)`, which is not a vCPU number or range", fix: fix)
                     return nil
                 }
+                if let again = (low...high).first(where: { seen.contains($0) }) {
+                    sink.error(node.location, "`cpus` of \(what) names vCPU \(again) more than once", fix: fix)
+                    return nil
+                }
+                seen.formUnion(low...high)
                 cpus += Array(low...high)
             }
             if cpus.isEmpty { sink.error(node.location, "`cpus` of \(what) is empty", fix: fix); return nil }

@@ -157,6 +157,11 @@ extension Validator {
                       fix: "write each argument as one word of printable text; list several as `kernel_cmdline: [a=1, b=2]` or `kernel_cmdline: a=1 b=2`")
             } else if argument.value.isEmpty {
                 error(argument.location, "a kernel argument is empty", fix: "delete the empty argument")
+            } else if argument.value.hasPrefix("cxllab.") {
+                // cxllab's own switches (the agent's shell) are the lab's to set, not a
+                // topology's: `up --no-shell` must mean no shell.
+                error(argument.location, "`\(argument.value)` is a switch cxllab sets itself",
+                      fix: "delete it; `cxllab up` enables the agent's shell unless --no-shell")
             }
         }
     }

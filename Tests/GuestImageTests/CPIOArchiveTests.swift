@@ -77,6 +77,24 @@ import Testing
         #expect(throws: ELFError.self) { try ELFFile(data: Data(truncated)) }
     }
 
+    /// Every header field that names an offset or size set to huge values, one at a time and
+    /// all together: each is a clear error, never a crash.
+    @Test func malformedFieldsAreErrorsNotCrashes() throws {
+        let original = try Data(contentsOf: URL(fileURLWithPath: "/usr/bin/ndctl"))
+        let programHeaders = Int(original[0x20]) | Int(original[0x21]) << 8
+        let fields = [0x20, programHeaders + 8, programHeaders + 16, programHeaders + 32]
+        let segmentCount = Int(original[0x38])
+        let everySegmentField = (0..<segmentCount).flatMap { index in [8, 16, 32].map { programHeaders + index * 56 + $0 } }
+        for offsets in fields.map({ [$0] }) + [everySegmentField] {
+            for value: UInt8 in [0xFF, 0x7F] {
+                var data = original
+                for offset in offsets { data.replaceSubrange(offset..<offset + 8, with: [UInt8](repeating: value, count: 8)) }
+                let parsed = Result { try ELFFile(data: data) }
+                if case .failure(let error) = parsed { #expect(error is ELFError) }
+            }
+        }
+    }
+
     @Test func libraryClosureIncludesLoaderAndLibc() throws {
         let files = try LibraryClosure().files(for: ["/usr/bin/ndctl"]).map(\.guestPath)
         #expect(files.contains("/usr/bin/ndctl"))

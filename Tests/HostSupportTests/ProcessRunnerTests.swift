@@ -25,6 +25,14 @@ import Testing
         #expect(result.duration < .seconds(5))
     }
 
+    /// A deadline stops the child's children too (make's compilers, a shell's pipeline):
+    /// left alive, they would keep the output pipes open and the run would never return.
+    @Test func deadlineStopsTheChildsChildren() async throws {
+        let result = try await ProcessRunner.run("sh", ["-c", "sleep 30 & sleep 30 & wait"], timeout: .milliseconds(300))
+        #expect(result.timedOut)
+        #expect(result.duration < .seconds(10))
+    }
+
     @Test func inputReachesTheChild() async throws {
         let result = try await ProcessRunner.run("cat", [], input: Data("hello".utf8))
         #expect(result.output == "hello")

@@ -209,3 +209,37 @@ import XML
         #expect(Set(try store.results(run: "a").map(\.cellID)) == [cell.id, second.cell.id])
     }
 }
+
+@Suite struct ResultStoreDamageTests {
+    @Test func aDamagedStoreIsMovedAsideAndANewOneBegun() throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/cxllab-damaged-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try String(repeating: "not a database ", count: 400).write(toFile: folder + "/results.sqlite", atomically: true, encoding: .utf8)
+        let store = try ResultStore(path: folder + "/results.sqlite")
+        let cell = Fixtures.cell(drivers: ["device_dax"])
+        try store.save(Fixtures.result(cell, Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [])), run: "r")
+        #expect(try store.results(run: "r").count == 1)
+        let aside = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("results.sqlite.damaged-") }
+        #expect(aside.count == 1, "\(aside)")
+    }
+
+    @Test func mergeKeepsTheNewerResultAndRefusesWhatIsNotAStore() throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/cxllab-merge-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let local = try ResultStore(path: folder + "/a.sqlite"), shard = try ResultStore(path: folder + "/b.sqlite")
+        let cell = Fixtures.cell(drivers: ["device_dax"])
+        let pass = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]])
+        let fail = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real,
+                                    rounds: [[OrderResult(order: ["device_dax"], observations: [Fixtures.violation()], seconds: 1, error: nil)]])
+        try local.save(Fixtures.result(cell, pass, finished: Date(timeIntervalSince1970: 2_000)), run: "r")
+        try shard.save(Fixtures.result(cell, fail, finished: Date(timeIntervalSince1970: 1_000)), run: "r")
+        #expect(try local.merge(from: [folder + "/b.sqlite"]) == 0)
+        #expect(try local.results(run: "r").first?.verdict == .pass)
+        try shard.save(Fixtures.result(cell, fail, finished: Date(timeIntervalSince1970: 3_000)), run: "r")
+        #expect(try local.merge(from: [folder + "/b.sqlite"]) == 1)
+        #expect(try local.results(run: "r").first?.verdict == .fail)
+        try "plain text".write(toFile: folder + "/c.txt", atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try local.merge(from: [folder + "/c.txt"]) }
+    }
+}

@@ -37,18 +37,52 @@ public enum DriverOrders {
         return result
     }
 
+    /// Every order is listed only up to this many drivers (8! = 40,320 orders); past it a
+    /// run samples (`--orders N`).
+    public static let maximumForAll = 8
+
+    /// What is wrong with an `orders` setting for a driver set, in words with the fix; nil
+    /// when it can run.
+    public static func problem(orders: String, drivers: [String]) -> String? {
+        guard let selection = OrderSelection(argument: orders) else {
+            return "orders '\(orders)' is neither 'all' nor a positive number of orders to sample"
+        }
+        if selection == .all, drivers.count > maximumForAll {
+            return "\(drivers.count) drivers have \(count(drivers.count).map(String.init) ?? "too many") orders; sample some with orders: N (or --orders N)"
+        }
+        if Set(drivers).count != drivers.count { return "the driver list names a driver twice: \(drivers.joined(separator: ", "))" }
+        return nil
+    }
+
+    /// n!, or nil past `Int`.
+    public static func count(_ drivers: Int) -> Int? {
+        (1...max(1, drivers)).reduce(Optional(1)) { product, factor in
+            product.flatMap { $0.multipliedReportingOverflow(by: factor) }.flatMap { $0.overflow ? nil : $0.partialValue }
+        }
+    }
+
     /// The orders for one round. Round r of a seeded run always draws the same sample.
     public static func orders(_ drivers: [String], selection: OrderSelection, seed: UInt64, round: Int) -> [[String]] {
-        let every = all(drivers)
+        var generator = SeededGenerator(seed: seed &+ UInt64(round) &* 0x9E37_79B9_7F4A_7C15)
         switch selection {
         case .all:
-            return every
-        case .sample(let count):
+            return all(drivers)
+        case .sample(let count) where drivers.count <= 7:
+            let every = all(drivers)
             guard count < every.count else { return every }
-            var generator = SeededGenerator(seed: seed &+ UInt64(round) &* 0x9E37_79B9_7F4A_7C15)
             var shuffled = every
             shuffled.shuffle(using: &generator)
             return Array(shuffled.prefix(count))
+        case .sample(let count):
+            // Too many orders to list: draw distinct ones, never more than there are.
+            let wanted = min(count, Self.count(drivers.count) ?? count)
+            var drawn: [[String]] = []
+            var seen: Set<[String]> = []
+            while drawn.count < wanted {
+                let order = drivers.shuffled(using: &generator)
+                if seen.insert(order).inserted { drawn.append(order) }
+            }
+            return drawn
         }
     }
 }

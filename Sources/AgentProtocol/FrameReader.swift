@@ -1,5 +1,3 @@
-import AgentProtocol
-
 /// Splits a byte stream into newline-terminated frames. A frame longer than the limit is
 /// dropped up to its newline and reported once as oversized, so a flood cannot exhaust memory.
 public struct FrameReader {
