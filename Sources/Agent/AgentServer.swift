@@ -50,11 +50,11 @@ public final class AgentServer {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
                 // No host on the other end. virtio-console then answers read() with 0 and
-                // poll() with POLLHUP at once, so neither can wait for the host to come: sleep
-                // instead, a quarter second at a time (the lab idles at a few wakeups a second,
-                // not a whole host core, and a host that connects is served within 250 ms).
-                var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
-                nanosleep(&pause, nil)
+                // poll() with POLLHUP at once, so neither can wait for the host to come. Its
+                // writes do wait, though: the heartbeat thread's next frame goes through only
+                // once a host is connected, and then it wakes this loop. (A timeout bounds the
+                // wait should a wake-up be missed.)
+                writer.waitForDelivery(seconds: 5)
                 continue
             }
             for item in reader.feed(buffer[0..<count]) {
@@ -99,9 +99,27 @@ final class FrameWriter: Sendable {
     let descriptor: Int32
     let started = Spawn.monotonicSeconds()
     private let lock = Mutex(())
+    /// A byte is written here after each frame that went through: what a reader with no host
+    /// waits on.
+    private let delivered: [Int32]
 
     init(descriptor: Int32) {
         self.descriptor = descriptor
+        var fds: [Int32] = [-1, -1]
+        _ = pipe(&fds)
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        delivered = fds
+    }
+
+    /// Returns once a frame went through after the call (a host is there), or after `seconds`.
+    func waitForDelivery(seconds: Int32) {
+        var drain = [UInt8](repeating: 0, count: 64)
+        while read(delivered[0], &drain, drain.count) > 0 {}
+        var fds = [pollfd(fd: delivered[0], events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 1, seconds * 1000)
     }
 
     func send(_ frame: AgentFrame) {
@@ -121,6 +139,8 @@ final class FrameWriter: Sendable {
                 }
                 offset += written
             }
+            var one: UInt8 = 1
+            _ = write(delivered[1], &one, 1)
         }
     }
 }

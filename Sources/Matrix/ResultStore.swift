@@ -27,7 +27,7 @@ public final class ResultStore: Sendable {
     public init(path: String) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        queue = try Self.open(path)
+        queue = try Self.openQueue(path)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "cell") { table in
@@ -62,7 +62,7 @@ public final class ResultStore: Sendable {
     /// Opens the store; a damaged one (not a database, or corrupt) is moved aside, whole, and
     /// a new one begun, with a word on standard error: results already kept stay on disk for
     /// `cxllab merge`, and new ones are not lost to the damage.
-    static func open(_ path: String) throws -> DatabaseQueue {
+    static func openQueue(_ path: String) throws -> DatabaseQueue {
         var configuration = Configuration()
         // Several cxllab processes may write at once (matrix shards on one host).
         configuration.busyMode = .timeout(30)

@@ -20,13 +20,14 @@ enum Fixtures {
     /// The default matrix's three kernels as Debian has them: 6.1 (no driver types), 6.12
     /// (no fsdev_dax), 7.3 (its own fsdev_dax).
     static var defaultKernels: [String: MatrixPlan.PlannedKernel] {
-        [String: KernelUnderTest]([
+        let kernels: [String: KernelUnderTest] = [
             "debian:bookworm": KernelUnderTest(kernel: kernel("6.1.0-56-amd64"), config: KernelConfig(text: ""), reference: "debian:bookworm"),
             "debian:bookworm-backports": KernelUnderTest(kernel: kernel("6.12.95+deb12-amd64"), config: KernelConfig(text: ""),
                                                          reference: "debian:bookworm-backports"),
             "debian:trixie-backports": KernelUnderTest(kernel: kernel("7.3.4+deb13-amd64"), config: KernelConfig(text: "CONFIG_DEV_DAX_FSDEV=m\n"),
                                                        reference: "debian:trixie-backports"),
-        ]).mapValues(MatrixPlan.PlannedKernel.init)
+        ]
+        return kernels.mapValues(MatrixPlan.PlannedKernel.init)
     }
 
     static func cell(kernel: String = "debian:x", drivers: [String] = ["device_dax", "fsdev_dax"], seed: UInt64 = 1,
