@@ -67,15 +67,17 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "cxllab", dependencies: ["CXLLabCommands"]),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport"]),
+        // What suites need besides the package (tags, the pure-only switch), for every test target.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport", "TestSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol", "HostSupport"]),
-        .testTarget(name: "LabTests", dependencies: ["LabRuntime", "Scenarios", "Matrix", "Bench", "GuestImage", "Topology", "HostSupport",
+        .testTarget(name: "LabTests", dependencies: ["TestSupport", "LabRuntime", "Scenarios", "Matrix", "Bench", "GuestImage", "Topology", "HostSupport",
                                                      "Libvirt", "AgentProtocol", "HostCheck"],
                     exclude: ["Transcripts"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
-        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt"]),
-        .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt", "TestSupport"]),
+        .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport", "TestSupport"]),
         .testTarget(
             name: "TopologyTests",
             dependencies: ["Topology", "XML", "HostSupport", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -3,6 +3,7 @@ import Foundation
 import HostSupport
 import Synchronization
 import Testing
+import TestSupport
 
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
 /// TCG. Serialized: each guest takes a core.

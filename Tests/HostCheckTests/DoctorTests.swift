@@ -3,6 +3,7 @@ import Foundation
 @testable import HostCheck
 import HostSupport
 import Testing
+import TestSupport
 
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct DoctorTests {
     /// The whole doctor on this host, as `make setup` leaves it: healthy, with an accelerator

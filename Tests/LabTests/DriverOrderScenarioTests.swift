@@ -7,6 +7,7 @@ import HostSupport
 @testable import Bench
 import Libvirt
 import Testing
+import TestSupport
 
 /// The driver-order scenario in real guests, against the behaviour measured on this machine
 /// and described in the fsdev V9 review thread.

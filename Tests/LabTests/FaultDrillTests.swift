@@ -7,6 +7,7 @@ import HostSupport
 @testable import Bench
 import Libvirt
 import Testing
+import TestSupport
 
 /// Fault drills: cxllab interrupted, killed, starved of disk, or lied to in the middle of a
 /// cell. Every drill ends with no cxllab domain of its run in libvirt, nothing left in its

@@ -6,6 +6,7 @@ import HostSupport
 @testable import Bench
 import Libvirt
 import Testing
+import TestSupport
 
 /// The commands a newcomer types, as a newcomer types them.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabCommandTests {

@@ -9,6 +9,7 @@ import HostSupport
 import Libvirt
 import Synchronization
 import Testing
+import TestSupport
 import Topology
 
 /// Real labs: real QEMU guests through qemu:///system, the real agent in them. Serialized,

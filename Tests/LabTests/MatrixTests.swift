@@ -6,6 +6,7 @@ import HostSupport
 @testable import Bench
 import Libvirt
 import Testing
+import TestSupport
 import XML
 
 @Suite struct MatrixExpansionTests {

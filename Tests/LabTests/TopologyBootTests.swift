@@ -8,6 +8,7 @@ import HostSupport
 @testable import Bench
 import Libvirt
 import Testing
+import TestSupport
 
 /// Every shipped topology boots, and the guest sees its devices.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct TopologyBootTests {

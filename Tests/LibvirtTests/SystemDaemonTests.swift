@@ -1,6 +1,7 @@
 import Foundation
 import Libvirt
 import Testing
+import TestSupport
 
 /// The real qemu:///system daemon with a real QEMU guest. CI installs and starts libvirtd
 /// (`make setup`), so a missing daemon fails here instead of skipping.

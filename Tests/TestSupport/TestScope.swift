@@ -5,16 +5,16 @@ import Testing
 // only the suites that need none of it, in well under a minute.
 extension Tag {
     /// Real QEMU guests through the system libvirtd (slow under TCG).
-    @Tag static var vm: Self
+    @Tag public static var vm: Self
     /// Debian's archive (kernels, packages) or a cache filled from it.
-    @Tag static var network: Self
+    @Tag public static var network: Self
     /// Headless Chromium.
-    @Tag static var browser: Self
+    @Tag public static var browser: Self
 }
 
 extension Trait where Self == ConditionTrait {
     /// Off when CXLLAB_TESTS=pure.
-    static var needsHost: Self {
+    public static var needsHost: Self {
         .enabled(if: ProcessInfo.processInfo.environment["CXLLAB_TESTS"] != "pure", "needs the host's services (CXLLAB_TESTS=pure)")
     }
 }
