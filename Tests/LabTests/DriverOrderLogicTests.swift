@@ -26,6 +26,32 @@ import Testing
         #expect(OrderSelection(argument: "0") == nil)
     }
 
+    /// Ten drivers have 3,628,800 orders: sampling one must not list them all, and listing
+    /// them all is refused with the fix.
+    @Test func manyDriversAreSampledNotListed() {
+        let drivers = (0..<10).map { "d\($0)" }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let sample = DriverOrders.orders(drivers, selection: .sample(3), seed: 7, round: 0)
+        #expect(clock.now - start < .seconds(1))
+        #expect(sample.count == 3 && Set(sample).count == 3 && sample.allSatisfy { Set($0) == Set(drivers) })
+        #expect(sample == DriverOrders.orders(drivers, selection: .sample(3), seed: 7, round: 0))
+        #expect(DriverOrders.problem(orders: "all", drivers: drivers)?.contains("sample some with orders: N") == true)
+        #expect(DriverOrders.problem(orders: "1", drivers: drivers) == nil)
+        #expect(DriverOrders.problem(orders: "zero", drivers: ["a"])?.contains("neither 'all' nor") == true)
+        #expect(DriverOrders.problem(orders: "all", drivers: ["a", "a"])?.contains("twice") == true)
+    }
+
+    /// Names typed by people become domain and folder names: nothing that climbs out of the
+    /// labs folder, nothing that is an option.
+    @Test func labNamesAreCheckedBeforeTheyBecomePaths() throws {
+        for bad in ["foo/../../victim", "../x", ".hidden", "-rf", "a b", "", String(repeating: "x", count: 65), "é"] {
+            #expect(throws: LabError.self) { try LabNames.validated(bad) }
+        }
+        #expect(try LabNames.validated("cxllab-foo/") == "cxllab-foo")
+        #expect(try LabNames.validated("lab-1.2_b") == "cxllab-lab-1.2_b")
+    }
+
     /// Reference values of the Wilson score interval (z = 1.96).
     @Test func wilsonInterval() {
         let none = FailureRate(failures: 0, trials: 10)
