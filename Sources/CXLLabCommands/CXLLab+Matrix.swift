@@ -33,7 +33,7 @@ extension CXLLab {
             let cache = cacheOptions.cache
             let store = try ResultStore(cache: cache)
             if let resume {
-                guard resume.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                guard RunArchive.isRunID(resume) else {
                     throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it")
                 }
             }

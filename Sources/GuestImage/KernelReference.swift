@@ -12,6 +12,13 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
 
     public static let suiteAliases = ["bookworm", "bookworm-backports", "trixie", "trixie-backports"]
 
+    /// Whether a kernel release (`uname -r`) can be a folder name in the cache: its own
+    /// characters only, and nothing that climbs out or reads as an option.
+    public static func isReleaseName(_ release: String) -> Bool {
+        !release.isEmpty && release.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+.~-_".contains($0)) }
+            && !release.hasPrefix(".") && !release.hasPrefix("-")
+    }
+
     public init(parsing text: String) throws(KernelReferenceError) {
         guard let colon = text.firstIndex(of: ":") else { throw .missingScheme(text) }
         let scheme = String(text[..<colon])
@@ -19,9 +26,7 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
         guard !value.isEmpty else { throw .emptyValue(text) }
         switch scheme {
         case "debian":
-            // A release becomes a folder name in the cache: Debian's own characters only.
-            guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.~-_".contains($0)) }), !value.hasPrefix("."),
-                  !value.hasPrefix("-") else { throw .badRelease(text) }
+            guard Self.isReleaseName(value) else { throw .badRelease(text) }
             self = Self.suiteAliases.contains(value) ? .debianSuite(value) : .debianRelease(value)
         case "build":
             self = .buildTree(value)

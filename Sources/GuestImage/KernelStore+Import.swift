@@ -36,7 +36,7 @@ extension KernelStore {
         guard !text.isEmpty else { throw KernelImportError.notABzImage(path) }
         // The release becomes a folder name (lib/modules/<release>): `uname -r`'s characters only.
         let release = String(decoding: text, as: UTF8.self)
-        guard release.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+.~-_".contains($0)) }), !release.hasPrefix(".") else {
+        guard KernelReference.isReleaseName(release) else {
             throw KernelImportError.unusableRelease(path, release)
         }
         return release

@@ -9,10 +9,16 @@ public struct RunArchive: Sendable {
         self.cache = cache
     }
 
+    /// Run ids are letters, digits and '-' (what `cxllab matrix` makes): one that is not
+    /// never reaches a path, a lab name or the store.
+    public static func isRunID(_ run: String) -> Bool {
+        !run.isEmpty && run.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+    }
+
     public func runs() throws -> [String] { try ResultStore(cache: cache).runs() }
 
     public func results(of run: String) throws -> [CellResult] {
-        guard !run.isEmpty, run.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+        guard Self.isRunID(run) else {
             throw MatrixError("'\(run)' is not a run id: run ids are letters, digits and '-' (see `cxllab matrix` output)", code: .notFound)
         }
         let results = try ResultStore(cache: cache).results(run: run)
