@@ -48,7 +48,7 @@ let package = Package(
         // lab paths and records, interrupt teardown, lookup and clean.
         .target(name: "LabRuntime", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Libvirt", "Topology", "XML"]),
         // What runs in a lab: the Scenario seam, one cell from inputs to outcome, the scenarios.
-        .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "LabRuntime", "Libvirt"]),
+        .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "LabRuntime", "Libvirt", "Topology"]),
         // Kernels x topologies x scenarios: matrix files, pinning, the runner, the result store
         // (the only SQLite user) and the reports.
         .target(

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job on built-in defaults: check the host, then run the default matrix (the newest
-# bookworm, bookworm-backports and trixie-backports kernels x an NVDIMM and a CXL machine x
-# the driver-order scenario). The matrix file states what every cell is expected to do (its
-# `expect` rules: the fsdev V9 stand-in fails exactly where fsdev_dax registers first, CXL
-# regions on 6.12 and 7.3 are not applicable, everything else passes), and cxllab holds each
-# cell to it: its exit status is the demo's.
+# bookworm, bookworm-backports and trixie-backports kernels x an NVDIMM machine and a CXL
+# machine with a pmem and a RAM region x the driver-order scenario). The matrix file states
+# what every cell is expected to do (its `expect` rules: the fsdev V9 stand-in fails exactly
+# where fsdev_dax registers first, on NVDIMM and CXL devdax devices alike; everything else
+# passes, and no cell may be "not applicable"), and cxllab holds each cell to it: its exit
+# status is the demo's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cxllab=.build/debug/cxllab

@@ -25,8 +25,24 @@ public struct ImageRecipe: Sendable, Codable, Hashable {
     public var suite: String?
     /// With `suite`: the packages to unpack (their dependencies come along).
     public var packages: [String]?
+    /// The recipe used instead for a topology with volatile CXL capacity, whose RAM regions
+    /// need a newer cxl tool than this recipe's (bookworm's ndctl 76 refuses them).
+    public var cxlRAMRecipe: String?
+    /// That recipe, loaded by whoever loaded this one (`ProjectFiles`); not part of the file.
+    public var cxlRAMAlternative: [ImageRecipe] = []
 
-    public static let knownKeys: Set<String> = ["name", "description", "binaries", "links", "modules", "files", "suite", "packages"]
+    enum CodingKeys: String, CodingKey {
+        case name, description, binaries, links, modules, files, suite, packages
+        case cxlRAMRecipe = "cxl_ram_recipe"
+    }
+
+    public static let knownKeys: Set<String> = ["name", "description", "binaries", "links", "modules", "files", "suite", "packages", "cxl_ram_recipe"]
+
+    /// The recipe for a lab: this one, or its `cxl_ram_recipe` when the lab makes CXL RAM
+    /// regions and this one's tools cannot.
+    public func forLab(needsCXLRAM: Bool) -> ImageRecipe {
+        needsCXLRAM ? (cxlRAMAlternative.first ?? self) : self
+    }
 
     /// The module names for a set of features, boot modules first, each name once.
     public func moduleNames(for features: Set<String>) -> [String] {
@@ -43,7 +59,24 @@ public struct RecipeError: Error, Sendable, CustomStringConvertible {
 }
 
 extension ImageRecipe {
+    /// Loads a recipe and the `cxl_ram_recipe` it names (a recipe of the same folder).
     public static func load(path: String) throws -> ImageRecipe {
+        var recipe = try loadFile(path)
+        if let alternative = recipe.cxlRAMRecipe {
+            guard alternative.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]*$"#, options: .regularExpression) != nil else {
+                throw RecipeError(file: path, message: "cxl_ram_recipe '\(alternative)' is not a recipe name; name a recipe of the same folder, e.g. trixie-tools")
+            }
+            let other = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("\(alternative).yaml").path
+            let loaded = try loadFile(other)
+            guard loaded.cxlRAMRecipe == nil else {
+                throw RecipeError(file: other, message: "is the cxl_ram_recipe of \(path) and must not name one of its own")
+            }
+            recipe.cxlRAMAlternative = [loaded]
+        }
+        return recipe
+    }
+
+    private static func loadFile(_ path: String) throws -> ImageRecipe {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RecipeError(file: path, message: "cannot be read")
         }

@@ -29,6 +29,7 @@ public struct LabPreparation: Sendable {
         var features: Set<String> = ["kmem"]
         if !topology.nvdimms.isEmpty { features.insert("nvdimm") }
         if !topology.cxl.memoryDevices.isEmpty { features.insert("cxl") }
+        if !topology.cxl.memoryDevices.isEmpty, topology.machine.hypervisorBit { features.insert("hypervisor-bit") }
         if topology.machine.kernelArguments.contains(where: { $0.hasPrefix("memmap=") }) { features.insert("legacy-pmem") }
         return features
     }
@@ -46,6 +47,7 @@ public struct LabPreparation: Sendable {
             throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
         }
         let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities)
+        let recipe = recipe.forLab(needsCXLRAM: topology.cxl.memoryDevices.contains { ($0.volatileSize ?? 0) > 0 })
         let store = try KernelStore(cache: cache)
         var kernel = resolved
         let features = Self.features(of: topology).union(extraFeatures)

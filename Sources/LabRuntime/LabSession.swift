@@ -129,9 +129,6 @@ public final class LabSession: GuestAgent {
             let console = ConsoleWatcher(path: files.consoleLog)
             cleanup.console = console
             let agent = try AgentConnection(socketPath: files.agentSocket, heartbeatTimeout: request.heartbeatTimeout)
-            if let transcript = request.transcript {
-                agent.observer = transcript
-            }
             cleanup.agent = agent
             let session = LabSession(name: request.name, domainName: domainName, folder: folder, libvirt: libvirt, domain: domain,
                                      agent: agent, console: console, persistent: request.persistent, resources: cleanup)
@@ -140,6 +137,12 @@ public final class LabSession: GuestAgent {
             do {
                 let hello = try await agent.handshake(deadline: request.bootDeadline)
                 session.helloReply.withLock { $0 = hello }
+                if !request.topology.cxl.memoryDevices.isEmpty {
+                    progress("waiting for the guest's CXL memory devices in \(domainName)")
+                    await session.waitForCXLDevices(count: request.topology.cxl.memoryDevices.count)
+                }
+                // What a transcript records starts here: the scenario's own requests.
+                if let transcript = request.transcript { agent.observer = transcript }
             } catch {
                 await session.teardown()
                 if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {

@@ -30,7 +30,8 @@ public enum Deviation: Sendable, Hashable, CustomStringConvertible {
 /// One cell held against its expectation.
 public struct Judgement: Sendable {
     public let result: CellResult
-    /// The cell rule that held for it (nil: none matched, so it was expected not to fail).
+    /// The cell rule that held for it (nil: none matched, so it was expected to pass; without
+    /// any rule in the matrix, not to fail).
     public let rule: ExpectationRule?
     public let orderRules: [ExpectationRule]
     public let deviations: [Deviation]
@@ -43,7 +44,7 @@ public struct Judgement: Sendable {
     /// The line for people and logs, naming the cell and the rule.
     public var message: String {
         if couldNotRun { return "COULD NOT RUN \(result.cell.label): \(result.scenario.error ?? "no reason given")" }
-        let because = rule.map { ": \($0.summary)" } ?? (orderRules.isEmpty ? ": no expect rule matches it, so it must not fail" : "")
+        let because = rule.map { ": \($0.summary)" } ?? (orderRules.isEmpty ? ": no expect rule matches it, so it must pass" : "")
         if asExpected {
             return (expectedFailure ? "expected failure " : "as expected ") + result.cell.label + because
         }
@@ -133,6 +134,10 @@ public struct Expectations: Sendable {
             deviations.append(.unexpectedFailure)
         case (.fail?, .pass):
             deviations.append(.unexpectedPass)
+        case (nil, .notApplicable) where !rules.isEmpty:
+            // A matrix that states what it expects says where a kernel cannot run a cell: a
+            // cell that stops running (CXL regions refused again, say) must not pass quietly.
+            deviations.append(.unexpectedVerdict(expected: .pass, actual: .notApplicable))
         case (.fail?, .fail):
             if let expectedFailing, expectedFailing != failed {
                 deviations.append(.changedFailingCases(expected: expectedFailing, actual: failed))

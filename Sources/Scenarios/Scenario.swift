@@ -2,6 +2,7 @@ import Foundation
 import GuestImage
 import HostSupport
 import LabRuntime
+import Topology
 
 /// What a scenario is to a cell, the matrix, the store and every report: it decides, from the
 /// kernel, what the guest image must carry; then it runs against a guest's agent and returns
@@ -13,8 +14,20 @@ public protocol Scenario: Sendable {
     var name: String { get }
     /// Before the lab boots: modules, features and facts for this kernel.
     func setup(for kernel: KernelUnderTest, cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void) async throws -> Setup
-    /// In the booted lab. `features` are the image's (nvdimm, cxl, legacy-pmem, ...).
-    func run(_ setup: Setup, on guest: some GuestAgent, features: Set<String>, progress: @escaping @Sendable (String) -> Void) async -> ScenarioOutcome
+    /// In the booted lab, on the machine it was booted as.
+    func run(_ setup: Setup, on guest: some GuestAgent, machine: GuestMachine, progress: @escaping @Sendable (String) -> Void) async -> ScenarioOutcome
+}
+
+/// What a scenario knows of the lab it runs in: the validated topology (what devices exist,
+/// their serials and windows) and the image's features (nvdimm, cxl, legacy-pmem, ...).
+public struct GuestMachine: Sendable {
+    public let topology: Topology
+    public let features: Set<String>
+
+    public init(topology: Topology, features: Set<String>) {
+        self.topology = topology
+        self.features = features
+    }
 }
 
 /// What a scenario needs in the guest image, decided before the lab boots.

@@ -98,7 +98,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
             let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
-            var outcome = await scenario.run(setup, on: session, features: prepared.features, progress: progress)
+            var outcome = await scenario.run(setup, on: session, machine: GuestMachine(topology: prepared.topology, features: prepared.features), progress: progress)
             if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
                 outcome = outcome.addingToError(LabPaths.diskFull().message)
             }

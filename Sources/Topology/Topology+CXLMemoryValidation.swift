@@ -91,4 +91,39 @@ extension Validator {
         }
         return valid ? result : nil
     }
+
+    /// Every memory device gets a serial number: the kernel refuses an nvdimm bridge (so any
+    /// devdax namespace) on a CXL pmem region whose devices have none ("invalid or missing
+    /// serial number"), and QEMU gives none by default. A serial the file leaves out is
+    /// derived from the device's id, so it stays the same when other devices come and go;
+    /// serials the file sets must differ.
+    func assignSerials(_ devices: [Topology.MemoryDevice], drafts: [MemoryDeviceDraft]) -> [Topology.MemoryDevice] {
+        var taken: [UInt64: String] = [:]
+        for device in devices {
+            guard let serial = device.serial else { continue }
+            if let other = taken[serial] {
+                let location = drafts.first { $0.id?.value == device.id }?.serial?.location ?? .start
+                error(location, "memory device `\(device.id)` has serial \(serial), as `\(other)` does",
+                      fix: "give each memory device its own serial, or leave `serial` out and cxllab derives one from the id")
+            }
+            taken[serial] = device.id
+        }
+        return devices.map { device in
+            guard device.serial == nil else { return device }
+            var serial = Self.derivedSerial(device.id)
+            while taken[serial] != nil { serial = serial &+ 1 == 0 ? 1 : serial &+ 1 }
+            taken[serial] = device.id
+            var assigned = device
+            assigned.serial = serial
+            return assigned
+        }
+    }
+
+    /// FNV-1a of the id, kept to 32 bits so it reads well in `cxl list` (never 0: the kernel
+    /// counts 0 as missing).
+    static func derivedSerial(_ id: String) -> UInt64 {
+        var hash: UInt32 = 0x811c_9dc5
+        for byte in id.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return hash == 0 ? 1 : UInt64(hash)
+    }
 }

@@ -169,6 +169,8 @@ extension Validator {
             }
         }
 
+        devices = assignSerials(devices, drafts: cxl.memoryDevices)
+
         // Windows.
         var windows: [Topology.Window] = []
         for window in cxl.windows {

@@ -57,8 +57,9 @@ struct MachineDraft: Sendable, Hashable {
     var numa: [NUMADraft]?
     var numaLocation: SourcePosition?
     var kernelArguments: [Located<String>] = []
+    var hypervisorBit: Located<Bool>?
 
-    static let keys = ["type", "vcpus", "memory", "max_memory", "memory_slots", "numa", "kernel_cmdline"]
+    static let keys = ["type", "vcpus", "memory", "max_memory", "memory_slots", "numa", "kernel_cmdline", "hypervisor_bit"]
 
     static func read(_ reader: MappingReader) -> MachineDraft {
         var draft = MachineDraft(location: reader.location)
@@ -67,6 +68,7 @@ struct MachineDraft: Sendable, Hashable {
         draft.memory = reader.size("memory", example: "2G")
         draft.maxMemory = reader.size("max_memory", example: "8G")
         draft.slots = reader.int("memory_slots", example: "4")
+        draft.hypervisorBit = reader.bool("hypervisor_bit")
         if let list = reader.list("numa", example: "{cpus: 0-1, memory: 2G}") {
             draft.numaLocation = list.location
             draft.numa = list.value.enumerated().compactMap { index, node in

@@ -43,7 +43,7 @@ extension Validator {
         guard valid, !nodes.isEmpty else { return nil }
         return Topology.Machine(
             type: "q35", vcpus: vcpus, memory: nodes.map(\.memory).checkedSum ?? 0, numaNodes: nodes,
-            kernelArguments: machine.kernelArguments.map(\.value)
+            kernelArguments: machine.kernelArguments.map(\.value), hypervisorBit: machine.hypervisorBit?.value ?? false
         )
     }
 

@@ -190,7 +190,12 @@ extension Topology {
                 XMLTree("maxMemory", ["slots": String(hotplug.slots), "unit": "MiB"], text: mebibytes(hotplug.maxMemory))
             }
             XMLTree("vcpu", text: String(machine.vcpus))
-            XMLTree("cpu") {
+            // QEMU's default model, named so that features can be set. Without the hypervisor
+            // bit the guest kernel believes it owns the machine and commits CXL regions
+            // (docs/TOPOLOGIES.md says what else that changes).
+            XMLTree("cpu", ["mode": "custom", "match": "exact", "check": "none"]) {
+                XMLTree("model", ["fallback": "allow"], text: "qemu64")
+                if !machine.hypervisorBit { XMLTree("feature", ["policy": "disable", "name": "hypervisor"]) }
                 XMLTree("numa") {
                     for node in machine.numaNodes { numaCell(node) }
                 }

@@ -32,6 +32,11 @@ extension Topology {
         public var numaNodes: [NUMANode]
         /// Arguments appended to the kernel command line, e.g. `memmap=512M!1G`.
         public var kernelArguments: [String]
+        /// Whether the guest CPU announces a hypervisor (CPUID leaf 1, ECX bit 31). Off by
+        /// default: x86 Linux can flush a CXL region's caches only when it believes it runs on
+        /// bare metal, so with the bit set it refuses every region commit ("Failed to
+        /// synchronize CPU cache state"). Under TCG the flush it then does is a no-op.
+        public var hypervisorBit: Bool = false
     }
 
     public struct NUMANode: Sendable, Hashable {

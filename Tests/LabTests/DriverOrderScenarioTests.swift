@@ -98,11 +98,29 @@ import TestSupport
         #expect(report.exitStatus == 0, "\(report.rendered(accelerator: "TCG"))")
     }
 
-    @Test func cxlRegionRefusedOn612IsNotApplicableInTheKernelsWords() async throws {
-        let report = try await run("cxl-pmem-single", kernel: "debian:bookworm-backports")
-        #expect(report.verdict == .notApplicable)
-        #expect(report.exitStatus == 2)
-        #expect(report.notApplicable.contains { $0.contains("Failed to synchronize CPU cache state") })
+    /// CXL on 6.12 with the hypervisor bit off: the V9 stand-in takes the pmem region's devdax
+    /// device exactly where it registers first, and never the RAM region's kmem-type device,
+    /// which ends on kmem through every automatic step (the image's cxl tool is trixie's,
+    /// chosen for the RAM region).
+    @Test func cxlPmemAndRamOn612ReproduceV9OnTheDevdaxDeviceOnly() async throws {
+        let report = try await run("cxl-pmem-ram", kernel: "debian:bookworm-backports", modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=1"])
+        #expect(report.notApplicable.isEmpty, "\(report.notApplicable)")
+        #expect(report.exitStatus == 1, "\(report.rendered(accelerator: "TCG"))")
+        #expect(Set(report.failedOrders.map(\.order)) == Set(DriverOrders.all(report.drivers).filter(Self.fsdevFirst)))
+        let kmemType = try #require(report.devices.first { $0.role == .kmemType })
+        let seen = report.orderRuns.flatMap(\.observations).filter { $0.device == kmemType.name }
+        #expect(seen.filter(\.step.isAutomatic).count == 18 && seen.filter(\.step.isAutomatic).allSatisfy { $0.actual == "kmem" })
+        #expect(seen.filter { $0.step == .devdaxMode }.allSatisfy { $0.actual == "device_dax" })
+        #expect(report.devices.contains { $0.role == .devdax && $0.source == "cxl-pmem" })
+    }
+
+    /// Debian's 7.3 with its own fsdev_dax on a CXL pmem region: every invariant holds.
+    @Test func cxlOn73HoldsWithTheRealFsdev() async throws {
+        let report = try await run("cxl-pmem-single", kernel: "debian:trixie-backports")
+        #expect(report.fsdev == .real)
+        #expect(report.exitStatus == 0, "\(report.rendered(accelerator: "TCG"))")
+        #expect(report.devices.map(\.source) == ["cxl-pmem"])
+        #expect(report.orderRuns.flatMap(\.observations).filter { $0.step == .explicitFsdev }.allSatisfy { $0.actual == "fsdev_dax" })
     }
 
     @Test func aUsersPrebuiltModuleReplacesTheDriverOfItsName() async throws {

@@ -46,3 +46,56 @@ import TestSupport
         #expect(again.errorOutput.contains("no lab named \(name)"))
     }
 }
+
+/// The README's tour, run line by line exactly as printed (each through bash, with `cxllab`
+/// meaning this build), and the facts its comments state checked in the output.
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct ReadmeTourTests {
+    static func tourLines() throws -> [String] {
+        let readme = try String(contentsOfFile: LabSessionTests.root + "/README.md", encoding: .utf8)
+        guard let start = readme.range(of: "<!-- tour -->"), let end = readme.range(of: "<!-- /tour -->") else { return [] }
+        return readme[start.upperBound..<end.lowerBound].split(separator: "\n").map(String.init).filter { $0.hasPrefix("cxllab ") }
+    }
+
+    @Test func theReadmeTourRunsAsPrinted() async throws {
+        let lines = try Self.tourLines()
+        #expect(lines.count >= 10, "the README's tour block (between <!-- tour --> markers) was not found")
+        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let names = ["lab", "ram"]
+        // The tour names its labs: someone's own labs of those names are left alone.
+        for name in names where try Connection().lookupDomain(named: LabNames.domainName(name)) != nil {
+            Issue.record("a lab named '\(name)' is running here; the README's tour needs that name (cxllab down \(name))")
+            return
+        }
+        defer {
+            // A failed line must not leave a lab running.
+            for name in names {
+                _ = try? Connection().lookupDomain(named: LabNames.domainName(name)).map { try? $0.destroy() }
+                try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + LabNames.domainName(name))
+            }
+        }
+        var outputs: [(line: String, output: String)] = []
+        for line in lines {
+            var environment = ProcessInfo.processInfo.environment
+            environment["CXLLAB_BIN"] = executable
+            let result = try await ProcessRunner.run("/bin/bash", ["-c", "cxllab() { \"$CXLLAB_BIN\" \"$@\"; }; " + line],
+                                                     environment: environment, currentDirectory: LabSessionTests.root, timeout: .seconds(300))
+            try #require(result.status == 0, "`\(line)` exited \(result.status): \(result.errorOutput)\(result.output)")
+            outputs.append((line, result.output))
+        }
+        func output(_ lab: String, _ containing: String) -> String {
+            outputs.first { $0.line.contains("exec \(lab) ") && $0.line.contains(containing) }?.output ?? ""
+        }
+        // What the comments say.
+        #expect(output("lab", "cxl list -M").contains("\"pmem_size\":268435456") && output("lab", "cxl list -M").contains("\"serial\""))
+        #expect(output("lab", "create-region").contains("\"region\":\"region0\""), "\(output("lab", "create-region"))")
+        #expect(output("lab", "create-namespace").contains("\"chardev\":\"dax0.0\""), "\(output("lab", "create-namespace"))")
+        #expect(output("lab", "daxctl list").contains("\"mode\":\"devdax\""))
+        #expect(output("lab", "readlink").trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("/drivers/device_dax"))
+        #expect(output("ram", "daxctl list").contains("\"chardev\":\"dax0.0\"") && output("ram", "daxctl list").contains("\"mode\":\"system-ram\""),
+                "\(output("ram", "daxctl list"))")
+        #expect(output("ram", "readlink").trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("/drivers/kmem"))
+        for name in names {
+            #expect(try Connection().lookupDomain(named: LabNames.domainName(name)) == nil, "the tour takes lab \(name) down")
+        }
+    }
+}

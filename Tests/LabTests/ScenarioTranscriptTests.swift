@@ -3,6 +3,7 @@ import Foundation
 @testable import LabRuntime
 @testable import Scenarios
 import Testing
+import Topology
 
 /// The driver-order scenario's logic on recorded sessions, with no VM: each transcript is a
 /// real run (`cxllab run ... --transcript FILE`, see Transcripts/README.md), whose requests the
@@ -11,10 +12,19 @@ import Testing
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Transcripts").path
     static let allDrivers = ["device_dax", "kmem", "fsdev_dax"]
 
-    func replay(_ name: String, plan: DriverOrderScenario.Plan, features: Set<String> = ["kmem", "nvdimm"]) async throws
+    static let topologies = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("topologies").path
+
+    /// A recorded session replayed on the machine it was recorded on (a shipped topology, or
+    /// one beside the transcripts).
+    func replay(_ name: String, plan: DriverOrderScenario.Plan, topology: String = "nvdimm-single") async throws
         -> (outcome: ScenarioOutcome, agent: TranscriptAgent) {
         let agent = try TranscriptAgent(file: Self.folder + "/" + name)
-        let outcome = await DriverOrderScenario(drivers: plan.drivers, standInSource: "").run(plan, on: agent, features: features)
+        let local = Self.folder + "/\(topology).yaml"
+        let file = FileManager.default.fileExists(atPath: local) ? local : Self.topologies + "/\(topology).yaml"
+        let machine = try Topology.load(yaml: String(contentsOfFile: file, encoding: .utf8), file: file, capabilities: .qemu10)
+        let outcome = await DriverOrderScenario(drivers: plan.drivers, standInSource: "")
+            .run(plan, on: agent, machine: GuestMachine(topology: machine, features: LabPreparation.features(of: machine)))
         return (outcome, agent)
     }
 
@@ -59,9 +69,33 @@ import Testing
         #expect(outcome.verdict == .fail)
     }
 
+    /// V9 on CXL: the pmem region's devdax device is taken exactly where fsdev_dax registers
+    /// first; the RAM region's kmem-type device ends on kmem through every automatic step,
+    /// goes to device_dax and back when asked, and fsdev_dax never has it.
+    @Test func theV9StandInTakesCXLDevdaxButNeverAKmemTypeDevice() async throws {
+        let plan = DriverOrderScenario.Plan(fsdev: .standIn(automatch: true), drivers: Self.allDrivers, parameters: ["fsdev_dax": ["automatch=1"]])
+        let (outcome, agent) = try await replay("v9-standin-6.12-cxl-pmem-ram.jsonl", plan: plan, topology: "cxl-pmem-ram")
+        #expect(agent.consumed == agent.count, "the scenario stopped after \(agent.consumed) of \(agent.count) recorded requests")
+        #expect(outcome.error == nil, "\(outcome.error ?? "")")
+        #expect(outcome.notApplicable.isEmpty, "\(outcome.notApplicable)")
+        #expect(outcome.verdict == .fail)
+        #expect(Set(outcome.failedCases.map(\.name)) == Set(outcome.cases.map(\.name).filter(Self.fsdevFirst)))
+        guard case .driverOrder(let report) = outcome.detail else { Issue.record("no driver-order detail"); return }
+        let kmemType = try #require(report.devices.first { $0.role == .kmemType })
+        #expect(kmemType.source == "cxl-ram")
+        #expect(report.devices.contains { $0.role == .devdax && $0.source == "cxl-pmem" })
+        for run in report.orderRuns {
+            let seen = run.observations.filter { $0.device == kmemType.name }
+            #expect(seen.filter(\.step.isAutomatic).allSatisfy { $0.actual == "kmem" && $0.verdict == .pass }, "\(run.label)")
+            #expect(seen.contains { $0.step == .devdaxMode && $0.actual == "device_dax" }, "\(run.label)")
+            #expect(seen.contains { $0.step == .systemRAM && $0.actual == "kmem" }, "\(run.label)")
+            #expect(!seen.contains { $0.actual == "fsdev_dax" })
+        }
+    }
+
     @Test func aKernelThatRefusesCXLRegionsIsNotApplicableInItsOwnWords() async throws {
         let plan = DriverOrderScenario.Plan(fsdev: .standIn(automatch: false), drivers: Self.allDrivers, parameters: ["fsdev_dax": ["automatch=0"]])
-        let (outcome, agent) = try await replay("cxl-refused-6.12.jsonl", plan: plan, features: ["kmem", "cxl"])
+        let (outcome, agent) = try await replay("cxl-refused-6.12.jsonl", plan: plan, topology: "cxl-hypervisor-bit")
         #expect(agent.consumed == agent.count)
         #expect(outcome.verdict == .notApplicable)
         #expect(outcome.notApplicable.contains { $0.contains("Failed to synchronize CPU cache state") }, "\(outcome.notApplicable)")

@@ -59,7 +59,7 @@ import XML
         #expect(arguments.starts(with: ["-M", "cxl=on"]))
         #expect(arguments.contains("pxb-cxl,bus_nr=12,bus=pcie.0,id=hb0,addr=0x10"))
         #expect(arguments.contains("cxl-rp,port=0,bus=hb0,id=rp0,chassis=0,slot=2"))
-        #expect(arguments.contains("cxl-type3,bus=rp0,persistent-memdev=mem0.pmem,lsa=mem0.lsa,id=mem0"))
+        #expect(arguments.contains("cxl-type3,bus=rp0,persistent-memdev=mem0.pmem,lsa=mem0.lsa,id=mem0,sn=3706160458"), "a serial derived from the id")
         #expect(arguments.last == "cxl-fmw.0.targets.0=hb0,cxl-fmw.0.size=4G")
         #expect(!arguments.contains { $0.contains(",memdev=") }, "memdev= is the deprecated spelling")
     }

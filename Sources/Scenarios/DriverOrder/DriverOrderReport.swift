@@ -10,6 +10,8 @@ public enum ProbeStep: String, Sendable, Codable, CaseIterable {
     case recreate
     /// Reconfigured to system-ram with daxctl (an explicit bind to kmem).
     case systemRAM = "system-ram"
+    /// A kmem-type device reconfigured to devdax with daxctl (an explicit bind to device_dax).
+    case devdaxMode = "devdax-mode"
     /// Bound to fsdev_dax explicitly, the way daxctl does it (new_id, then bind).
     case explicitFsdev = "explicit-fsdev"
     /// Given back to device_dax (unbind, remove_id, bind).
@@ -63,12 +65,20 @@ public enum FsdevDriver: Sendable, Codable, Hashable, CustomStringConvertible {
 
 /// A dax device the scenario made, and how it is re-created.
 public struct ScenarioDevice: Sendable, Codable, Hashable {
-    public enum Role: String, Sendable, Codable { case devdax, systemRAM = "system-ram" }
+    public enum Role: String, Sendable, Codable {
+        /// A devdax namespace's device, for device_dax.
+        case devdax
+        /// A devdax namespace's device that the scenario reconfigures to system-ram (kmem).
+        case systemRAM = "system-ram"
+        /// A CXL RAM region's device: the dax bus gives it the kmem type (IORESOURCE_DAX_KMEM),
+        /// so it matches kmem alone and starts in system-ram mode.
+        case kmemType = "kmem-type"
+    }
     public let name: String
     public let role: Role
-    /// `namespace0.0` (ndctl) or `region3` (cxl).
+    /// `namespace0.0` (ndctl) or, for kmem-type devices, the CXL region (`region3`).
     public let parent: String
-    /// nvdimm, legacy-pmem or cxl-pmem.
+    /// nvdimm, legacy-pmem, cxl-pmem or cxl-ram.
     public let source: String
 }
 

@@ -41,93 +41,6 @@ public struct DriverOrderScenario: Scenario {
         try await DriverOrderSetup(cache: cache, standInSource: standInSource).plan(kernel: kernel, drivers: drivers, specs: modules, progress: progress)
     }
 
-    // MARK: - Setup
-
-    /// Makes dax devices from what the topology has; returns them and what the kernel refused.
-    func makeDevices<G>(_ guest: GuestOperations<G>, drivers: [String], features: Set<String>) async throws -> (devices: [ScenarioDevice], notApplicable: [String]) {
-        var devices: [ScenarioDevice] = []
-        var notApplicable: [String] = []
-        // daxctl refuses to make system-ram while the kernel would online new memory itself.
-        _ = try await guest.write("/sys/devices/system/memory/auto_online_blocks", "offline")
-
-        let dimms = try await guest.tool("ndctl", ["list", "-D"])
-        if dimms.status == 0, !(dimms.json?.asList.isEmpty ?? true) {
-            // Labelled NVDIMMs need their label area initialized before namespaces can be made.
-            try await guest.must("ndctl", ["disable-region", "all"])
-            let labels = try await guest.tool("ndctl", ["init-labels", "all"])
-            try await guest.must("ndctl", ["enable-region", "all"])
-            if labels.status != 0 { notApplicable.append("ndctl init-labels: \(labels.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
-        }
-        for (provider, region) in try await guest.regionsByProvider() where provider != "CXL" {
-            guard let name = region["dev"]?.stringValue else { continue }
-            let available = region["available_size"]?.intValue ?? 0
-            let namespaces = region["namespaces"]?.asList ?? []
-            let source = provider == "e820" ? "legacy-pmem" : "nvdimm"
-            if available >= 300 << 20 {
-                // Room for namespaces: one devdax, and a second to become system-ram.
-                let wanted = available >= 600 << 20 && !devices.contains { $0.role == .systemRAM } ? 2 : 1
-                for index in 0..<wanted {
-                    let made = try await guest.must("ndctl", ["create-namespace", "-m", "devdax", "-s", Self.namespaceSize, "-r", name])
-                    guard let namespace = made.json?["dev"]?.stringValue,
-                          let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue else { continue }
-                    devices.append(ScenarioDevice(name: dax, role: index == 1 ? .systemRAM : .devdax, parent: namespace, source: source))
-                }
-            } else if let existing = namespaces.first(where: { $0["mode"]?.stringValue != "devdax" && ($0["size"]?.intValue ?? 0) > 0 }),
-                      let namespace = existing["dev"]?.stringValue {
-                // A label-less region (memmap= pmem, an unlabelled NVDIMM) has one namespace
-                // spanning it (raw, or fsdax for memmap=): reconfigure it to devdax.
-                let made = try await guest.tool("ndctl", ["create-namespace", "-f", "-e", namespace, "-m", "devdax"])
-                if made.status == 0, let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue {
-                    devices.append(ScenarioDevice(name: dax, role: .devdax, parent: made.json?["dev"]?.stringValue ?? namespace, source: source))
-                } else {
-                    notApplicable.append("\(namespace): devdax mode refused: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-                }
-            }
-        }
-        if features.contains("cxl") {
-            notApplicable += try await makeCXLDevices(guest, into: &devices)
-        }
-        // One devdax device becomes system-ram when no region had room for a second.
-        if !devices.contains(where: { $0.role == .systemRAM }), drivers.contains(Self.kmem), devices.count >= 2,
-           let last = devices.indices.last {
-            devices[last] = ScenarioDevice(name: devices[last].name, role: .systemRAM, parent: devices[last].parent, source: devices[last].source)
-        }
-        return (devices, notApplicable)
-    }
-
-    /// CXL persistent regions through the cxl tool, then a devdax namespace on them. From 6.2 on
-    /// a kernel in a VM refuses the commit without CXL_REGION_INVALIDATION_TEST: the kernel's
-    /// own words are reported and the CXL part is not applicable rather than passed.
-    func makeCXLDevices<G>(_ guest: GuestOperations<G>, into devices: inout [ScenarioDevice]) async throws -> [String] {
-        let memdevs = try await guest.tool("cxl", ["list", "-M"])
-        guard let memdev = memdevs.json?.asList.first(where: { ($0["pmem_size"]?.intValue ?? 0) > 0 })?["memdev"]?.stringValue else {
-            let none = memdevs.json?.asList.isEmpty ?? true
-            return [none ? "CXL: the kernel created no CXL memory device" : "CXL: no memory device with persistent capacity (volatile CXL regions are not exercised yet)"]
-        }
-        let decoders = try await guest.tool("cxl", ["list", "-D", "-d", "root"])
-        guard let root = decoders.json?.asList.first(where: { $0["pmem_capable"]?.boolValue == true })?["decoder"]?.stringValue else {
-            return ["CXL: no root decoder takes persistent memory"]
-        }
-        let mark = try await guest.mark()
-        let region = try await guest.tool("cxl", ["create-region", "-m", "-t", "pmem", "-d", root, "-w", "1", memdev, "-s", Self.namespaceSize])
-        guard region.status == 0, let name = region.json?["region"]?.stringValue else {
-            // The kernel's own reason: its first complaint since the attempt (a warning's stack
-            // trace follows it and says nothing).
-            let kernel = try await guest.dmesg(since: mark)
-            let complaint = kernel.first { $0.contains("Failed") || $0.contains("failed") || $0.contains("error") }
-                ?? kernel.first { $0.lowercased().contains("cxl") && $0.contains("region") }
-            let words = complaint ?? region.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            return ["CXL: the kernel refused to commit a region on \(memdev): \(words)"]
-        }
-        let made = try await guest.tool("ndctl", ["create-namespace", "-m", "devdax", "-r", name])
-        if made.status == 0, let namespace = made.json?["dev"]?.stringValue,
-           let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue {
-            devices.append(ScenarioDevice(name: dax, role: .devdax, parent: namespace, source: "cxl-pmem"))
-            return []
-        }
-        return ["CXL: region \(name) committed but no devdax namespace on it: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"]
-    }
-
     // MARK: - One order
 
     func runOrder<G>(_ order: [String], plan: Plan, devices: [ScenarioDevice], guest: GuestOperations<G>) async throws -> OrderResult {
@@ -154,17 +67,30 @@ public struct DriverOrderScenario: Scenario {
                 observations.append(try await observe(device, step: .driversProbe, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
                                                       mark: mark, guest: guest, refusal: refusal))
             }
-            // 3. Re-created: its namespace disabled and enabled.
+            // 3. Re-created: its namespace (or CXL RAM region) disabled and enabled.
             for device in devices {
                 mark = try await guest.mark()
                 _ = try await guest.busOperation(.unbind, driver: nil, device: device.name)
-                try await guest.must("ndctl", ["disable-namespace", device.parent])
-                try await guest.must("ndctl", ["enable-namespace", device.parent])
+                let tool = device.role == .kmemType ? "cxl" : "ndctl"
+                let noun = device.role == .kmemType ? "region" : "namespace"
+                try await guest.must(tool, ["disable-\(noun)", device.parent])
+                try await guest.must(tool, ["enable-\(noun)", device.parent])
                 observations.append(try await observe(device, step: .recreate, drivers: plan.drivers, actual: try await guest.driver(of: device.name), mark: mark, guest: guest))
             }
-            // 4. system-ram devices, explicitly to kmem.
+            // 4. kmem-type devices handed to device_dax with daxctl, then back to kmem below.
+            if order.contains(Self.deviceDax), order.contains(Self.kmem) {
+                for device in devices where device.role == .kmemType {
+                    mark = try await guest.mark()
+                    let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "devdax", device.name])
+                    let refusal = outcome.status == 0 ? nil : outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+                    observations.append(try await observe(device, step: .devdaxMode, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
+                                                          mark: mark, guest: guest, refusal: refusal))
+                }
+            }
+            // 5. system-ram devices (and kmem-type ones back from devdax), explicitly to kmem.
             if order.contains(Self.kmem) {
-                for device in devices where device.role == .systemRAM {
+                let reconfigured = order.contains(Self.deviceDax)
+                for device in devices where device.role == .systemRAM || (device.role == .kmemType && reconfigured) {
                     mark = try await guest.mark()
                     let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "system-ram", device.name])
                     let refusal = outcome.status == 0 ? nil : outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -172,7 +98,7 @@ public struct DriverOrderScenario: Scenario {
                                                           mark: mark, guest: guest, refusal: refusal))
                 }
             }
-            // 5. fsdev_dax bound explicitly, then the device given back.
+            // 6. fsdev_dax bound explicitly, then the device given back.
             if order.contains(Self.fsdev), let device = devices.first(where: { $0.role == .devdax }) {
                 mark = try await guest.mark()
                 _ = try await guest.busOperation(.unbind, driver: nil, device: device.name)
@@ -201,7 +127,10 @@ public struct DriverOrderScenario: Scenario {
     static func expected(_ device: ScenarioDevice, step: ProbeStep, drivers: [String]) -> String? {
         switch step {
         case .load, .driversProbe, .recreate:
+            // A kmem-type device (a CXL RAM region's) matches kmem alone by type.
+            if device.role == .kmemType { return drivers.contains(Self.kmem) ? Self.kmem : nil }
             return drivers.contains(Self.deviceDax) ? Self.deviceDax : nil
+        case .devdaxMode: return Self.deviceDax
         case .systemRAM: return Self.kmem
         case .explicitFsdev: return Self.fsdev
         case .giveBack: return Self.deviceDax
@@ -247,7 +176,7 @@ public struct DriverOrderScenario: Scenario {
 
     // MARK: - The run
 
-    public func run(_ plan: Plan, on guest: some GuestAgent, features: Set<String>,
+    public func run(_ plan: Plan, on guest: some GuestAgent, machine: GuestMachine,
                     progress: @escaping @Sendable (String) -> Void = { _ in }) async -> ScenarioOutcome {
         let operations = GuestOperations(guest: guest)
         let clock = ContinuousClock()
@@ -258,7 +187,7 @@ public struct DriverOrderScenario: Scenario {
         var error: String?
         do {
             progress("making dax devices")
-            let made = try await makeDevices(operations, drivers: plan.drivers, features: features)
+            let made = try await makeDevices(operations, drivers: plan.drivers, machine: machine)
             devices = made.devices
             notApplicable = made.notApplicable
             if devices.isEmpty {
