@@ -73,7 +73,10 @@ public final class AgentHandler {
             let call = try AgentCalls.UnloadModule(params: params)
             guard Self.isPlainName(call.name) else { return badParams("unload_module needs a module name") }
             return runChecked(["rmmod", call.name], what: "unload \(call.name)")
-        case .listDevices: return .success(.object(["devices": .array(listDevices().map(\.json))]))
+        case .listDevices:
+            let call = try AgentCalls.ListDevices(params: params)
+            guard call.bus.map(Self.buses.contains) ?? true else { return badParams("list_devices takes bus \(Self.buses.joined(separator: ", "))") }
+            return .success(.object(["devices": .array(listDevices(bus: call.bus).map(\.json))]))
         case .bind, .unbind, .newID, .removeID, .driversProbe: return busOperation(try AgentCalls.Bus(method: request.method, params: params))
         case .sysfsRead:
             let call = try AgentCalls.SysfsRead(params: params)
@@ -99,6 +102,13 @@ public final class AgentHandler {
         case .dmesgSince:
             let call = try AgentCalls.DmesgSince(params: params)
             return .success(["lines": .array(KernelLog(files: files).lines(after: call.mark).map { .string($0) })])
+        case .coldplug:
+            let call = try AgentCalls.Coldplug(params: params)
+            guard Self.buses.contains(call.bus) else { return badParams("coldplug takes bus \(Self.buses.joined(separator: ", "))") }
+            guard call.options.allSatisfy({ Self.isPlainName($0.key) && $0.value.allSatisfy(Self.isModuleParameter) }) else {
+                return badParams("coldplug options are module names with name=value parameters (none starting with -)")
+            }
+            return Coldplug(files: files, call: call).run()
         case .powerOff:
             powerOffRequested = true
             return .success(Acknowledged.json)
@@ -132,8 +142,8 @@ public final class AgentHandler {
         }
     }
 
-    func listDevices() -> [BusDevice] {
-        Self.buses.flatMap { bus in
+    func listDevices(bus only: String? = nil) -> [BusDevice] {
+        Self.buses.filter { only == nil || $0 == only }.flatMap { bus in
             files.list("/sys/bus/\(bus)/devices").map { name in
                 let base = "/sys/bus/\(bus)/devices/\(name)"
                 var attributes: [String: String] = [:]

@@ -80,9 +80,12 @@ public enum AgentCalls {
 
     /// Every device of the dax, nd and cxl buses with its driver.
     public struct ListDevices: AgentCall {
+        /// One bus (dax, nd or cxl), or nil for all of them.
+        public let bus: String?
         public var method: AgentMethod { .listDevices }
-        public init() {}
-        public var params: [String: JSONValue] { [:] }
+        public init(bus: String? = nil) { self.bus = bus }
+        public init(params: [String: JSONValue]) throws(AgentError) { self.init(bus: params["bus"]?.stringValue) }
+        public var params: [String: JSONValue] { bus.map { ["bus": .string($0)] } ?? [:] }
         public static func reply(from result: JSONValue) -> [BusDevice] {
             (result["devices"]?.arrayValue ?? []).compactMap(BusDevice.init(json:))
         }

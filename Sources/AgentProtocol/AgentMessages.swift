@@ -38,6 +38,7 @@ public enum AgentMethod: String, Sendable, CaseIterable {
     case dmesgMark = "dmesg_mark"
     case dmesgSince = "dmesg_since"
     case powerOff = "power_off"
+    case coldplug
 }
 
 public struct AgentRequest: Sendable, Hashable {

@@ -44,6 +44,7 @@ extension CellOutcome {
             }
         }
         if case .driverOrder(let report) = outcome.detail {
+            lines += report.stepSummary()
             let failures = report.failedOrders.filter { $0.error == nil }
             if !failures.isEmpty {
                 lines.append("")
@@ -51,7 +52,8 @@ extension CellOutcome {
                 for result in failures {
                     for observation in result.observations where observation.verdict == .fail {
                         lines.append("  order \(result.label), \(observation.device), \(observation.step.rawValue): "
-                                     + "expected \(observation.expected ?? "any driver but fsdev_dax"), got \(observation.actual ?? "no driver")")
+                                     + "expected \(observation.expected ?? "any driver but fsdev_dax"), got \(observation.actual ?? "no driver")"
+                                     + (observation.registered.map { $0.isEmpty ? "" : " (registered \($0.joined(separator: " < ")))" } ?? ""))
                         if let note = observation.note { lines.append("    \(note)") }
                         for message in observation.dmesg.suffix(8) { lines.append("    | \(message)") }
                     }

@@ -15,6 +15,9 @@ public struct DriverOrderScenario: Scenario {
     public static let kmem = "kmem"
     public static let defaultDrivers = [deviceDax, kmem, fsdev]
     static let namespaceSize = "256M"
+    /// udev workers for the modalias order: systemd-udevd runs up to 8 + CPUs; two are enough
+    /// to let two modprobes of one alias race.
+    static let coldplugWorkers = 4
 
     public var name: String { "driver-order" }
     /// The dax drivers to order; fsdev_dax is dropped where the kernel cannot have one.
@@ -43,106 +46,75 @@ public struct DriverOrderScenario: Scenario {
 
     // MARK: - One order
 
-    func runOrder<G>(_ order: [String], plan: Plan, devices: [ScenarioDevice], guest: GuestOperations<G>) async throws -> OrderResult {
+    /// How an order's drivers come to be loaded.
+    enum Loading {
+        /// One by one, in this order.
+        case sequence([String])
+        /// As udev loads them at boot: modprobe of each dax device's MODALIAS, in parallel.
+        case modalias(workers: Int)
+    }
+
+    /// The name of the order in which udev loads the drivers (a case of every run).
+    static func modaliasLabel(workers: Int) -> String { "as udev loads them (modprobe $MODALIAS, \(workers) workers)" }
+
+    func runOrder<G>(_ loading: Loading, plan: Plan, devices: [ScenarioDevice], room: HotAddRoom, guest: GuestOperations<G>) async throws -> OrderResult {
         let clock = ContinuousClock()
         let start = clock.now
-        var observations: [Observation] = []
+        var run = OrderRun(plan: plan, guest: guest, devices: devices)
+        var coldplug: ColdplugReport?
+        let label: String
         do {
             try await reset(drivers: plan.drivers, guest: guest)
-            for module in order {
-                try await guest.load(module, parameters: plan.parameters[module] ?? [])
+            switch loading {
+            case .sequence(let order):
+                label = order.joined(separator: " < ")
+                try await run.load(order)
+                try await run.attached(step: .load)
+            case .modalias(let workers):
+                label = Self.modaliasLabel(workers: workers)
+                coldplug = try await run.autoload(workers: workers)
+                try await run.attached(step: .autoload)
             }
-            // 1. What the bus attached while the drivers registered.
-            var mark = try await guest.mark()
-            let current = try await guest.daxDevices()
-            for device in devices {
-                observations.append(try await observe(device, step: .load, drivers: plan.drivers, actual: current.first { $0.name == device.name }?.driver,
-                                                      mark: mark, guest: guest))
-            }
-            // 2. Unbound, then drivers_probe.
-            for device in devices {
-                mark = try await guest.mark()
-                _ = try await guest.busOperation(.unbind, driver: nil, device: device.name)
-                let refusal = try await guest.busOperation(.driversProbe, driver: nil, device: device.name)
-                observations.append(try await observe(device, step: .driversProbe, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
-                                                      mark: mark, guest: guest, refusal: refusal))
-            }
-            // 3. Re-created: its namespace (or CXL RAM region) disabled and enabled.
-            for device in devices {
-                mark = try await guest.mark()
-                _ = try await guest.busOperation(.unbind, driver: nil, device: device.name)
-                let tool = device.role == .kmemType ? "cxl" : "ndctl"
-                let noun = device.role == .kmemType ? "region" : "namespace"
-                try await guest.must(tool, ["disable-\(noun)", device.parent])
-                try await guest.must(tool, ["enable-\(noun)", device.parent])
-                observations.append(try await observe(device, step: .recreate, drivers: plan.drivers, actual: try await guest.driver(of: device.name), mark: mark, guest: guest))
-            }
-            // 4. kmem-type devices handed to device_dax with daxctl, then back to kmem below.
-            if order.contains(Self.deviceDax), order.contains(Self.kmem) {
-                for device in devices where device.role == .kmemType {
-                    mark = try await guest.mark()
-                    let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "devdax", device.name])
-                    let refusal = outcome.status == 0 ? nil : outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-                    observations.append(try await observe(device, step: .devdaxMode, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
-                                                          mark: mark, guest: guest, refusal: refusal))
-                }
-            }
-            // 5. system-ram devices (and kmem-type ones back from devdax), explicitly to kmem.
-            if order.contains(Self.kmem) {
-                let reconfigured = order.contains(Self.deviceDax)
-                for device in devices where device.role == .systemRAM || (device.role == .kmemType && reconfigured) {
-                    mark = try await guest.mark()
-                    let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "system-ram", device.name])
-                    let refusal = outcome.status == 0 ? nil : outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-                    observations.append(try await observe(device, step: .systemRAM, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
-                                                          mark: mark, guest: guest, refusal: refusal))
-                }
-            }
-            // 6. fsdev_dax bound explicitly, then the device given back.
-            if order.contains(Self.fsdev), let device = devices.first(where: { $0.role == .devdax }) {
-                mark = try await guest.mark()
-                _ = try await guest.busOperation(.unbind, driver: nil, device: device.name)
-                var refusal = try await guest.busOperation(.newID, driver: Self.fsdev, device: device.name)
-                if refusal == nil, try await guest.driver(of: device.name) == nil {
-                    refusal = try await guest.busOperation(.bind, driver: Self.fsdev, device: device.name)
-                }
-                observations.append(try await observe(device, step: .explicitFsdev, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
-                                                      mark: mark, guest: guest, refusal: refusal))
-                if order.contains(Self.deviceDax) {
-                    mark = try await guest.mark()
-                    _ = try await guest.busOperation(.unbind, driver: Self.fsdev, device: device.name)
-                    _ = try await guest.busOperation(.removeID, driver: Self.fsdev, device: device.name)
-                    let back = try await guest.busOperation(.bind, driver: Self.deviceDax, device: device.name)
-                    observations.append(try await observe(device, step: .giveBack, drivers: plan.drivers, actual: try await guest.driver(of: device.name),
-                                                          mark: mark, guest: guest, refusal: back))
-                }
-            }
-            return OrderResult(order: order, observations: observations, seconds: (clock.now - start).seconds, error: nil)
+            // First the steps that keep the driver list as the order made it, then the ones that
+            // reload a driver (and so move it to the end of the list).
+            try await run.hotAdd(in: room)
+            try await run.driversProbe()
+            try await run.recreate()
+            let moved = try await run.devdaxMode()
+            try await run.explicitRoundTrips(candidates: devices.filter { $0.role != .kmemType } + moved)
+            try await run.systemRAM(reconfigured: moved)
+            try await run.lateLoad()
+            try await run.reloads()
+            return OrderResult(order: label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
+                               coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: nil)
         } catch let error as StepFailure {
-            return OrderResult(order: order, observations: observations, seconds: (clock.now - start).seconds, error: error.message)
+            let name: String
+            switch loading {
+            case .sequence(let order): name = order.joined(separator: " < ")
+            case .modalias(let workers): name = Self.modaliasLabel(workers: workers)
+            }
+            return OrderResult(order: name, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
+                               coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: error.message)
         }
     }
 
     /// What the driver must be after a step, or nil when any driver but fsdev_dax will do.
     static func expected(_ device: ScenarioDevice, step: ProbeStep, drivers: [String]) -> String? {
         switch step {
-        case .load, .driversProbe, .recreate:
+        case .staleID where device.role == .kmemType:
+            // Reconfigured by daxctl, it carries device_dax's id: kmem (by type) and device_dax
+            // (by id) both match; only fsdev_dax must not win.
+            return nil
+        case .load, .autoload, .driversProbe, .recreate, .lateLoad, .reloadFsdev, .reloadDeviceDax, .hotAdd, .staleID:
             // A kmem-type device (a CXL RAM region's) matches kmem alone by type.
             if device.role == .kmemType { return drivers.contains(Self.kmem) ? Self.kmem : nil }
             return drivers.contains(Self.deviceDax) ? Self.deviceDax : nil
+        case .keptID: return nil
         case .devdaxMode: return Self.deviceDax
         case .systemRAM: return Self.kmem
         case .explicitFsdev: return Self.fsdev
         case .giveBack: return Self.deviceDax
         }
-    }
-
-    func observe<G>(_ device: ScenarioDevice, step: ProbeStep, drivers: [String], actual: String?, mark: Int64, guest: GuestOperations<G>,
-                    refusal: String? = nil) async throws -> Observation {
-        let expected = Self.expected(device, step: step, drivers: drivers)
-        let (verdict, note) = Self.judge(step: step, expected: expected, actual: actual, refusal: refusal)
-        let dmesg = verdict == .fail ? try await guest.dmesg(since: mark) : []
-        return Observation(device: device.name, step: step, expected: expected, actual: actual, verdict: verdict, note: note, dmesg: dmesg)
     }
 
     /// The invariants, as a pure function of what was expected and what happened.
@@ -193,12 +165,20 @@ public struct DriverOrderScenario: Scenario {
             if devices.isEmpty {
                 if notApplicable.isEmpty { error = "no dax device could be made from this topology" }
             } else {
+                let room = try await HotAddRoom.find(operations)
                 for round in 0..<repeats {
-                    let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round)
+                    // Every order of the set (or a sample), then the order udev makes.
+                    let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round).map(Loading.sequence)
+                        + [.modalias(workers: Self.coldplugWorkers)]
                     var results: [OrderResult] = []
-                    for (index, order) in orders.enumerated() {
-                        progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(order.joined(separator: " < "))")
-                        results.append(try await runOrder(order, plan: plan, devices: devices, guest: operations))
+                    for (index, loading) in orders.enumerated() {
+                        let name: String
+                        switch loading {
+                        case .sequence(let order): name = order.joined(separator: " < ")
+                        case .modalias(let workers): name = Self.modaliasLabel(workers: workers)
+                        }
+                        progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(name)")
+                        results.append(try await runOrder(loading, plan: plan, devices: devices, room: room, guest: operations))
                     }
                     rounds.append(results)
                 }

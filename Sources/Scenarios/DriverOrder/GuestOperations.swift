@@ -60,7 +60,12 @@ struct GuestOperations<Guest: GuestAgent> {
     }
 
     func daxDevices() async throws -> [BusDevice] {
-        try await guest.send(AgentCalls.ListDevices()).filter { $0.bus == "dax" }
+        try await guest.send(AgentCalls.ListDevices(bus: "dax"))
+    }
+
+    /// Every dax device's driver, in one call.
+    func daxDrivers() async throws -> [String: String] {
+        Dictionary(try await daxDevices().compactMap { device in device.driver.map { (device.name, $0) } }, uniquingKeysWith: { first, _ in first })
     }
 
     func driver(of device: String) async throws -> String? {

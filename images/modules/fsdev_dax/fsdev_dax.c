@@ -78,4 +78,10 @@ static void __exit fsdev_standin_exit(void)
 module_init(fsdev_standin_init);
 module_exit(fsdev_standin_exit);
 MODULE_LICENSE("GPL");
+/*
+ * The alias Debian 7.3.4's real fsdev_dax carries, like device_dax and kmem: udev's
+ * `modprobe $MODALIAS` for any dax device (dax:t0) then loads all three, in modules.alias
+ * order, so the stand-in takes part in boot-time autoload as the real driver does.
+ */
+MODULE_ALIAS("dax:t0*");
 MODULE_DESCRIPTION("cxllab stand-in for the fsdev_dax driver (driver-order testing only)");
