@@ -77,6 +77,12 @@ public enum JUnitReport {
             testcase.children.append(.element(failure))
             suite.children.append(.element(testcase))
         }
+        let summary = result.scenario.detail.summaryLines
+        if !summary.isEmpty {
+            var output = XMLTree("system-out")
+            output.children = [.text(VisibleText.of(summary.joined(separator: "\n")))]
+            suite.children.append(.element(output))
+        }
         return (suite, tests, counted + extra)
     }
 }

@@ -117,6 +117,15 @@ public struct CaseResult: Sendable, Codable, Hashable {
 public enum ScenarioDetail: Sendable, Codable {
     case driverOrder(DriverOrderReport)
     case none
+
+    /// The scenario's own summary for reports: for driver-order, every step with what it
+    /// proves or why it was skipped.
+    public var summaryLines: [String] {
+        switch self {
+        case .driverOrder(let report): report.stepSummary().drop { $0.isEmpty }.map { $0 }
+        case .none: []
+        }
+    }
 }
 
 /// What a scenario found, whatever the scenario: the cases, what was not applicable, and one

@@ -79,6 +79,12 @@ import XML
         #expect(try document.string("//failure")?.contains("repro: cxllab run") == true)
         #expect(try document.strings("//testcase/skipped/@message").first?.contains("Failed to synchronize") == true)
         #expect(try document.string("/testsuites/@failures") == "2")
+        // The steps each cell took (and skipped, with why) go with its suite, and into the HTML.
+        let steps = try #require(try document.string("//testsuite/system-out"))
+        #expect(steps.contains("load") && steps.contains(ProbeStep.load.proves), "\(steps)")
+        #expect(steps.contains("late-load") && steps.contains("skipped"))
+        let html = HTMLReport.html(results, title: "t")
+        #expect(html.contains("<h2>Steps</h2>") && html.contains(ProbeStep.lateLoad.rawValue))
     }
 }
 
