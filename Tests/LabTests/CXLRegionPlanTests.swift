@@ -48,9 +48,19 @@ import Topology
         #expect(Set(plan.regions[0].deviceIDs) == ["mem0", "mem1", "mem2", "mem3"])
     }
 
-    @Test func volatileOnlyGivesARAMRegion() throws {
+    /// 512 MiB of volatile memory: the region takes one unit, the other is room to hot-add.
+    @Test func volatileOnlyGivesARAMRegionAndRoomForAnother() throws {
         let (plan, _) = try Self.plan("cxl-volatile")
         #expect(plan.regions.map(\.kind) == [.ram])
+        #expect(plan.regions.map(\.size) == [256 << 20])
+        #expect(plan.spares.map(\.deviceIDs) == [["mem0"]] && plan.spares.map(\.kind) == [.ram] && plan.spares[0].ways == 1)
+    }
+
+    /// The default CXL machine leaves no room: its orders say so instead of hot-adding.
+    @Test func onePmemAndOneRAMDeviceLeaveNoRoom() throws {
+        let (plan, _) = try Self.plan("cxl-pmem-ram")
+        #expect(plan.spares.isEmpty)
+        #expect(try Self.plan("cxl-switch-4").0.regions.map(\.size) == [1 << 30])
     }
 
     @Test func topologiesWithoutCXLPlanNothing() throws {
@@ -73,6 +83,13 @@ import Topology
         let plan = CXLRegionPlan(topology: try Topology.load(yaml: text, file: "five.yaml", capabilities: .qemu10))
         #expect(plan.regions.map(\.ways) == [4])
         #expect(plan.unused.count == 1 && plan.unused[0].contains("m4"), "\(plan.unused)")
+        // The device left out could make a 1-way region, but the host bridge has one root
+        // port, so a single pass-through decoder: no room for a second region.
+        #expect(plan.spares.isEmpty)
+        let twoPorts = text.replacingOccurrences(of: "root_ports: [{id: rp0, host_bridge: hb0}]",
+                                                 with: "root_ports: [{id: rp0, host_bridge: hb0}, {id: rp9, host_bridge: hb0}]")
+        let roomy = CXLRegionPlan(topology: try Topology.load(yaml: twoPorts, file: "five.yaml", capabilities: .qemu10))
+        #expect(roomy.spares.map(\.deviceIDs) == [["m4"]])
     }
 
     /// A 2-way window with a device below only one of its host bridges makes no region.
@@ -87,6 +104,7 @@ import Topology
         let plan = CXLRegionPlan(topology: try Topology.load(yaml: text, file: "half.yaml", capabilities: .qemu10))
         #expect(plan.regions.isEmpty)
         #expect(plan.unused.first?.contains("hb1") == true, "\(plan.unused)")
+        #expect(plan.spares.isEmpty, "a 2-way window takes no 1-way region")
     }
 }
 

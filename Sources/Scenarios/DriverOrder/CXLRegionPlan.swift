@@ -26,11 +26,21 @@ public struct CXLRegionPlan: Sendable, Hashable {
         /// The topology's ids of the same devices, for reports.
         public let deviceIDs: [String]
         public var ways: Int { serials.count }
+        /// One CXL capacity unit (256 MiB) from each device: what is left stays room to
+        /// hot-add a region while every driver is loaded.
+        public var size: UInt64 { UInt64(ways) * CXLRegionPlan.unit }
     }
+
+    /// CXL's capacity unit, and the size each device gives a region.
+    public static let unit: UInt64 = 256 << 20
 
     public let regions: [Region]
     /// Capacity no region uses, and why, for the report.
     public let unused: [String]
+    /// 1-way regions that capacity no region uses could still make, in 1-target windows:
+    /// devices left out, and devices with more than one unit of that kind. What the scenario
+    /// hot-adds while every driver is loaded.
+    public let spares: [Region]
 
     /// Interleave ways the CXL specification allows.
     public static let validWays: Set<Int> = [1, 2, 3, 4, 6, 8, 12, 16]
@@ -38,6 +48,7 @@ public struct CXLRegionPlan: Sendable, Hashable {
     public init(topology: Topology) {
         var regions: [Region] = []
         var unused: [String] = []
+        var spares: [Region] = []
         // RAM regions first: a device with both kinds allocates its volatile partition (lower
         // device addresses) before its persistent one, and decoders must follow that order.
         for kind in [Kind.ram, .pmem] {
@@ -64,7 +75,16 @@ public struct CXLRegionPlan: Sendable, Hashable {
                 }
                 ordered.forEach { taken.insert($0.id) }
                 regions.append(Region(kind: kind, window: window.index, serials: ordered.compactMap(\.serial), deviceIDs: ordered.map(\.id)))
-                let left = capable.filter { !taken.contains($0.id) }.map(\.id)
+                let leftOut = capable.filter { !taken.contains($0.id) }
+                // A second region through a host bridge needs a second decoder there, and a host
+                // bridge with one root port has only the kernel's pass-through decoder (measured:
+                // "failed to set target0"); with two or more it has QEMU's HDM decoders.
+                let bridge = window.targets[0]
+                if window.targets.count == 1, topology.cxl.rootPorts.filter({ $0.hostBridge == bridge }).count >= 2 {
+                    let roomy = ordered.filter { (kind == .ram ? $0.volatileSize ?? 0 : $0.persistentSize ?? 0) >= 2 * Self.unit }
+                    spares += (leftOut + roomy).map { Region(kind: kind, window: window.index, serials: [$0.serial].compactMap { $0 }, deviceIDs: [$0.id]) }
+                }
+                let left = leftOut.map(\.id)
                 if !left.isEmpty {
                     unused.append("window \(window.index): \(left.joined(separator: ", ")) left out of the \(ordered.count)-way \(kind.rawValue) region "
                         + "(interleave ways must be 1, 2, 3, 4, 6, 8, 12 or 16, the same number below each host bridge)")
@@ -73,5 +93,6 @@ public struct CXLRegionPlan: Sendable, Hashable {
         }
         self.regions = regions
         self.unused = unused
+        self.spares = spares
     }
 }

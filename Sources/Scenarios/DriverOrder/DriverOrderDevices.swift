@@ -66,76 +66,95 @@ extension DriverOrderScenario {
     /// the kernel refuses is reported in its own words as not applicable.
     func makeCXLDevices<G>(_ guest: GuestOperations<G>, plan: CXLRegionPlan, into devices: inout [ScenarioDevice]) async throws -> [String] {
         var notApplicable = plan.unused.map { "CXL: \($0)" }
-        let memdevs = try await guest.tool("cxl", ["list", "-M"])
-        var bySerial: [UInt64: String] = [:]
-        for memdev in memdevs.json?.asList ?? [] {
-            if let name = memdev["memdev"]?.stringValue, let serial = memdev["serial"]?.intValue { bySerial[UInt64(truncatingIfNeeded: serial)] = name }
-        }
-        guard !bySerial.isEmpty else { return notApplicable + ["CXL: the kernel created no CXL memory device"] }
-        // Root decoders, one per window in the order of the firmware's table.
-        let roots = (try await guest.tool("cxl", ["list", "-D", "-d", "root"]).json?.asList ?? [])
-            .sorted { Self.decoderNumber($0["decoder"]?.stringValue).lexicographicallyPrecedes(Self.decoderNumber($1["decoder"]?.stringValue)) }
+        guard let cxl = try await CXLGuest.look(guest) else { return notApplicable + ["CXL: the kernel created no CXL memory device"] }
         for region in plan.regions {
-            let names = region.serials.compactMap { bySerial[$0] }
-            let what = "\(region.kind.rawValue) region on \(region.deviceIDs.joined(separator: ", "))"
-            guard names.count == region.serials.count else {
-                notApplicable.append("CXL: the guest has no memory device with serial \(region.serials.filter { bySerial[$0] == nil }.map(String.init).joined(separator: ", ")) for a \(what)")
-                continue
-            }
-            guard region.window < roots.count, let root = roots[region.window]["decoder"]?.stringValue else {
-                notApplicable.append("CXL: the kernel made no root decoder for window \(region.window)")
-                continue
-            }
-            let capability = region.kind == .ram ? "volatile_capable" : "pmem_capable"
-            guard roots[region.window][capability]?.boolValue == true else {
-                notApplicable.append("CXL: root decoder \(root) (window \(region.window)) does not take \(region.kind.rawValue) regions")
-                continue
-            }
-            let before = Set(try await guest.daxDevices().map(\.name))
-            let mark = try await guest.mark()
-            let created = try await guest.tool("cxl", ["create-region", "-m", "-t", region.kind.rawValue, "-d", root, "-w", String(region.ways)] + names)
-            guard created.status == 0, let name = created.json?["region"]?.stringValue else {
-                notApplicable.append("CXL: the kernel refused a \(what) (\(names.joined(separator: ", "))): "
-                    + (try await complaint(since: mark, or: created, guest: guest)))
-                continue
-            }
-            switch region.kind {
-            case .ram:
-                let appeared = try await guest.daxDevices().filter { !before.contains($0.name) }
-                if appeared.isEmpty { notApplicable.append("CXL: RAM region \(name) committed but no dax device appeared for it") }
-                for device in appeared {
-                    devices.append(ScenarioDevice(name: device.name, role: .kmemType, parent: name, source: "cxl-ram"))
-                }
-            case .pmem:
-                // The region's nvdimm region (cxl_pmem's bus, provider "CXL") with room left.
-                let ndRegion = try await guest.regionsByProvider().first { $0.provider == "CXL" && ($0.region["available_size"]?.intValue ?? 0) > 0 }
-                guard let ndName = ndRegion?.region["dev"]?.stringValue else {
-                    notApplicable.append("CXL: region \(name) committed but no nvdimm region came of it: " + (try await complaint(since: mark, or: created, guest: guest)))
-                    continue
-                }
-                let made = try await guest.tool("ndctl", ["create-namespace", "-m", "devdax", "-r", ndName])
-                if made.status == 0, let namespace = made.json?["dev"]?.stringValue,
-                   let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue {
-                    devices.append(ScenarioDevice(name: dax, role: .devdax, parent: namespace, source: "cxl-pmem"))
-                } else {
-                    notApplicable.append("CXL: region \(name) committed but no devdax namespace on it: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-                }
+            switch try await cxl.create(region, guest: guest) {
+            case .made(_, let made): devices += made
+            case .refused(let words): notApplicable.append("CXL: \(words)")
             }
         }
         return notApplicable
     }
 
-    /// The kernel's own reason for a refusal: its first complaint since the attempt (a
-    /// warning's stack trace follows it and says nothing), else the tool's words.
-    private func complaint<G>(since mark: Int64, or outcome: ToolOutcome, guest: GuestOperations<G>) async throws -> String {
-        let kernel = try await guest.dmesg(since: mark)
-        let words = kernel.first { $0.contains("Failed") || $0.contains("failed") || $0.contains("invalid") || $0.contains("error") }
-            ?? kernel.first { $0.lowercased().contains("cxl") && $0.contains("region") }
-        return words ?? (outcome.stderr + outcome.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The guest's CXL memory devices by serial and its root decoders in window order, looked up
+/// once; regions of a `CXLRegionPlan` are made through it.
+struct CXLGuest: Sendable {
+    let bySerial: [UInt64: String]
+    let roots: [JSONValue]
+
+    enum Creation {
+        /// The region's name and the dax devices it gave.
+        case made(region: String, [ScenarioDevice])
+        /// What the kernel (or the tool) said instead.
+        case refused(String)
+    }
+
+    static func look<G>(_ guest: GuestOperations<G>) async throws -> CXLGuest? {
+        var bySerial: [UInt64: String] = [:]
+        for memdev in try await guest.tool("cxl", ["list", "-M"]).json?.asList ?? [] {
+            if let name = memdev["memdev"]?.stringValue, let serial = memdev["serial"]?.intValue { bySerial[UInt64(truncatingIfNeeded: serial)] = name }
+        }
+        guard !bySerial.isEmpty else { return nil }
+        let roots = (try await guest.tool("cxl", ["list", "-D", "-d", "root"]).json?.asList ?? [])
+            .sorted { decoderNumber($0["decoder"]?.stringValue).lexicographicallyPrecedes(decoderNumber($1["decoder"]?.stringValue)) }
+        return CXLGuest(bySerial: bySerial, roots: roots)
     }
 
     /// `decoder0.1` as (0, 1), for sorting root decoders into window order.
     static func decoderNumber(_ name: String?) -> [Int] {
         (name ?? "").dropFirst("decoder".count).split(separator: ".").map { Int($0) ?? Int.max }
+    }
+
+    /// Creates a region of the plan; a pmem region gets a devdax namespace, a RAM region's dax
+    /// devices are kmem-type.
+    func create<G>(_ region: CXLRegionPlan.Region, guest: GuestOperations<G>) async throws -> Creation {
+        let names = region.serials.compactMap { bySerial[$0] }
+        let what = "\(region.kind.rawValue) region on \(region.deviceIDs.joined(separator: ", "))"
+        guard names.count == region.serials.count else {
+            return .refused("the guest has no memory device with serial \(region.serials.filter { bySerial[$0] == nil }.map(String.init).joined(separator: ", ")) for a \(what)")
+        }
+        guard region.window < roots.count, let root = roots[region.window]["decoder"]?.stringValue else {
+            return .refused("the kernel made no root decoder for window \(region.window)")
+        }
+        let capability = region.kind == .ram ? "volatile_capable" : "pmem_capable"
+        guard roots[region.window][capability]?.boolValue == true else {
+            return .refused("root decoder \(root) (window \(region.window)) does not take \(region.kind.rawValue) regions")
+        }
+        let before = Set(try await guest.daxDevices().map(\.name))
+        let mark = try await guest.mark()
+        let created = try await guest.tool("cxl", ["create-region", "-m", "-t", region.kind.rawValue, "-d", root, "-w", String(region.ways),
+                                                    "-s", String(region.size)] + names)
+        guard created.status == 0, let name = created.json?["region"]?.stringValue else {
+            return .refused("the kernel refused a \(what) (\(names.joined(separator: ", "))): " + (try await Self.complaint(since: mark, or: created, guest: guest)))
+        }
+        switch region.kind {
+        case .ram:
+            let appeared = try await guest.daxDevices().filter { !before.contains($0.name) }
+            if appeared.isEmpty { return .refused("RAM region \(name) committed but no dax device appeared for it") }
+            return .made(region: name, appeared.map { ScenarioDevice(name: $0.name, role: .kmemType, parent: name, source: "cxl-ram") })
+        case .pmem:
+            // The region's nvdimm region (cxl_pmem's bus, provider "CXL") with room left.
+            let ndRegion = try await guest.regionsByProvider().first { $0.provider == "CXL" && ($0.region["available_size"]?.intValue ?? 0) > 0 }
+            guard let ndName = ndRegion?.region["dev"]?.stringValue else {
+                return .refused("region \(name) committed but no nvdimm region came of it: " + (try await Self.complaint(since: mark, or: created, guest: guest)))
+            }
+            let made = try await guest.tool("ndctl", ["create-namespace", "-m", "devdax", "-r", ndName])
+            guard made.status == 0, let namespace = made.json?["dev"]?.stringValue,
+                  let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue else {
+                return .refused("region \(name) committed but no devdax namespace on it: \(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            return .made(region: name, [ScenarioDevice(name: dax, role: .devdax, parent: namespace, source: "cxl-pmem")])
+        }
+    }
+
+    /// The kernel's own reason for a refusal: its first complaint since the attempt (a
+    /// warning's stack trace follows it and says nothing), else the tool's words.
+    static func complaint<G>(since mark: Int64, or outcome: ToolOutcome, guest: GuestOperations<G>) async throws -> String {
+        let kernel = try await guest.dmesg(since: mark)
+        let words = kernel.first { $0.contains("Failed") || $0.contains("failed") || $0.contains("invalid") || $0.contains("error") }
+            ?? kernel.first { $0.lowercased().contains("cxl") && $0.contains("region") }
+        return words ?? (outcome.stderr + outcome.stdout).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -165,7 +165,7 @@ public struct DriverOrderScenario: Scenario {
             if devices.isEmpty {
                 if notApplicable.isEmpty { error = "no dax device could be made from this topology" }
             } else {
-                let room = try await HotAddRoom.find(operations)
+                let room = try await HotAddRoom.find(operations, machine: machine)
                 for round in 0..<repeats {
                     // Every order of the set (or a sample), then the order udev makes.
                     let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round).map(Loading.sequence)

@@ -126,20 +126,33 @@ struct OrderRun<G: GuestAgent> {
     }
 
     /// Hot-add with every driver loaded: a new devdax namespace on an NVDIMM or legacy-pmem
-    /// region with room, judged, then destroyed so the next order starts as this one did.
+    /// region with room, and a new CXL region where the topology leaves room (its devdax
+    /// namespace, or a RAM region's kmem-type device); each judged, then destroyed so the
+    /// next order starts as this one did. What cannot be hot-added says why.
     mutating func hotAdd(in room: HotAddRoom) async throws {
-        guard case .region(let region, let source) = room else {
-            if case .none(let why) = room { skip(.hotAdd, why) }
-            return
+        for why in room.skipped { skip(.hotAdd, why) }
+        if let (region, source) = room.nvdimm {
+            let mark = try await guest.mark()
+            let made = try await guest.must("ndctl", ["create-namespace", "-m", "devdax", "-s", Scenario.namespaceSize, "-r", region])
+            guard let namespace = made.json?["dev"]?.stringValue,
+                  let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue else {
+                throw StepFailure("ndctl create-namespace on \(region) gave no dax device: \(made.stdout)")
+            }
+            try await observe([ScenarioDevice(name: dax, role: .devdax, parent: namespace, source: source)], .hotAdd, mark: mark)
+            try await guest.must("ndctl", ["destroy-namespace", "-f", namespace])
         }
-        let mark = try await guest.mark()
-        let made = try await guest.must("ndctl", ["create-namespace", "-m", "devdax", "-s", Scenario.namespaceSize, "-r", region])
-        guard let namespace = made.json?["dev"]?.stringValue,
-              let dax = made.json?["daxregion"]?["devices"]?.asList.first?["chardev"]?.stringValue else {
-            throw StepFailure("ndctl create-namespace on \(region) gave no dax device: \(made.stdout)")
+        if let (spare, cxl) = room.cxl {
+            let mark = try await guest.mark()
+            switch try await cxl.create(spare, guest: guest) {
+            case .refused(let words):
+                throw StepFailure("hot-adding a CXL \(spare.kind.rawValue) region on \(spare.deviceIDs.joined(separator: ", ")): \(words)")
+            case .made(let region, let made):
+                try await observe(made, .hotAdd, mark: mark)
+                try await unbind(made)
+                for device in made where device.role == .devdax { try await guest.must("ndctl", ["destroy-namespace", "-f", device.parent]) }
+                try await guest.must("cxl", ["destroy-region", "-f", region])
+            }
         }
-        try await observe([ScenarioDevice(name: dax, role: .devdax, parent: namespace, source: source)], .hotAdd, mark: mark)
-        try await guest.must("ndctl", ["destroy-namespace", "-f", namespace])
     }
 
     /// kmem-type devices handed to device_dax with daxctl; returns those now on device_dax.
@@ -302,19 +315,38 @@ public struct SkippedStep: Sendable, Codable, Hashable {
     public let reason: String
 }
 
-/// Where a run can hot-add a devdax namespace, found once before the orders (each order
-/// destroys what it added, so the room stays the same).
-enum HotAddRoom: Sendable {
-    case region(String, source: String)
-    case none(String)
+/// Where a run can hot-add, found once before the orders (each order destroys what it
+/// added, so the room stays the same), and what it cannot hot-add and why.
+struct HotAddRoom: Sendable {
+    /// An NVDIMM or legacy-pmem region with 256 MiB free, and its source.
+    var nvdimm: (String, String)?
+    /// A 1-way CXL region the topology leaves room for, and the guest's CXL devices.
+    var cxl: (CXLRegionPlan.Region, CXLGuest)?
+    var skipped: [String] = []
 
-    static func find<G>(_ guest: GuestOperations<G>) async throws -> HotAddRoom {
+    static func find<G>(_ guest: GuestOperations<G>, machine: GuestMachine) async throws -> HotAddRoom {
+        var room = HotAddRoom()
         let regions = try await guest.regionsByProvider().filter { $0.provider != "CXL" }
-        guard let room = regions.first(where: { ($0.region["available_size"]?.intValue ?? 0) >= Int(256 << 20) }),
-              let name = room.region["dev"]?.stringValue else {
-            return .none(regions.isEmpty ? "the topology has no NVDIMM or legacy-pmem region (the CXL regions made take all CXL capacity)"
-                                         : "no NVDIMM region has 256 MiB free")
+        if let found = regions.first(where: { ($0.region["available_size"]?.intValue ?? 0) >= Int(256 << 20) }), let name = found.region["dev"]?.stringValue {
+            room.nvdimm = (name, found.provider == "e820" ? "legacy-pmem" : "nvdimm")
+        } else {
+            room.skipped.append(regions.isEmpty ? "a namespace: the topology has no NVDIMM or legacy-pmem region" : "a namespace: no NVDIMM region has 256 MiB free")
         }
-        return .region(name, source: room.provider == "e820" ? "legacy-pmem" : "nvdimm")
+        if machine.features.contains("cxl") {
+            let plan = CXLRegionPlan(topology: machine.topology)
+            if let spare = plan.spares.first, let cxl = try await CXLGuest.look(guest) {
+                room.cxl = (spare, cxl)
+            } else {
+                room.skipped.append("a CXL region: the regions made take all CXL capacity (a device with more than 256 MiB of a kind, "
+                    + "or one left out of an interleave, in a 1-target window, leaves room)")
+            }
+        }
+        // New dax devices carved from a dax region need free space in it; every device made
+        // here spans its region, so say so when that holds.
+        let daxRegions = try await guest.tool("daxctl", ["list", "-R"]).json?.asList ?? []
+        if !daxRegions.contains(where: { ($0["available_size"]?.intValue ?? 0) >= Int(2 << 20) }) {
+            room.skipped.append("a dax device (daxctl create-device): no dax region has free space, each device spans its region")
+        }
+        return room
     }
 }
