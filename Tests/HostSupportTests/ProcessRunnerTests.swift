@@ -19,10 +19,12 @@ import Testing
     }
 
     @Test func deadlineStopsAHungChild() async throws {
-        let result = try await ProcessRunner.run("sleep", ["30"], timeout: .milliseconds(300))
+        let result = try await ProcessRunner.run("sleep", ["120"], timeout: .milliseconds(300))
         #expect(result.timedOut)
         #expect(!result.succeeded)
-        #expect(result.duration < .seconds(5))
+        // Well before the child's own end; loose, since the suite shares the host with guests
+        // (measured once at 5.0 s under two TCG guests, against 0.3 s idle).
+        #expect(result.duration < .seconds(20))
     }
 
     /// A deadline stops the child's children too (make's compilers, a shell's pipeline):

@@ -45,7 +45,7 @@ public enum ProbeStep: String, Sendable, Codable, CaseIterable {
         switch self {
         case .load: "no driver takes a device it does not match while the drivers register in this order"
         case .autoload: "the same when udev's parallel `modprobe $MODALIAS` loads the drivers (dax:t0 names device_dax, kmem and fsdev_dax)"
-        case .hotAdd: "a device created while every driver is loaded lands on device_dax"
+        case .hotAdd: "a device created while every driver is loaded (a namespace, a CXL region) lands on its own driver"
         case .driversProbe: "an unbound device re-probed through drivers_probe lands on its own driver"
         case .recreate: "a device re-created (namespace or region disabled and enabled) lands on its own driver"
         case .lateLoad: "fsdev_dax loaded last, with devices unbound, takes none of them"

@@ -96,6 +96,16 @@ struct OrderRun<G: GuestAgent> {
         }
     }
 
+    /// `daxctl reconfigure-device -m MODE` on each device; returns daxctl's refusals by device.
+    func reconfigure(_ targets: [ScenarioDevice], to mode: String) async throws -> [String: String] {
+        var refusals: [String: String] = [:]
+        for device in targets {
+            let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", mode, device.name])
+            if outcome.status != 0 { refusals[device.name] = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        return refusals
+    }
+
     /// Writes each device to drivers_probe; returns the kernel's refusals by device.
     func probe(_ targets: [ScenarioDevice]) async throws -> [String: String] {
         var refusals: [String: String] = [:]
@@ -164,12 +174,7 @@ struct OrderRun<G: GuestAgent> {
             return []
         }
         let mark = try await guest.mark()
-        var refusals: [String: String] = [:]
-        for device in targets {
-            let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "devdax", device.name])
-            if outcome.status != 0 { refusals[device.name] = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines) }
-        }
-        try await observe(targets, .devdaxMode, mark: mark, refusals: refusals)
+        try await observe(targets, .devdaxMode, mark: mark, refusals: try await reconfigure(targets, to: "devdax"))
         let now = try await guest.daxDrivers()
         return targets.filter { now[$0.name] == Scenario.deviceDax }
     }
@@ -233,12 +238,7 @@ struct OrderRun<G: GuestAgent> {
         guard !targets.isEmpty else { return }
         guard has(Scenario.kmem) else { return skip(.systemRAM, "kmem is not in this order") }
         let mark = try await guest.mark()
-        var refusals: [String: String] = [:]
-        for device in targets {
-            let outcome = try await guest.tool("daxctl", ["reconfigure-device", "-m", "system-ram", device.name])
-            if outcome.status != 0 { refusals[device.name] = outcome.stderr.trimmingCharacters(in: .whitespacesAndNewlines) }
-        }
-        try await observe(targets, .systemRAM, mark: mark, refusals: refusals)
+        try await observe(targets, .systemRAM, mark: mark, refusals: try await reconfigure(targets, to: "system-ram"))
         // daxctl binds by new_id and never removes the id it wrote (kmem's for system-ram,
         // device_dax's for devdax): left in place, those ids decide later re-probes by list
         // order. The kept-id step shows that competition; the steps after start clean.
