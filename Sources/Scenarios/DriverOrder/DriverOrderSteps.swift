@@ -337,8 +337,8 @@ struct HotAddRoom: Sendable {
             if let spare = plan.spares.first, let cxl = try await CXLGuest.look(guest) {
                 room.cxl = (spare, cxl)
             } else {
-                room.skipped.append("a CXL region: the regions made take all CXL capacity (a device with more than 256 MiB of a kind, "
-                    + "or one left out of an interleave, in a 1-target window, leaves room)")
+                room.skipped.append("a CXL region: no room (a device with more than 256 MiB of a kind, or one left out of an "
+                    + "interleave, in a 1-target window whose host bridge has two root ports, leaves room)")
             }
         }
         // New dax devices carved from a dax region need free space in it; every device made
