@@ -31,6 +31,13 @@ extension Validator {
                 valid = false
                 return nil
             }
+            if size.value > ByteSize.tib {
+                // QEMU maps each backing file whole: past a TiB no host has the room.
+                error(size.location, "\(what)'s \(name) size \(ByteSize.describe(size.value)) is more than 1 TiB",
+                      fix: "use at most 1T; a few 256 MiB units are plenty for dax tests under TCG")
+                valid = false
+                return nil
+            }
             return size.value
         }
         if device.persistent == nil, device.volatile == nil, device.dynamicCapacity == nil {
@@ -75,6 +82,10 @@ extension Validator {
                 if size.value == 0 || size.value % unit != 0 {
                     error(size.location, "\(what)'s dynamic capacity \(ByteSize.describe(size.value)) does not split into \(regions) region\(regions == 1 ? "" : "s") of whole 256 MiB units",
                           fix: "use a multiple of \(ByteSize.qemu(unit)) (\(regions) × 256M)")
+                    valid = false
+                } else if size.value > ByteSize.tib {
+                    error(size.location, "\(what)'s dynamic capacity \(ByteSize.describe(size.value)) is more than 1 TiB",
+                          fix: "use at most 1T; a few 256 MiB units are plenty for dax tests under TCG")
                     valid = false
                 } else {
                     result.dynamic = Topology.DynamicCapacity(size: size.value, regions: regions)
@@ -125,5 +136,21 @@ extension Validator {
         var hash: UInt32 = 0x811c_9dc5
         for byte in id.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
         return hash == 0 ? 1 : UInt64(hash)
+    }
+
+    /// The guest's physical address space: QEMU's qemu64 CPU has 40 physical address bits
+    /// under TCG (1 TiB), and RAM, the NVDIMMs' hot-plug area, 4 GiB of PCI hole and every
+    /// CXL window must fit in it. Without this check a file of a few lines asks for a machine
+    /// QEMU cannot build (a 1023 TiB window passed before), or for backing files no host has.
+    func checkAddressSpace(machine: Topology.Machine, hotplug: Topology.MemoryHotplug?, cxl: Topology.CXL) {
+        let limit = ByteSize.tib
+        let memory = hotplug?.maxMemory ?? machine.memory
+        let windows = cxl.windows.map(\.size)
+        let total = ([memory, 4 * ByteSize.gib] + windows).checkedSum ?? UInt64.max
+        guard total > limit else { return }
+        let location = draft.cxl.windows.first?.size?.location ?? draft.machine.location ?? .start
+        error(location, "the machine needs \(ByteSize.describe(total)) of guest physical address space (memory \(ByteSize.describe(memory)), "
+                  + "4 GiB of PCI hole, CXL windows \(ByteSize.describe(windows.checkedSum ?? UInt64.max))), more than the 1 TiB a qemu64 CPU addresses",
+              fix: "make the windows and the memory smaller: a window needs only 256 MiB per way for each region it will hold (4G is plenty for the shipped topologies)")
     }
 }

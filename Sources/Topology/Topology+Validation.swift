@@ -65,6 +65,7 @@ struct Validator {
         let cxl = checkCXL(nodeCount: nodeCount)
         checkKernelArguments()
         if let machine { checkLegacyPMem(machine) }
+        if let machine, let cxl { checkAddressSpace(machine: machine, hotplug: hotplug, cxl: cxl) }
         guard sink.isEmpty, let machine, let nvdimms, let cxl else { return nil }
         return Topology(
             name: name, summary: draft.summary?.value ?? "", file: draft.file, machine: machine,
