@@ -52,26 +52,28 @@ public struct DriverOrderScenario: Scenario {
         case sequence([String])
         /// As udev loads them at boot: modprobe of each dax device's MODALIAS, in parallel.
         case modalias(workers: Int)
-    }
 
-    /// The name of the order in which udev loads the drivers (a case of every run).
-    static func modaliasLabel(workers: Int) -> String { "as udev loads them (modprobe $MODALIAS, \(workers) workers)" }
+        /// The order's case name: `a < b < c`, or udev's.
+        var label: String {
+            switch self {
+            case .sequence(let order): order.joined(separator: " < ")
+            case .modalias(let workers): "as udev loads them (modprobe $MODALIAS, \(workers) workers)"
+            }
+        }
+    }
 
     func runOrder<G>(_ loading: Loading, plan: Plan, devices: [ScenarioDevice], room: HotAddRoom, guest: GuestOperations<G>) async throws -> OrderResult {
         let clock = ContinuousClock()
         let start = clock.now
         var run = OrderRun(plan: plan, guest: guest, devices: devices)
         var coldplug: ColdplugReport?
-        let label: String
         do {
             try await reset(drivers: plan.drivers, guest: guest)
             switch loading {
             case .sequence(let order):
-                label = order.joined(separator: " < ")
                 try await run.load(order)
                 try await run.attached(step: .load)
             case .modalias(let workers):
-                label = Self.modaliasLabel(workers: workers)
                 coldplug = try await run.autoload(workers: workers)
                 try await run.attached(step: .autoload)
             }
@@ -85,15 +87,10 @@ public struct DriverOrderScenario: Scenario {
             try await run.systemRAM(reconfigured: moved)
             try await run.lateLoad()
             try await run.reloads()
-            return OrderResult(order: label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
+            return OrderResult(order: loading.label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
                                coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: nil)
         } catch let error as StepFailure {
-            let name: String
-            switch loading {
-            case .sequence(let order): name = order.joined(separator: " < ")
-            case .modalias(let workers): name = Self.modaliasLabel(workers: workers)
-            }
-            return OrderResult(order: name, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
+            return OrderResult(order: loading.label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
                                coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: error.message)
         }
     }
@@ -172,12 +169,7 @@ public struct DriverOrderScenario: Scenario {
                         + [.modalias(workers: Self.coldplugWorkers)]
                     var results: [OrderResult] = []
                     for (index, loading) in orders.enumerated() {
-                        let name: String
-                        switch loading {
-                        case .sequence(let order): name = order.joined(separator: " < ")
-                        case .modalias(let workers): name = Self.modaliasLabel(workers: workers)
-                        }
-                        progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(name)")
+                        progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(loading.label)")
                         results.append(try await runOrder(loading, plan: plan, devices: devices, room: room, guest: operations))
                     }
                     rounds.append(results)

@@ -68,10 +68,6 @@ struct GuestOperations<Guest: GuestAgent> {
         Dictionary(try await daxDevices().compactMap { device in device.driver.map { (device.name, $0) } }, uniquingKeysWith: { first, _ in first })
     }
 
-    func driver(of device: String) async throws -> String? {
-        try await daxDevices().first { $0.name == device }?.driver
-    }
-
     func loadedModules() async throws -> Set<String> {
         Set(try await guest.send(AgentCalls.Info()).modules.map(\.name))
     }
