@@ -109,6 +109,10 @@ public final class AgentHandler {
                 return badParams("coldplug options are module names with name=value parameters (none starting with -)")
             }
             return Coldplug(files: files, call: call).run()
+        case .concurrently:
+            let call = try AgentCalls.Concurrently(params: params)
+            if let problem = Self.concurrencyProblem(call) { return badParams(problem) }
+            return ConcurrentRelease(files: files, call: call).run()
         case .powerOff:
             powerOffRequested = true
             return .success(Acknowledged.json)
@@ -227,6 +231,31 @@ public final class AgentHandler {
     /// `name=value` (or a bare boolean), never an option of modprobe's own (`-r`).
     static func isModuleParameter(_ parameter: String) -> Bool {
         !parameter.isEmpty && !parameter.hasPrefix("-") && parameter.count < 4096
+    }
+
+    /// What a concurrent release may run: modprobe of a plain name or alias (`-b` allowed, as
+    /// udev passes it) with `name=value` parameters, or one of the tools; at most 64 programs,
+    /// none delayed past 10 s, and a bus name to trace.
+    static func concurrencyProblem(_ call: AgentCalls.Concurrently) -> String? {
+        guard call.operations.count <= 64 else { return "concurrently takes at most 64 operations" }
+        if let bus = call.traceBus, !buses.contains(bus) { return "concurrently traces bus \(buses.joined(separator: ", "))" }
+        guard call.options.allSatisfy({ isPlainName($0.key) && $0.value.allSatisfy(isModuleParameter) }) else {
+            return "concurrently's options are module names with name=value parameters (none starting with -)"
+        }
+        for operation in call.operations {
+            guard (0...10_000_000).contains(operation.delayMicroseconds) else { return "an operation's delay is 0 to 10 s (delay_us)" }
+            var arguments = operation.arguments[...]
+            let program = arguments.removeFirst()
+            if program == "modprobe" {
+                if arguments.first == "-b" { arguments.removeFirst() }
+                guard let name = arguments.first, isPlainName(name), arguments.dropFirst().allSatisfy(isModuleParameter) else {
+                    return "concurrently runs modprobe [-b] NAME with name=value parameters (none starting with -)"
+                }
+            } else if !tools.contains(program) {
+                return "concurrently runs modprobe or \(tools.joined(separator: ", ")), not \(program)"
+            }
+        }
+        return nil
     }
 
     static func isSysfsPath(_ path: String) -> Bool {

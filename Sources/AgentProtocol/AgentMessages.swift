@@ -39,6 +39,7 @@ public enum AgentMethod: String, Sendable, CaseIterable {
     case dmesgSince = "dmesg_since"
     case powerOff = "power_off"
     case coldplug
+    case concurrently
 }
 
 public struct AgentRequest: Sendable, Hashable {

@@ -87,6 +87,26 @@ public struct BenchFigures: Codable, Sendable {
         }
     }
 
+    /// Race rounds on the NVDIMM machine: rounds over the seconds the rounds took (boot and
+    /// device set-up apart), and the whole cell's wall time.
+    public struct Race: Sendable, Codable {
+        public var topology: String
+        public var rounds: Int
+        public var roundSeconds: Double
+        public var cellSeconds: Double
+        public var failures: Int
+        public var roundsPerMinute: Double { roundSeconds > 0 ? Double(rounds) / roundSeconds * 60 : 0 }
+
+        public init(topology: String, rounds: Int, roundSeconds: Double, cellSeconds: Double, failures: Int) {
+            self.topology = topology
+            self.rounds = rounds
+            self.roundSeconds = roundSeconds
+            self.cellSeconds = cellSeconds
+            self.failures = failures
+        }
+    }
+
+    public var race: Race?
     public var accelerator = ""
     public var acceleratorReason = ""
     public var host = Host()
@@ -111,6 +131,7 @@ public struct BenchFigures: Codable, Sendable {
     public static let ratioTarget = 1.10
     public static let speedUpTarget = 1.6
     public static let memoryTargetMiB = 64.0
+    public static let raceRoundsTarget = 30.0
 
     public func table(matrixFile: String) -> String {
         var rows: [(String, String, String)] = []
@@ -135,6 +156,11 @@ public struct BenchFigures: Codable, Sendable {
         }
         if let domainStart {
             rows.append(("libvirt domain start (\(domainStart.topology))", seconds(domainStart.median), "median of \(domainStart.seconds.count)"))
+        }
+        if let race {
+            rows.append(("race rounds (\(race.topology))", String(format: "%.1f /min", race.roundsPerMinute),
+                         String(format: "%d rounds in %.1f s (cell %.1f s, %d failed); target >= %.0f/min: %@", race.rounds, race.roundSeconds,
+                                race.cellSeconds, race.failures, Self.raceRoundsTarget, verdict(race.roundsPerMinute >= Self.raceRoundsTarget))))
         }
         for run in matrix.sorted(by: { $0.jobs < $1.jobs }) {
             rows.append(("matrix, --jobs \(run.jobs)", String(format: "%.1f s", run.seconds), String(format: "%d cells, %.2f cells/min", run.cells, run.cellsPerMinute)))

@@ -78,6 +78,9 @@ extension CXLLab {
                 let seconds = try await DomainStartLatency.measure(prepared, runs: starts, libvirt: libvirt)
                 return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds)
             }
+            figures.race = await attempt("race") {
+                try await Self.race(kernel: kernel, cache: cache, terminal: terminal)
+            }
             for jobs in [1, 2] {
                 if let run = await attempt("matrix --jobs \(jobs)", { try await Self.matrixRun(file: matrixPath, jobs: jobs, cache: cache, terminal: terminal) }) {
                     figures.matrix.append(run)
@@ -92,6 +95,25 @@ extension CXLLab {
                 print(figures.table(matrixFile: matrix))
             }
             if !figures.failures.isEmpty { throw ExitCode(1) }
+        }
+
+        /// A race of every kind on nvdimm-single with the V9 stand-in (so both outcomes happen),
+        /// 10 rounds each.
+        static func race(kernel: String, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.Race {
+            let topology = try ProjectFiles.folder("topologies/nvdimm-single.yaml")
+            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let scenario = RaceScenario(modules: [standIn + ":automatch=1"], standInSource: standIn, rounds: 10)
+            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"), scenario: scenario,
+                                    runID: "bench", cellID: "race")
+            let clock = ContinuousClock()
+            let start = clock.now
+            let outcome = await cell.run(cache: cache) { terminal.status("race: \($0)") }
+            let wall = (clock.now - start).seconds
+            guard case .race(let report) = outcome.outcome.detail, !report.rounds.isEmpty else {
+                throw ValidationError("the bench race ran no round: \(outcome.outcome.error ?? outcome.verdict.rawValue)")
+            }
+            return BenchFigures.Race(topology: "nvdimm-single", rounds: report.rounds.count, roundSeconds: report.rounds.map(\.seconds).reduce(0, +),
+                                     cellSeconds: wall, failures: report.rounds.filter { $0.verdict.isFailure }.count)
         }
 
         /// The same cell through cxllab (recording its requests) and then by QEMU alone

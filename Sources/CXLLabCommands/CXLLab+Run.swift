@@ -22,7 +22,7 @@ extension CXLLab {
         @Option(help: "The dax drivers to order, comma-separated (default: device_dax,kmem,fsdev_dax).") var drivers: String?
         @Option(help: "A module to use in place of the driver of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
         var module: [String] = []
-        @Option(help: "all, or how many orders to sample; the order udev loads them in (modprobe $MODALIAS) runs too.") var orders = "all"
+        @Option(help: "all, how many orders to sample, or one order of the drivers (fsdev_dax,device_dax,kmem: how `cxllab race` replays a failing round); the order udev loads them in (modprobe $MODALIAS) runs too.") var orders = "all"
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times and report the failure rate.") var `repeat` = 1
         @Flag(help: "Print the report as JSON.") var json = false

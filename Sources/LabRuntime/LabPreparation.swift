@@ -38,7 +38,7 @@ public struct LabPreparation: Sendable {
     /// keeps to that kernel); `config` is the kernel's, read once by the caller when it has it.
     public func prepare(
         topologyFile: String, kernel resolved: Kernel, config: KernelConfig? = nil, recipe: ImageRecipe, extraFeatures: Set<String> = [],
-        modules: [String] = [], progress: @escaping @Sendable (String) -> Void = { _ in }
+        modules: [String] = [], minimumVCPUs: Int = 1, progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PreparedLab {
         progress("asking QEMU what it offers")
         let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
@@ -46,7 +46,8 @@ public struct LabPreparation: Sendable {
         do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
             throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
         }
-        let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities)
+        // A scenario may need more vCPUs than the file gives (a race needs two at once).
+        let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities).withVCPUs(atLeast: minimumVCPUs)
         let recipe = recipe.forLab(needsCXLRAM: topology.cxl.memoryDevices.contains { ($0.volatileSize ?? 0) > 0 })
         let store = try KernelStore(cache: cache)
         var kernel = resolved

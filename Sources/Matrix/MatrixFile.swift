@@ -43,10 +43,34 @@ public struct MatrixFile: Sendable, Codable, Hashable {
         public var orders: String?
         public var seed: UInt64?
         public var `repeat`: Int?
+        /// race: the kinds (load, coldplug, create), rounds of each, and coldplug's workers.
+        public var kinds: [String]?
+        public var rounds: Int?
+        public var workers: Int?
 
         enum CodingKeys: String, CodingKey {
-            case name, drivers, modules, orders, seed, `repeat`
+            case name, drivers, modules, orders, seed, `repeat`, kinds, rounds, workers
             case standIn = "stand_in"
+        }
+
+        /// What is wrong with this scenario's settings, in words with the fix; nil when it can run.
+        var problem: String? {
+            let drivers = self.drivers ?? DriverOrderScenario.defaultDrivers
+            switch name {
+            case "driver-order":
+                if kinds != nil || rounds != nil || workers != nil { return "kinds, rounds and workers belong to the race scenario; driver-order takes orders and repeat" }
+                return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
+            case "race":
+                if orders != nil || `repeat` != nil { return "orders and repeat belong to driver-order; a race takes kinds, rounds and workers" }
+                if let kinds, RaceKind.parse(list: kinds.joined(separator: ",")) == nil {
+                    return "kinds \(kinds.joined(separator: ", ")) names an unknown kind; use load, coldplug and create"
+                }
+                if let rounds, !(1...10_000).contains(rounds) { return "rounds \(rounds) is out of range; give 1 to 10000" }
+                if let workers, !(1...64).contains(workers) { return "workers \(workers) is out of range; give 1 to 64" }
+                return DriverOrders.problem(orders: "1", drivers: drivers)
+            default:
+                return "unknown scenario '\(name)'; the scenarios cxllab has are driver-order and race"
+            }
         }
     }
 
@@ -80,13 +104,8 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             guard !matrix.kernels.isEmpty, !matrix.topologies.isEmpty, !matrix.scenarios.isEmpty else {
                 throw MatrixError("\(path): a matrix needs at least one kernel, topology and scenario")
             }
-            for scenario in matrix.scenarios where scenario.name != "driver-order" {
-                throw MatrixError("\(path): unknown scenario '\(scenario.name)'; the scenario cxllab has is driver-order")
-            }
             for scenario in matrix.scenarios {
-                if let problem = DriverOrders.problem(orders: scenario.orders ?? "all", drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers) {
-                    throw MatrixError("\(path): scenario \(scenario.name): \(problem)")
-                }
+                if let problem = scenario.problem { throw MatrixError("\(path): scenario \(scenario.name): \(problem)") }
             }
             var withRules = matrix
             withRules.expect = try ExpectationParser.rules(yaml: text, file: path)
@@ -116,12 +135,19 @@ public struct MatrixCell: Sendable, Codable, Hashable {
     public var modules: [String]
     public var orders: String
     public var seed: UInt64
+    /// driver-order: --repeat; race: rounds of each kind.
     public var repeats: Int
     /// A short label of the variant for people: "stand-in automatch=1", "real", ...
     public var variant: String
+    /// race only: the kinds and coldplug's workers (nil: one per device).
+    public var kinds: [String]?
+    public var workers: Int?
 
     private var inputs: [String] {
-        [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
+        let base = [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
+        // Only a race's own settings extend the hash, so driver-order cells keep their ids.
+        guard scenario == "race" else { return base }
+        return base + [(kinds ?? []).joined(separator: ","), workers.map(String.init) ?? "per-device"]
     }
 
     /// A stable hash of the cell's inputs, the pinned kernel included: the same cell on the
@@ -141,9 +167,15 @@ public struct MatrixCell: Sendable, Codable, Hashable {
 
     /// The command that runs this cell alone, on exactly its kernel.
     public var command: String {
-        var words = ["cxllab", "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
+        let isRace = scenario == "race"
+        var words = ["cxllab", isRace ? "race" : "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
         for module in modules { words += ["--module", module] }
-        words += ["--orders", orders, "--seed", String(seed), "--repeat", String(repeats)]
+        if isRace {
+            words += ["--kinds", (kinds ?? RaceKind.allCases.map(\.rawValue)).joined(separator: ","), "--rounds", String(repeats), "--seed", String(seed)]
+            if let workers { words += ["--workers", String(workers)] }
+        } else {
+            words += ["--orders", orders, "--seed", String(seed), "--repeat", String(repeats)]
+        }
         return words.map(shellQuoted).joined(separator: " ")
     }
 }
@@ -159,8 +191,9 @@ public enum MatrixExpansion {
                 for scenario in matrix.scenarios {
                     let base = MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, scenario: scenario.name,
                                           drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers, modules: scenario.modules ?? [],
-                                          orders: scenario.orders ?? "all", seed: scenario.seed ?? 1, repeats: scenario.repeat ?? 1,
-                                          variant: "")
+                                          orders: scenario.orders ?? "all", seed: scenario.seed ?? 1,
+                                          repeats: scenario.name == "race" ? scenario.rounds ?? RaceScenario.defaultRounds : scenario.repeat ?? 1,
+                                          variant: "", kinds: scenario.name == "race" ? scenario.kinds : nil, workers: scenario.workers)
                     let userFsdev = (scenario.modules ?? []).contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
                     switch (userFsdev, underTest.fsdev) {
                     case (true, _):

@@ -112,6 +112,16 @@ extension MatrixCell {
                                     runID: runID, cellID: id)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
+        case "race":
+            guard let raceKinds = RaceKind.parse(list: (kinds ?? RaceKind.allCases.map(\.rawValue)).joined(separator: ",")) else {
+                return .couldNotRun(scenario, error: "kinds '\((kinds ?? []).joined(separator: ","))' names an unknown race kind", kernel: pinned, topology: topology)
+            }
+            let race = RaceScenario(drivers: drivers, modules: modules.map(rooted), standInSource: rooted(standInSource), kinds: raceKinds,
+                                    rounds: repeats, seed: seed, workers: workers)
+            var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: recipe, scenario: race,
+                                    runID: runID, cellID: id)
+            cell.keep = keep
+            return await cell.run(cache: cache, progress: progress)
         default:
             return .couldNotRun(scenario, error: "unknown scenario '\(scenario)'", kernel: pinned, topology: topology)
         }

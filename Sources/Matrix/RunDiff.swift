@@ -22,7 +22,9 @@ public enum RunDiff {
             case (let a?, let b?):
                 let rateA = a.scenario.failureRate
                 let rateB = b.scenario.failureRate
-                if a.verdict != b.verdict {
+                if case .race(let raceA) = a.scenario.detail, case .race(let raceB) = b.scenario.detail {
+                    lines += raceLines(b.cell.label, raceA, raceB, verdicts: (a.verdict, b.verdict))
+                } else if a.verdict != b.verdict {
                     let kind = b.verdict == .fail ? "NEW FAILURE" : a.verdict == .fail && b.verdict == .pass ? "FIXED" : "CHANGED"
                     lines.append("\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(b.cell.label): \(a.verdict.rawValue) -> \(b.verdict.rawValue)")
                 } else if rateA.trials > 0, rateB.trials > 0, abs(rateA.rate - rateB.rate) > 1e-9 {
@@ -32,6 +34,27 @@ public enum RunDiff {
             case (let a?, nil): lines.append("ONLY IN A    \(a.cell.label): \(a.verdict.rawValue)")
             case (nil, nil): break
             }
+        }
+        return lines
+    }
+
+    /// A race's failure rate per kind, with both intervals; a change whose intervals do not
+    /// overlap is called significant, one within them is only a difference.
+    static func raceLines(_ label: String, _ a: RaceReport, _ b: RaceReport, verdicts: (Verdict, Verdict)) -> [String] {
+        var lines: [String] = []
+        if verdicts.0 != verdicts.1 {
+            let kind = verdicts.1 == .fail ? "NEW FAILURE" : verdicts.0 == .fail && verdicts.1 == .pass ? "FIXED" : "CHANGED"
+            lines.append("\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(label): \(verdicts.0.rawValue) -> \(verdicts.1.rawValue)")
+        }
+        let before = Dictionary(a.summaries.map { ($0.kind, $0.rate) }, uniquingKeysWith: { first, _ in first })
+        for summary in b.summaries {
+            guard let old = before[summary.kind], old.trials > 0, summary.rate.trials > 0 else { continue }
+            let new = summary.rate
+            guard abs(old.rate - new.rate) > 1e-9 else { continue }
+            let significant = old.upper < new.lower || new.upper < old.lower
+            lines.append(String(format: "RATE         %@, %@: %.0f%% [%.0f–%.0f] -> %.0f%% [%.0f–%.0f] failed%@", label, summary.kind.rawValue,
+                                old.rate * 100, old.lower * 100, old.upper * 100, new.rate * 100, new.lower * 100, new.upper * 100,
+                                significant ? " (significant: the 95% intervals do not overlap)" : " (within the 95% intervals)"))
         }
         return lines
     }

@@ -7,13 +7,20 @@ extension CellOutcome {
         var lines: [String] = []
         let kernelLabel = kernel?.label ?? "an unresolved kernel"
         var heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"
+        func deviceLine(_ devices: [ScenarioDevice]) {
+            if !devices.isEmpty {
+                lines.append("devices: " + devices.map { "\($0.name) (\($0.role.rawValue), \($0.source) \($0.parent))" }.joined(separator: ", "))
+            }
+        }
         if case .driverOrder(let report) = outcome.detail {
             heading += ", drivers \(report.drivers.joined(separator: ", "))"
             lines.append(heading)
             lines.append("fsdev_dax: \(report.fsdev)")
-            if !report.devices.isEmpty {
-                lines.append("devices: " + report.devices.map { "\($0.name) (\($0.role.rawValue), \($0.source) \($0.parent))" }.joined(separator: ", "))
-            }
+            deviceLine(report.devices)
+        } else if case .race(let report) = outcome.detail {
+            lines.append(heading + ", drivers \(report.drivers.joined(separator: ", "))")
+            lines.append("fsdev_dax: \(report.fsdev)")
+            deviceLine(report.devices)
         } else {
             lines.append(heading)
             for fact in outcome.facts { lines.append("\(fact.name): \(fact.value)") }
@@ -33,14 +40,19 @@ extension CellOutcome {
         }
         let width = max(5, outcome.cases.map(\.name.count).max() ?? 0) + 2
         lines.append("")
-        for round in 0..<max(outcome.rounds, 1) {
-            let cases = outcome.cases.filter { $0.round == round }
-            if outcome.rounds > 1 { lines.append("round \(round + 1)") }
-            for result in cases {
-                let verdict = result.verdict == .error ? "ERROR" : result.failed ? "FAIL" : "pass"
-                lines.append("  " + result.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                             + verdict.padding(toLength: 6, withPad: " ", startingAt: 0)
-                             + String(format: "%5.1f s  ", result.seconds) + (result.message ?? ""))
+        if case .race(let report) = outcome.detail {
+            // Rounds by the dozen say less than their rates: the summary, then the evidence.
+            lines += report.rendered()
+        } else {
+            for round in 0..<max(outcome.rounds, 1) {
+                let cases = outcome.cases.filter { $0.round == round }
+                if outcome.rounds > 1 { lines.append("round \(round + 1)") }
+                for result in cases {
+                    let verdict = result.verdict == .error ? "ERROR" : result.failed ? "FAIL" : "pass"
+                    lines.append("  " + result.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                                 + verdict.padding(toLength: 6, withPad: " ", startingAt: 0)
+                                 + String(format: "%5.1f s  ", result.seconds) + (result.message ?? ""))
+                }
             }
         }
         if case .driverOrder(let report) = outcome.detail {

@@ -38,6 +38,12 @@ public protocol ScenarioSetup: Sendable {
     var imageFeatures: Set<String> { get }
     /// What reports should state about the run (what fsdev_dax is, which drivers, ...).
     var facts: [Fact] { get }
+    /// vCPUs the guest needs at least, whatever the topology says (a race needs two).
+    var minimumVCPUs: Int { get }
+}
+
+extension ScenarioSetup {
+    public var minimumVCPUs: Int { 1 }
 }
 
 /// A kernel resolved once for a cell: the kernel, its config read once, and its pin.
@@ -116,6 +122,7 @@ public struct CaseResult: Sendable, Codable, Hashable {
 /// A scenario's own record of a run, for its text report and for machines.
 public enum ScenarioDetail: Sendable, Codable {
     case driverOrder(DriverOrderReport)
+    case race(RaceReport)
     case none
 
     /// The scenario's own summary for reports: for driver-order, every step with what it
@@ -123,6 +130,7 @@ public enum ScenarioDetail: Sendable, Codable {
     public var summaryLines: [String] {
         switch self {
         case .driverOrder(let report): report.stepSummary().drop { $0.isEmpty }.map { $0 }
+        case .race(let report): report.summary()
         case .none: []
         }
     }

@@ -218,3 +218,15 @@ extension Topology.CXL {
         return nil
     }
 }
+
+extension Topology {
+    /// The same machine with at least `count` vCPUs (a race needs two running at once); the
+    /// added vCPUs join the first NUMA node. Unchanged when it has enough.
+    public func withVCPUs(atLeast count: Int) -> Topology {
+        guard machine.vcpus < count, !machine.numaNodes.isEmpty else { return self }
+        var copy = self
+        copy.machine.numaNodes[0].cpus += Array(machine.vcpus..<count)
+        copy.machine.vcpus = count
+        return copy
+    }
+}

@@ -38,7 +38,8 @@ import Testing
         #expect(sample == DriverOrders.orders(drivers, selection: .sample(3), seed: 7, round: 0))
         #expect(DriverOrders.problem(orders: "all", drivers: drivers)?.contains("sample some with orders: N") == true)
         #expect(DriverOrders.problem(orders: "1", drivers: drivers) == nil)
-        #expect(DriverOrders.problem(orders: "zero", drivers: ["a"])?.contains("neither 'all' nor") == true)
+        #expect(DriverOrders.problem(orders: "zero", drivers: ["a"])?.contains("neither 'all', a positive number of orders to sample, nor an order of the drivers a") == true)
+        #expect(DriverOrders.problem(orders: "-3", drivers: ["a"])?.contains("neither 'all'") == true)
         #expect(DriverOrders.problem(orders: "all", drivers: ["a", "a"])?.contains("twice") == true)
     }
 

@@ -6,9 +6,18 @@ public enum OrderSelection: Sendable, Hashable, CustomStringConvertible {
     case all
     /// A seeded sample of this many distinct orders (fresh each round of --repeat).
     case sample(Int)
+    /// This one order of the whole set (`fsdev_dax,device_dax,kmem`): how a race's failing
+    /// registration order is replayed deterministically.
+    case exact([String])
 
     public init?(argument: String) {
         if argument == "all" { self = .all; return }
+        if argument.contains(",") || Int(argument) == nil {
+            let names = argument.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" } }) else { return nil }
+            self = .exact(names)
+            return
+        }
         guard let count = Int(argument), count > 0 else { return nil }
         self = .sample(count)
     }
@@ -17,6 +26,7 @@ public enum OrderSelection: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .all: "all"
         case .sample(let count): "\(count)"
+        case .exact(let order): order.joined(separator: ",")
         }
     }
 }
@@ -45,7 +55,11 @@ public enum DriverOrders {
     /// when it can run.
     public static func problem(orders: String, drivers: [String]) -> String? {
         guard let selection = OrderSelection(argument: orders) else {
-            return "orders '\(orders)' is neither 'all' nor a positive number of orders to sample"
+            return "orders '\(orders)' is neither 'all', a positive number of orders to sample, nor one order of the drivers (a,b,c)"
+        }
+        if case .exact(let order) = selection, order.sorted() != drivers.sorted() {
+            return "orders '\(orders)' is neither 'all', a positive number of orders to sample, nor an order of the drivers "
+                + "\(drivers.joined(separator: ",")) (each named once, comma-separated)"
         }
         if selection == .all, drivers.count > maximumForAll {
             return "\(drivers.count) drivers have \(count(drivers.count).map(String.init) ?? "too many") orders; sample some with orders: N (or --orders N)"
@@ -67,6 +81,8 @@ public enum DriverOrders {
         switch selection {
         case .all:
             return all(drivers)
+        case .exact(let order):
+            return [order]
         case .sample(let count) where drivers.count <= 7:
             let every = all(drivers)
             guard count < every.count else { return every }

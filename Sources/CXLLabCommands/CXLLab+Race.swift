@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import GuestImage
+import HostSupport
+import LabRuntime
+import Scenarios
+
+extension CXLLab {
+    struct Race: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Race driver registration against device probes in one lab, round after round, and report failure rates.",
+            discussion: """
+                Each round starts with the devices unbound and the drivers unloaded, then releases its operations at once in \
+                the guest, each after a delay drawn from the seed: 'load' runs one modprobe per driver, 'coldplug' one \
+                modprobe $MODALIAS per dax device (udev's way), 'create' re-enables the namespaces while the drivers load. \
+                The guest gets two vCPUs at least. The kernel's trace gives the order the drivers registered in; a failing \
+                order is printed as the `cxllab run --orders` that replays it.
+                Exit status: 0 when every invariant held in every round, 1 when one was violated (or a round could not be \
+                judged), 2 when the race could not run.
+                Example: cxllab race topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
+                         --module images/modules/fsdev_dax:automatch=1 --rounds 40
+                """
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The topology file.") var topology: String
+        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
+        @Option(help: "The image recipe.") var recipe = "default"
+        @Option(help: "The dax drivers that race, comma-separated (default: device_dax,kmem,fsdev_dax).") var drivers: String?
+        @Option(help: "A module to use in place of the driver of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
+        var module: [String] = []
+        @Option(help: "Race kinds, comma-separated: load, coldplug, create.") var kinds = "load,coldplug,create"
+        @Option(help: "Rounds of each kind.") var rounds = RaceScenario.defaultRounds
+        @Option(help: "The seed the delays are drawn from; the same seed gives the same delays.") var seed: UInt64 = 1
+        @Option(help: "Coldplug's modprobes at once (default: one per dax device, as udev runs a worker per event).") var workers: Int?
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() async throws {
+            InterruptTeardown.install()
+            let terminal = Terminal.standardError
+            guard let kinds = RaceKind.parse(list: kinds) else {
+                throw ValidationError("--kinds '\(kinds)' names an unknown kind; use load, coldplug or create, comma-separated")
+            }
+            guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds \(rounds) is out of range; give 1 to 10000 rounds") }
+            if let workers, !(1...64).contains(workers) { throw ValidationError("--workers \(workers) is out of range; give 1 to 64") }
+            let driverList = drivers.map { $0.split(separator: ",").map(String.init) }
+            if let problem = DriverOrders.problem(orders: "1", drivers: driverList ?? DriverOrderScenario.defaultDrivers) {
+                throw ValidationError(problem)
+            }
+            let scenario = RaceScenario(drivers: driverList, modules: module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
+                                        kinds: kinds, rounds: rounds, seed: seed, workers: workers)
+            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe), scenario: scenario,
+                                    runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
+            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
+            terminal.clearStatus()
+            if json {
+                print(try JSONOutput.encode(outcome))
+            } else {
+                print(outcome.rendered())
+            }
+            if outcome.outcome.exitStatus != 0 { throw ExitCode(outcome.outcome.exitStatus) }
+        }
+    }
+}
