@@ -44,13 +44,17 @@ enum ProjectFiles {
     /// that nobody else can write: cxllab builds the stand-in module's Makefile from there, as
     /// root, and must not run another user's.
     static func searchFolders() -> [String] {
+        searchFolders(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: CommandLine.arguments[0],
+                      workingFolder: FileManager.default.currentDirectoryPath)
+    }
+
+    static func searchFolders(home: String?, executable: String, workingFolder here: String) -> [String] {
         var folders: [String] = []
-        if let home = ProcessInfo.processInfo.environment["CXLLAB_HOME"], !home.isEmpty { folders.append(home) }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        if let home, !home.isEmpty { folders.append(home) }
+        let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
         // .build/<config>/cxllab -> the package root.
-        let packageRoot = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let packageRoot = resolved.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         if FileManager.default.fileExists(atPath: packageRoot + "/Package.swift") { folders.append(packageRoot) }
-        let here = FileManager.default.currentDirectoryPath
         if !folders.contains(here), ownedAndPrivate(here), ownedAndPrivate(here + "/images") { folders.append(here) }
         return folders
     }

@@ -86,6 +86,19 @@ public enum QEMUPidFile {
               arguments.contains(where: { $0.contains(folder + "/" + name) }) else { return }
         Glibc.kill(pid, SIGKILL)
     }
+
+    /// The QEMU of a libvirt domain, killed through libvirt's own pid file when libvirtd cannot
+    /// destroy it (stopped, wedged, gone): only a process whose command line names exactly this
+    /// guest. libvirtd, once it answers again, finds its QEMU gone and forgets the domain.
+    static func killLibvirtGuest(named domain: String, runDirectory: String = "/run/libvirt/qemu") -> Bool {
+        guard let text = try? String(contentsOfFile: runDirectory + "/" + domain + ".pid", encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+              let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard arguments.first.map({ ($0 as NSString).lastPathComponent.hasPrefix("qemu") }) == true,
+              arguments.contains(where: { $0 == "guest=" + domain || $0.hasPrefix("guest=" + domain + ",") }) else { return false }
+        return Glibc.kill(pid, SIGKILL) == 0
+    }
 }
 
 public enum LabNames {

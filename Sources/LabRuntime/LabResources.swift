@@ -74,7 +74,13 @@ final class LabResources: @unchecked Sendable {
         }
         guard first else { return }
         agent?.close(reason: "the lab was torn down")
-        if let domain, (try? domain.isActive()) == true { try? domain.destroy() }
+        if let domain {
+            // A daemon that stopped answering fails both calls (its keep-alive closes the
+            // connection): the guest's QEMU is then killed by libvirt's pid file, so nothing
+            // keeps running on the daemon's behalf.
+            let stopped = (try? domain.isActive()) == false || (try? domain.destroy()) != nil
+            if !stopped { _ = QEMUPidFile.killLibvirtGuest(named: (folder as NSString).lastPathComponent) }
+        }
         QEMUPidFile.kill(inFolder: folder)
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)

@@ -91,10 +91,8 @@ public final class LabSession: GuestAgent {
             throw LabError(.labExists, "a lab named \(request.name) is being made by process \(owner) (\(folder)); pick another --name")
         }
         try? fm.removeItem(atPath: folder)
-        // A daemon that stops answering closes the connection within a minute (cells then
-        // say libvirtd went away), instead of every libvirt call waiting on it; generous, as
-        // libvirtd answers slowly on a host whose cores run TCG guests.
-        try? libvirt.enableKeepAlive(interval: 10, count: 6)
+        // Every connection keeps alive (Connection.keepAliveInterval): a daemon that stops
+        // answering closes it within about 70 s, and cells then say libvirtd went away.
         await GuestSlots.shared.acquire()
         // Registered before anything exists, so SIGINT at any point below removes what exists.
         let cleanup = LabResources(folder: folder)

@@ -1,4 +1,5 @@
 import CLibvirt
+import Foundation
 import Glibc
 
 /// A libvirt version number, decoded from libvirt's `major * 1_000_000 + minor * 1_000 + micro`.
@@ -29,11 +30,41 @@ public struct VersionNumber: Hashable, Comparable, Sendable, CustomStringConvert
 public final class Connection: @unchecked Sendable {
     let handle: OpaquePointer
 
-    /// Opens `uri` (for example `qemu:///system`, or `test:///default` for libvirt's mock driver).
-    public init(uri: String = "qemu:///system") throws {
+    /// How long opening a connection may take, and how a daemon that stops answering later is
+    /// noticed: keep-alive every 10 s, given up after 6 unanswered (about 70 s), after which
+    /// every pending and later call on the connection fails instead of waiting. Generous:
+    /// libvirtd answers slowly on a host whose cores run TCG guests.
+    public static let openDeadlineSeconds = 30
+    public static let keepAliveInterval: Int32 = 10
+    public static let keepAliveCount: UInt32 = 6
+
+    /// Opens `uri` (for example `qemu:///system`, or `test:///default` for libvirt's mock driver)
+    /// within `openDeadlineSeconds`: a daemon that accepts the socket but never answers (stopped,
+    /// wedged) is an error that says so, not a hang.
+    public init(uri: String = "qemu:///system", deadlineSeconds: Int = Connection.openDeadlineSeconds) throws {
         try LibvirtRuntime.ensureStarted()
-        guard let opened = virConnectOpen(uri) else { throw LibvirtError.last("open \(uri)") }
-        self.handle = opened
+        let attempt = OpenAttempt()
+        Thread.detachNewThread {
+            let opened = virConnectOpen(uri)
+            let error = opened == nil ? LibvirtError.last("open \(uri)") : nil
+            if !attempt.finish(opened, error), let opened {
+                // Nobody waits any more: the late connection is closed, not leaked.
+                virConnectClose(opened)
+            }
+        }
+        switch attempt.wait(seconds: deadlineSeconds) {
+        case .opened(let opened):
+            self.handle = opened
+        case .failed(let error):
+            throw error
+        case .timedOut:
+            throw LibvirtError(code: .internalError,
+                               message: "libvirtd accepted the connection but did not answer within \(deadlineSeconds) s: it is stopped or wedged "
+                                   + "(`virsh list` would wait too). Continue it (kill -CONT), or restart it with scripts/start-libvirtd.sh",
+                               operation: "open \(uri)")
+        }
+        // Without the event loop keep-alive cannot run; the test driver has none to offer.
+        if uri.hasPrefix("qemu") { _ = virConnectSetKeepAlive(handle, Self.keepAliveInterval, Self.keepAliveCount) }
     }
 
     deinit {
@@ -130,4 +161,41 @@ public struct DomainCreateFlags: OptionSet, Sendable {
     /// Destroy the domain when the connection that created it closes: a crashed cxllab then
     /// leaves no running guest behind.
     public static let autodestroy = DomainCreateFlags(rawValue: VIR_DOMAIN_START_AUTODESTROY.rawValue)
+}
+
+/// One `virConnectOpen` on its own thread, waited for with a deadline: libvirt's open has no
+/// timeout of its own, and keep-alive starts only once a connection exists.
+// @unchecked: every field is guarded by `condition`.
+private final class OpenAttempt: @unchecked Sendable {
+    enum Outcome {
+        case opened(OpaquePointer)
+        case failed(LibvirtError)
+        case timedOut
+    }
+
+    private let condition = NSCondition()
+    private var outcome: Outcome?
+    private var abandoned = false
+
+    /// Records the result; false when the waiter has given up (the caller then closes it).
+    func finish(_ opened: OpaquePointer?, _ error: LibvirtError?) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !abandoned else { return false }
+        if let opened { outcome = .opened(opened) } else { outcome = .failed(error ?? LibvirtError(code: .internalError, message: "no connection", operation: "open")) }
+        condition.signal()
+        return true
+    }
+
+    func wait(seconds: Int) -> Outcome {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: TimeInterval(seconds))
+        while outcome == nil {
+            if !condition.wait(until: deadline) { break }
+        }
+        if let outcome { return outcome }
+        abandoned = true
+        return .timedOut
+    }
 }

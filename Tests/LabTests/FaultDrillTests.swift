@@ -277,6 +277,42 @@ import TestSupport
         try await drill.expectNothingLeft()
     }
 
+    /// libvirtd hung (SIGSTOP), and never restarted: a new command fails within its open
+    /// deadline with the fix in its message; a run whose daemon stops mid-cell ends on its own
+    /// (keep-alive closes the connection) and kills its guest's QEMU by libvirt's pid file, so
+    /// nothing runs on; once the daemon continues, it finds nothing of the run.
+    @Test func aHungLibvirtdIsABoundedErrorNotAHang() async throws {
+        let drill = try Drill()
+        let daemon = try await ProcessRunner.check("pgrep", ["-x", "libvirtd"], context: "libvirtd is not running")
+        let pid = try #require(Int32(daemon.output.split(separator: "\n").first ?? ""))
+        let events = try Connection().lifecycleEvents()
+        kill(pid, SIGSTOP)
+        var continued = false
+        defer { if !continued { kill(pid, SIGCONT) } }
+
+        let clock = ContinuousClock()
+        var start = clock.now
+        let list = try drill.start(["list"])
+        let listStatus = try await list.status(within: .seconds(60))
+        #expect(listStatus != 0)
+        #expect(clock.now - start < .seconds(45))
+        #expect(list.stderr.contains("did not answer within 30 s") && list.stderr.contains("start-libvirtd.sh"), "stderr: \(list.stderr)")
+        kill(pid, SIGCONT)
+
+        let running = try drill.start(["run", "topologies/nvdimm-single.yaml", "--orders", "1"])
+        let domain = try await drill.waitForAgent(inCell: 1, run: "run", events: events)
+        kill(pid, SIGSTOP)
+        start = clock.now
+        let status = try await running.status(within: .seconds(240))
+        #expect([0, 1, 2].contains(status), "stderr: \(running.stderr)")
+        #expect(clock.now - start < .seconds(200), "keep-alive bounds the wait for the stopped daemon")
+        let qemu = try await ProcessRunner.run("pgrep", ["-f", "guest=\(domain),"])
+        #expect(qemu.output.isEmpty, "QEMU of \(domain) still running while libvirtd is stopped: \(qemu.output)")
+        kill(pid, SIGCONT)
+        continued = true
+        try await drill.expectNothingLeft(run: "run")
+    }
+
     /// The disk that holds lab files full before a lab starts: the run fails at once with the
     /// folder and the fix in its message, and leaves nothing.
     @Test func labDiskFullBeforeTheLab() async throws {

@@ -15,6 +15,39 @@ import TestSupport
         return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(300))
     }
 
+    /// `cxllab clean` touches only what cxllab made: a `cxllab-` domain without cxllab's
+    /// metadata (shut off, persistent) stays defined; folders without cxllab's owner file, or
+    /// not named like a lab, stay; a lab folder whose owner is gone goes.
+    @Test func cleanTouchesOnlyWhatCxllabMade() async throws {
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let foreign = "cxllab-foreign-\(suffix)"
+        let xml = "<domain type='qemu'><name>\(foreign)</name><memory unit='MiB'>64</memory>"
+            + "<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>"
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(foreign).xml").path
+        try xml.write(toFile: file, atomically: true, encoding: .utf8)
+        let defined = try await ProcessRunner.run("virsh", ["define", file])
+        #expect(defined.status == 0, "\(defined.errorOutput)")
+        defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/virsh"), arguments: ["undefine", foreign]).waitUntilExit() }
+
+        let labs = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-clean-\(suffix)").path
+        defer { try? FileManager.default.removeItem(atPath: labs) }
+        for folder in ["cxllab-noowner", "notalab", "cxllab-gone"] {
+            try FileManager.default.createDirectory(atPath: labs + "/" + folder, withIntermediateDirectories: true)
+        }
+        // A pid that is no process: the owner is gone.
+        try "2147483646\n".write(toFile: labs + "/notalab/owner.pid", atomically: true, encoding: .utf8)
+        try "2147483646\n".write(toFile: labs + "/cxllab-gone/owner.pid", atomically: true, encoding: .utf8)
+
+        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let clean = try await ProcessRunner.run(executable, ["clean"], environment: ProcessInfo.processInfo.environment.merging(["CXLLAB_LABS_DIR": labs]) { $1 },
+                                                currentDirectory: LabSessionTests.root, timeout: .seconds(120))
+        #expect(clean.status == 0, "\(clean.errorOutput)")
+        #expect(clean.output.contains("left \(foreign) alone: it carries no cxllab metadata"), "\(clean.output)")
+        #expect(try Connection().lookupDomain(named: foreign) != nil, "a domain cxllab did not make was removed")
+        let left = Set(try FileManager.default.contentsOfDirectory(atPath: labs))
+        #expect(left == ["cxllab-noowner", "notalab"], "left: \(left); said: \(clean.output)")
+    }
+
     @Test func upExecDownLeavesNothing() async throws {
         let name = "cli-\(UUID().uuidString.prefix(6).lowercased())"
         let domain = LabNames.domainName(name)
