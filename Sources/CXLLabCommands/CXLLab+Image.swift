@@ -51,10 +51,16 @@ enum ProjectFiles {
     static func searchFolders(home: String?, executable: String, workingFolder here: String) -> [String] {
         var folders: [String] = []
         if let home, !home.isEmpty { folders.append(home) }
-        let resolved = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
-        // .build/<config>/cxllab -> the package root.
-        let packageRoot = resolved.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        if FileManager.default.fileExists(atPath: packageRoot + "/Package.swift") { folders.append(packageRoot) }
+        // The package this executable was built in: .build/debug/cxllab resolves to
+        // .build/<triple>/debug/cxllab, so walk up to the folder that holds Package.swift.
+        var folder = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            folder = folder.deletingLastPathComponent()
+            if FileManager.default.fileExists(atPath: folder.path + "/Package.swift") {
+                folders.append(folder.path)
+                break
+            }
+        }
         if !folders.contains(here), ownedAndPrivate(here), ownedAndPrivate(here + "/images") { folders.append(here) }
         return folders
     }

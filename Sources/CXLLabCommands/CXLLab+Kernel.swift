@@ -33,11 +33,22 @@ extension CXLLab.Kernel {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the kernels in the cache.")
+        static let configuration = CommandConfiguration(
+            abstract: "List the kernels in the cache, or with --available every Debian kernel of a series the archive holds.",
+            discussion: """
+                --available 6.12 lists each 6.12 release in bookworm, its backports and its security updates (and trixie), \
+                oldest first, with the reference that boots it: the versions to bisect across (`cxllab run ... --kernel \
+                debian:6.12.107+deb12-amd64 --bisect`).
+                """
+        )
         @OptionGroup var cacheOptions: CacheOptions
+        @Flag(help: "List what Debian's archive holds instead of the cache.") var available = false
+        @Argument(help: "With --available: a kernel series such as 6.12, 6.1 or 7.3 (default: all of them).") var series: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
+            if available { return try await listAvailable() }
+            if series != nil { throw ValidationError("a series is for --available (cxllab kernel list --available \(series!))") }
             let kernels = try KernelStore(cache: cacheOptions.cache).list()
             if json { print(try JSONOutput.encode(kernels)); return }
             if kernels.isEmpty {
@@ -48,6 +59,47 @@ extension CXLLab.Kernel {
             for kernel in kernels {
                 let from = [kernel.suite, kernel.packageVersion].compactMap { $0 }.joined(separator: " ")
                 print(kernel.release.padding(toLength: width, withPad: " ", startingAt: 0) + (from.isEmpty ? kernel.origin : from))
+            }
+        }
+
+        /// One Debian kernel image package: the release it boots as and where it is.
+        struct Available: Encodable {
+            let release: String
+            let version: String
+            let suites: [String]
+            var reference: String { "debian:" + release }
+        }
+
+        func listAvailable() async throws {
+            if let series, !series.allSatisfy({ $0.isNumber || $0 == "." }) || series.isEmpty {
+                throw ValidationError("'\(series)' is not a kernel series; give one like 6.12, 6.1 or 7.3")
+            }
+            let archive = try DebianArchive(cache: cacheOptions.cache)
+            try await archive.refresh()
+            let prefix = series.map { NSRegularExpression.escapedPattern(for: $0) + "[.-]" } ?? "[0-9]"
+            let names = try await archive.packageNames(matching: "^linux-image-\(prefix)[^ ]*-amd64$")
+            // The plain amd64 flavour: not cloud, rt or debug builds, not the unsigned twin.
+            let plain = names.filter { KernelListing.isPlainRelease(String($0.dropFirst("linux-image-".count))) }
+            let versions = try await archive.versions(ofAll: plain)
+            var found: [Available] = []
+            for name in plain {
+                let mine = versions.filter { $0.package == name }
+                for version in Set(mine.map(\.version)) {
+                    found.append(Available(release: String(name.dropFirst("linux-image-".count)), version: version,
+                                           suites: Set(mine.filter { $0.version == version }.map(\.suite)).sorted()))
+                }
+            }
+            found.sort { KernelListing.releaseOrder($0.release, $1.release) }
+            if json { print(try JSONOutput.encode(found)); return }
+            if found.isEmpty {
+                print("Debian's archive has no amd64 kernel of series \(series ?? "any") in \(DebianArchive.suites.joined(separator: ", ")) or bookworm-security.")
+                return
+            }
+            let width = found.map(\.reference.count).max()! + 2
+            let versionWidth = found.map(\.version.count).max()! + 2
+            for kernel in found {
+                print(kernel.reference.padding(toLength: width, withPad: " ", startingAt: 0)
+                      + kernel.version.padding(toLength: versionWidth, withPad: " ", startingAt: 0) + kernel.suites.joined(separator: ", "))
             }
         }
     }
@@ -91,4 +143,19 @@ private func cachedKernel(_ text: String, cache: CacheOptions) throws -> GuestIm
     let reference = try KernelReference(parsing: text)
     guard let found = try KernelStore(cache: cache.cache).cached(reference) else { throw KernelStoreError.notCached(text) }
     return found
+}
+
+/// Kernel releases as Debian names them, for listing.
+enum KernelListing {
+    /// `6.12.95+deb12-amd64`, `6.1.0-57-amd64`: not `-cloud-amd64`, `-rt-amd64` or `-amd64-dbg`.
+    static func isPlainRelease(_ release: String) -> Bool {
+        release.hasSuffix("-amd64") && !release.contains("-cloud-") && !release.contains("-rt-") && !release.hasSuffix("-unsigned")
+            && release.first?.isNumber == true
+    }
+
+    /// Numeric order of the release's numbers (6.12.95 before 6.12.107).
+    static func releaseOrder(_ a: String, _ b: String) -> Bool {
+        func numbers(_ release: String) -> [Int] { release.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) } }
+        return numbers(a).lexicographicallyPrecedes(numbers(b))
+    }
 }

@@ -16,7 +16,8 @@ extension CXLLab {
                 The guest gets two vCPUs at least. The kernel's trace gives the order the drivers registered in; a failing \
                 order is printed as the `cxllab run --orders` that replays it.
                 Exit status: 0 when every invariant held in every round, 1 when one was violated (or a round could not be \
-                judged), 2 when the race could not run.
+                judged), 2 when the race could not run (125 with --bisect, \
+                and for any error: git bisect then skips the commit).
                 Example: cxllab race topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
                          --module images/modules/fsdev_dax:automatch=1 --rounds 40
                 """
@@ -33,8 +34,23 @@ extension CXLLab {
         @Option(help: "The seed the delays are drawn from; the same seed gives the same delays.") var seed: UInt64 = 1
         @Option(help: "Coldplug's modprobes at once (default: one per dax device, as udev runs a worker per event).") var workers: Int?
         @Flag(help: "Print the report as JSON.") var json = false
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
+        var bisect = false
 
         func run() async throws {
+            do {
+                try await execute()
+            } catch let error as ExitCode {
+                throw error
+            } catch where bisect {
+                // Whatever stops the run before a verdict (a missing file, a bad argument)
+                // means this commit cannot be tested, not that it is bad.
+                Terminal.standardError.line("Error: \(error)")
+                throw ExitCode(125)
+            }
+        }
+
+        func execute() async throws {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             guard let kinds = RaceKind.parse(list: kinds) else {
@@ -57,7 +73,8 @@ extension CXLLab {
             } else {
                 print(outcome.rendered())
             }
-            if outcome.outcome.exitStatus != 0 { throw ExitCode(outcome.outcome.exitStatus) }
+            let status = outcome.outcome.verdict.exitStatus(bisect: bisect)
+            if status != 0 { throw ExitCode(status) }
         }
     }
 }

@@ -10,7 +10,7 @@ extension CXLLab {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
             discussion: """
-                Exit status: 0 when every invariant held, 1 when one was violated, 2 when the run could not be done.
+                Exit status: 0 when every invariant held, 1 when one was violated, 2 when the run could not be done (125 with --bisect, and for any error: git bisect then skips the commit).
                 Example: cxllab run topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
                          --module images/modules/fsdev_dax:automatch=1
                 """
@@ -26,10 +26,25 @@ extension CXLLab {
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times and report the failure rate.") var `repeat` = 1
         @Flag(help: "Print the report as JSON.") var json = false
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
+        var bisect = false
         @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
                                    valueName: "FILE")) var transcript: String?
 
         func run() async throws {
+            do {
+                try await execute()
+            } catch let error as ExitCode {
+                throw error
+            } catch where bisect {
+                // Whatever stops the run before a verdict (a missing file, a bad argument)
+                // means this commit cannot be tested, not that it is bad.
+                Terminal.standardError.line("Error: \(error)")
+                throw ExitCode(125)
+            }
+        }
+
+        func execute() async throws {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError("--orders takes 'all' or a positive number") }
@@ -55,7 +70,8 @@ extension CXLLab {
             } else {
                 print(outcome.rendered())
             }
-            if outcome.outcome.exitStatus != 0 { throw ExitCode(outcome.outcome.exitStatus) }
+            let status = outcome.outcome.verdict.exitStatus(bisect: bisect)
+            if status != 0 { throw ExitCode(status) }
         }
     }
 }

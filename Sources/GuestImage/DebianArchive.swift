@@ -86,14 +86,20 @@ public struct DebianArchive: Sendable {
 
     /// `apt-cache madison PACKAGE`: every version the archive has, with its suite.
     public func versions(of package: String) async throws -> [(version: String, suite: String)] {
-        let result = try await readLocked { try await ProcessRunner.run("apt-cache", self.options + ["madison", package], timeout: .seconds(60)) }
+        try await versions(ofAll: [package]).map { ($0.version, $0.suite) }
+    }
+
+    /// Every version of these packages, with its suite, from one `apt-cache madison`.
+    public func versions(ofAll packages: [String]) async throws -> [(package: String, version: String, suite: String)] {
+        guard !packages.isEmpty else { return [] }
+        let result = try await readLocked { try await ProcessRunner.run("apt-cache", self.options + ["madison"] + packages, timeout: .seconds(120)) }
         return result.output.split(separator: "\n").compactMap { line in
             let columns = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard columns.count >= 3 else { return nil }
             let words = columns[2].split(separator: " ")
             guard words.count >= 2 else { return nil }
             let suite = words[1].split(separator: "/").first.map(String.init) ?? String(words[1])
-            return (columns[1], suite)
+            return (columns[0], columns[1], suite)
         }
     }
 

@@ -80,6 +80,12 @@ public enum Verdict: String, Sendable, Codable, CaseIterable {
     }
 
     public var isFailure: Bool { self == .fail || self == .error }
+
+    /// For `git bisect run`: 125 ("this commit cannot be tested", so bisect skips it) where
+    /// the run was not applicable or could not be done; a 2 would count the commit as bad.
+    public func exitStatus(bisect: Bool) -> Int32 {
+        bisect && (self == .notApplicable || self == .error) ? 125 : exitStatus
+    }
 }
 
 /// A named fact about a run, for reports.

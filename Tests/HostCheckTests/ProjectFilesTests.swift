@@ -26,7 +26,23 @@ import Testing
         #expect(!searched(sharedImages))
         #expect(searched(privateOne))
         #expect(searched(noImages))
+        // The source tree an executable was built in, wherever SwiftPM put it.
+        let tree = try folder(mode: 0o755, imagesMode: 0o755)
+        defer { try? FileManager.default.removeItem(atPath: tree) }
+        try FileManager.default.createDirectory(atPath: tree + "/.build/x86_64-unknown-linux-gnu/debug", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: tree + "/Package.swift", contents: Data())
+        #expect(ProjectFiles.searchFolders(home: nil, executable: tree + "/.build/x86_64-unknown-linux-gnu/debug/cxllab", workingFolder: shared) == [tree])
         // CXLLAB_HOME comes first, as given.
         #expect(ProjectFiles.searchFolders(home: "/opt/cxllab", executable: "/nonexistent/cxllab", workingFolder: shared) == ["/opt/cxllab"])
+    }
+}
+
+@Suite struct KernelListingTests {
+    @Test func onlyThePlainFlavourInNumericOrder() {
+        let names = ["6.12.95+deb12-amd64", "6.12.95+deb12-cloud-amd64", "6.12.95+deb12-rt-amd64", "6.12.95+deb12-amd64-unsigned",
+                     "6.12.107+deb12-amd64", "6.1.0-57-amd64", "6.12.9+deb12-amd64"]
+        let plain = names.filter(KernelListing.isPlainRelease)
+        #expect(plain == ["6.12.95+deb12-amd64", "6.12.107+deb12-amd64", "6.1.0-57-amd64", "6.12.9+deb12-amd64"])
+        #expect(plain.sorted(by: KernelListing.releaseOrder) == ["6.1.0-57-amd64", "6.12.9+deb12-amd64", "6.12.95+deb12-amd64", "6.12.107+deb12-amd64"])
     }
 }
