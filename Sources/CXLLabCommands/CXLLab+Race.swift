@@ -38,16 +38,7 @@ extension CXLLab {
         var bisect = false
 
         func run() async throws {
-            do {
-                try await execute()
-            } catch let error as ExitCode {
-                throw error
-            } catch where bisect {
-                // Whatever stops the run before a verdict (a missing file, a bad argument)
-                // means this commit cannot be tested, not that it is bad.
-                Terminal.standardError.line("Error: \(error)")
-                throw ExitCode(125)
-            }
+            try await ScenarioCommand.bisectable(bisect) { try await execute() }
         }
 
         func execute() async throws {
@@ -68,13 +59,7 @@ extension CXLLab {
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
             terminal.clearStatus()
-            if json {
-                print(try JSONOutput.encode(outcome))
-            } else {
-                print(outcome.rendered())
-            }
-            let status = outcome.outcome.verdict.exitStatus(bisect: bisect)
-            if status != 0 { throw ExitCode(status) }
+            try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
         }
     }
 }

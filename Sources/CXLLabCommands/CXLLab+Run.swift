@@ -32,16 +32,7 @@ extension CXLLab {
                                    valueName: "FILE")) var transcript: String?
 
         func run() async throws {
-            do {
-                try await execute()
-            } catch let error as ExitCode {
-                throw error
-            } catch where bisect {
-                // Whatever stops the run before a verdict (a missing file, a bad argument)
-                // means this commit cannot be tested, not that it is bad.
-                Terminal.standardError.line("Error: \(error)")
-                throw ExitCode(125)
-            }
+            try await ScenarioCommand.bisectable(bisect) { try await execute() }
         }
 
         func execute() async throws {
@@ -65,13 +56,7 @@ extension CXLLab {
             if let transcript, let recorder {
                 try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)
             }
-            if json {
-                print(try JSONOutput.encode(outcome))
-            } else {
-                print(outcome.rendered())
-            }
-            let status = outcome.outcome.verdict.exitStatus(bisect: bisect)
-            if status != 0 { throw ExitCode(status) }
+            try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
         }
     }
 }
