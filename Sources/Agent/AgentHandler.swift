@@ -105,7 +105,7 @@ public final class AgentHandler {
         case .coldplug:
             let call = try AgentCalls.Coldplug(params: params)
             guard Self.buses.contains(call.bus) else { return badParams("coldplug takes bus \(Self.buses.joined(separator: ", "))") }
-            guard call.options.allSatisfy({ Self.isPlainName($0.key) && $0.value.allSatisfy(Self.isModuleParameter) }) else {
+            guard Self.areModuleOptions(call.options) else {
                 return badParams("coldplug options are module names with name=value parameters (none starting with -)")
             }
             return Coldplug(files: files, call: call).run()
@@ -233,13 +233,18 @@ public final class AgentHandler {
         !parameter.isEmpty && !parameter.hasPrefix("-") && parameter.count < 4096
     }
 
+    /// Module names with their `name=value` parameters, as modprobe.d takes them.
+    static func areModuleOptions(_ options: [String: [String]]) -> Bool {
+        options.allSatisfy { isPlainName($0.key) && $0.value.allSatisfy(isModuleParameter) }
+    }
+
     /// What a concurrent release may run: modprobe of a plain name or alias (`-b` allowed, as
     /// udev passes it) with `name=value` parameters, or one of the tools; at most 64 programs,
     /// none delayed past 10 s, and a bus name to trace.
     static func concurrencyProblem(_ call: AgentCalls.Concurrently) -> String? {
         guard call.operations.count <= 64 else { return "concurrently takes at most 64 operations" }
         if let bus = call.traceBus, !buses.contains(bus) { return "concurrently traces bus \(buses.joined(separator: ", "))" }
-        guard call.options.allSatisfy({ isPlainName($0.key) && $0.value.allSatisfy(isModuleParameter) }) else {
+        guard areModuleOptions(call.options) else {
             return "concurrently's options are module names with name=value parameters (none starting with -)"
         }
         for operation in call.operations {

@@ -30,12 +30,7 @@ struct Coldplug {
         }
         guard bound == 0 else { return .failure(AgentError(.failed, "cannot listen for uevents: \(String(cString: strerror(errno)))")) }
 
-        // Options where modprobe reads them; a fresh file each time, so none outlive the call's plan.
-        let conf = call.options.sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }
-            .map { "options \($0.key) \($0.value.joined(separator: " "))\n" }.joined()
-        if let failure = Self.writeFile("/etc/modprobe.d/cxllab.conf", conf, files: files) {
-            return .failure(AgentError(.failed, "cannot write /etc/modprobe.d/cxllab.conf: \(failure)"))
-        }
+        if let failure = Self.writeModuleOptions(call.options, files: files) { return .failure(failure) }
         let start = Spawn.monotonicSeconds()
         let deadline = start + Double(max(1, min(call.timeoutSeconds, 600)))
         let devices = files.list("/sys/bus/\(call.bus)/devices")
@@ -64,7 +59,7 @@ struct Coldplug {
             for pid in Array(running.keys) {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid, let worker = running.removeValue(forKey: pid) {
-                    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                    let code = Spawn.exitCode(fromWaitStatus: status)
                     done.append(ColdplugWorker(device: worker.device, modalias: worker.alias, start: worker.start,
                                                end: Spawn.monotonicSeconds() - start, status: code))
                 }
@@ -95,6 +90,15 @@ struct Coldplug {
         }
         guard let action = values["ACTION"], let devpath = values["DEVPATH"] else { return nil }
         return (action, devpath, values["SUBSYSTEM"], values["MODALIAS"])
+    }
+
+    /// Module options where modprobe reads them, as a real system keeps them; a fresh file each
+    /// time, so none outlive the plan of the call that wrote them.
+    static func writeModuleOptions(_ options: [String: [String]], files: GuestFiles) -> AgentError? {
+        let conf = options.sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }
+            .map { "options \($0.key) \($0.value.joined(separator: " "))\n" }.joined()
+        guard let failure = writeFile("/etc/modprobe.d/cxllab.conf", conf, files: files) else { return nil }
+        return AgentError(.failed, "cannot write /etc/modprobe.d/cxllab.conf: \(failure)")
     }
 
     /// Writes a whole file (creating its folder), outside /sys.

@@ -24,13 +24,7 @@ struct ConcurrentRelease {
     }
 
     func run() -> Result<JSONValue, AgentError> {
-        if !call.options.isEmpty {
-            let conf = call.options.sorted { $0.key < $1.key }.filter { !$0.value.isEmpty }
-                .map { "options \($0.key) \($0.value.joined(separator: " "))\n" }.joined()
-            if let failure = Coldplug.writeFile("/etc/modprobe.d/cxllab.conf", conf, files: files) {
-                return .failure(AgentError(.failed, "cannot write /etc/modprobe.d/cxllab.conf: \(failure)"))
-            }
-        }
+        if !call.options.isEmpty, let failure = Coldplug.writeModuleOptions(call.options, files: files) { return .failure(failure) }
         var traceProblem: String?
         if let bus = call.traceBus { traceProblem = RegistrationTrace.start(bus: bus, files: files) }
         let operations = call.operations
@@ -70,7 +64,7 @@ struct ConcurrentRelease {
                 var status: Int32 = 0
                 if waitpid(slots[index].pid, &status, WNOHANG) == slots[index].pid {
                     slots[index].end = Spawn.monotonicSeconds() - release
-                    slots[index].status = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                    slots[index].status = Spawn.exitCode(fromWaitStatus: status)
                 }
             }
         }

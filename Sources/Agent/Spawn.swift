@@ -79,12 +79,17 @@ enum Spawn {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if !result.timedOut {
-            // WIFEXITED / WEXITSTATUS, spelled out: the macros do not import into Swift.
-            result.status = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            result.status = exitCode(fromWaitStatus: status)
         } else {
             result.status = 124
         }
         return result
+    }
+
+    /// WIFEXITED / WEXITSTATUS, spelled out (the macros do not import into Swift): the exit
+    /// status, or 128 + the signal that ended the program.
+    static func exitCode(fromWaitStatus status: Int32) -> Int32 {
+        (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     static let defaultEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C"]

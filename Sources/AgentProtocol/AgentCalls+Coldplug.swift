@@ -22,23 +22,30 @@ extension AgentCalls {
 
         public init(params: [String: JSONValue]) throws(AgentError) {
             guard let bus = params["bus"]?.stringValue else { throw AgentError(.badParams, "coldplug needs a bus") }
-            var options: [String: [String]] = [:]
-            if case .object(let fields)? = params["options"] {
-                for (module, values) in fields { options[module] = (values.arrayValue ?? []).compactMap(\.stringValue) }
-            }
             self.init(bus: bus, workers: Int(clamping: params["workers"]?.intValue ?? 4), timeoutSeconds: Int(clamping: params["timeout"]?.intValue ?? 60),
-                      options: options)
+                      options: ModuleOptions.decode(params["options"]))
         }
 
         public var params: [String: JSONValue] {
             var params: [String: JSONValue] = ["bus": .string(bus), "workers": .int(Int64(workers)), "timeout": .int(Int64(timeoutSeconds))]
-            if !options.isEmpty {
-                params["options"] = .object(options.mapValues { .array($0.map { .string($0) }) })
-            }
+            if !options.isEmpty { params["options"] = ModuleOptions.encode(options) }
             return params
         }
 
         public static func reply(from result: JSONValue) -> ColdplugReport { ColdplugReport(json: result) }
+    }
+}
+
+/// Module options (module name to `name=value` parameters) as requests carry them: a JSON
+/// object of string arrays.
+enum ModuleOptions {
+    static func decode(_ value: JSONValue?) -> [String: [String]] {
+        guard case .object(let fields)? = value else { return [:] }
+        return fields.mapValues { ($0.arrayValue ?? []).compactMap(\.stringValue) }
+    }
+
+    static func encode(_ options: [String: [String]]) -> JSONValue {
+        .object(options.mapValues { .array($0.map { .string($0) }) })
     }
 }
 

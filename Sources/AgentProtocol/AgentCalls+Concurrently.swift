@@ -34,12 +34,8 @@ extension AgentCalls {
                 }
                 operations.append(ConcurrentOperation(arguments, delayMicroseconds: Int(clamping: item["delay_us"]?.intValue ?? 0)))
             }
-            var options: [String: [String]] = [:]
-            if case .object(let fields)? = params["options"] {
-                for (module, values) in fields { options[module] = (values.arrayValue ?? []).compactMap(\.stringValue) }
-            }
             self.init(operations: operations, timeoutSeconds: Int(clamping: params["timeout"]?.intValue ?? 30),
-                      traceBus: params["trace_bus"]?.stringValue, options: options)
+                      traceBus: params["trace_bus"]?.stringValue, options: ModuleOptions.decode(params["options"]))
         }
 
         public var params: [String: JSONValue] {
@@ -48,7 +44,7 @@ extension AgentCalls {
                 "timeout": .int(Int64(timeoutSeconds)),
             ]
             if let traceBus { params["trace_bus"] = .string(traceBus) }
-            if !options.isEmpty { params["options"] = .object(options.mapValues { .array($0.map { .string($0) }) }) }
+            if !options.isEmpty { params["options"] = ModuleOptions.encode(options) }
             return params
         }
 

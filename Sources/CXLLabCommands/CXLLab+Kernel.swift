@@ -48,7 +48,7 @@ extension CXLLab.Kernel {
 
         func run() async throws {
             if available { return try await listAvailable() }
-            if series != nil { throw ValidationError("a series is for --available (cxllab kernel list --available \(series!))") }
+            if let series { throw ValidationError("a series is for --available (cxllab kernel list --available \(series))") }
             let kernels = try KernelStore(cache: cacheOptions.cache).list()
             if json { print(try JSONOutput.encode(kernels)); return }
             if kernels.isEmpty {
@@ -60,6 +60,11 @@ extension CXLLab.Kernel {
                 let from = [kernel.suite, kernel.packageVersion].compactMap { $0 }.joined(separator: " ")
                 print(kernel.release.padding(toLength: width, withPad: " ", startingAt: 0) + (from.isEmpty ? kernel.origin : from))
             }
+        }
+
+        struct PackageVersion: Hashable {
+            let package: String
+            let version: String
         }
 
         /// One Debian kernel image package: the release it boots as and where it is.
@@ -80,14 +85,9 @@ extension CXLLab.Kernel {
             let names = try await archive.packageNames(matching: "^linux-image-\(prefix)[^ ]*-amd64$")
             // The plain amd64 flavour: not cloud, rt or debug builds, not the unsigned twin.
             let plain = names.filter { KernelListing.isPlainRelease(String($0.dropFirst("linux-image-".count))) }
-            let versions = try await archive.versions(ofAll: plain)
-            var found: [Available] = []
-            for name in plain {
-                let mine = versions.filter { $0.package == name }
-                for version in Set(mine.map(\.version)) {
-                    found.append(Available(release: String(name.dropFirst("linux-image-".count)), version: version,
-                                           suites: Set(mine.filter { $0.version == version }.map(\.suite)).sorted()))
-                }
+            let byVersion = Dictionary(grouping: try await archive.versions(ofAll: plain)) { PackageVersion(package: $0.package, version: $0.version) }
+            var found = byVersion.map { key, rows in
+                Available(release: String(key.package.dropFirst("linux-image-".count)), version: key.version, suites: Set(rows.map(\.suite)).sorted())
             }
             found.sort { KernelListing.releaseOrder($0.release, $1.release) }
             if json { print(try JSONOutput.encode(found)); return }

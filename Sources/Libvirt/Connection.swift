@@ -64,7 +64,7 @@ public final class Connection: @unchecked Sendable {
                                operation: "open \(uri)")
         }
         // Without the event loop keep-alive cannot run; the test driver has none to offer.
-        if uri.hasPrefix("qemu") { _ = virConnectSetKeepAlive(handle, Self.keepAliveInterval, Self.keepAliveCount) }
+        if uri.hasPrefix("qemu") { try? enableKeepAlive() }
     }
 
     deinit {
@@ -137,7 +137,7 @@ public final class Connection: @unchecked Sendable {
 
     /// Asks libvirt to check the connection with keep-alive messages, so a daemon that goes
     /// away is noticed within about `interval * (count + 1)` seconds instead of never.
-    public func enableKeepAlive(interval: Int32 = 5, count: UInt32 = 3) throws {
+    public func enableKeepAlive(interval: Int32 = Connection.keepAliveInterval, count: UInt32 = Connection.keepAliveCount) throws {
         guard virConnectSetKeepAlive(handle, interval, count) >= 0 else {
             throw LibvirtError.last("enable keep-alive")
         }

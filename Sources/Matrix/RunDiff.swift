@@ -24,9 +24,8 @@ public enum RunDiff {
                 let rateB = b.scenario.failureRate
                 if case .race(let raceA) = a.scenario.detail, case .race(let raceB) = b.scenario.detail {
                     lines += raceLines(b.cell.label, raceA, raceB, verdicts: (a.verdict, b.verdict))
-                } else if a.verdict != b.verdict {
-                    let kind = b.verdict == .fail ? "NEW FAILURE" : a.verdict == .fail && b.verdict == .pass ? "FIXED" : "CHANGED"
-                    lines.append("\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(b.cell.label): \(a.verdict.rawValue) -> \(b.verdict.rawValue)")
+                } else if let change = verdictLine(b.cell.label, a.verdict, b.verdict) {
+                    lines.append(change)
                 } else if rateA.trials > 0, rateB.trials > 0, abs(rateA.rate - rateB.rate) > 1e-9 {
                     lines.append(String(format: "RATE         %@: %.0f%% -> %.0f%% failed", b.cell.label, rateA.rate * 100, rateB.rate * 100))
                 }
@@ -38,14 +37,17 @@ public enum RunDiff {
         return lines
     }
 
+    /// NEW FAILURE, FIXED or CHANGED when the verdict moved; nil when it did not.
+    static func verdictLine(_ label: String, _ before: Verdict, _ after: Verdict) -> String? {
+        guard before != after else { return nil }
+        let kind = after == .fail ? "NEW FAILURE" : before == .fail && after == .pass ? "FIXED" : "CHANGED"
+        return "\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(label): \(before.rawValue) -> \(after.rawValue)"
+    }
+
     /// A race's failure rate per kind, with both intervals; a change whose intervals do not
     /// overlap is called significant, one within them is only a difference.
     static func raceLines(_ label: String, _ a: RaceReport, _ b: RaceReport, verdicts: (Verdict, Verdict)) -> [String] {
-        var lines: [String] = []
-        if verdicts.0 != verdicts.1 {
-            let kind = verdicts.1 == .fail ? "NEW FAILURE" : verdicts.0 == .fail && verdicts.1 == .pass ? "FIXED" : "CHANGED"
-            lines.append("\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(label): \(verdicts.0.rawValue) -> \(verdicts.1.rawValue)")
-        }
+        var lines = verdictLine(label, verdicts.0, verdicts.1).map { [$0] } ?? []
         let before = Dictionary(a.summaries.map { ($0.kind, $0.rate) }, uniquingKeysWith: { first, _ in first })
         for summary in b.summaries {
             guard let old = before[summary.kind], old.trials > 0, summary.rate.trials > 0 else { continue }

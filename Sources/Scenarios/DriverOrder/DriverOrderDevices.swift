@@ -7,7 +7,7 @@ import LabRuntime
 /// the kmem-type devices of CXL RAM regions.
 extension DriverOrderScenario {
     /// Makes dax devices from what the topology has; returns them and what the kernel refused.
-    func makeDevices<G>(_ guest: GuestOperations<G>, drivers: [String], machine: GuestMachine) async throws
+    static func makeDevices<G>(_ guest: GuestOperations<G>, drivers: [String], machine: GuestMachine) async throws
         -> (devices: [ScenarioDevice], notApplicable: [String]) {
         var devices: [ScenarioDevice] = []
         var notApplicable: [String] = []
@@ -64,7 +64,7 @@ extension DriverOrderScenario {
     /// The regions of the plan through the cxl tool: a RAM region's dax device is kmem-type
     /// (it starts on kmem, in system-ram mode); a pmem region gets a devdax namespace. What
     /// the kernel refuses is reported in its own words as not applicable.
-    func makeCXLDevices<G>(_ guest: GuestOperations<G>, plan: CXLRegionPlan, into devices: inout [ScenarioDevice]) async throws -> [String] {
+    static func makeCXLDevices<G>(_ guest: GuestOperations<G>, plan: CXLRegionPlan, into devices: inout [ScenarioDevice]) async throws -> [String] {
         var notApplicable = plan.unused.map { "CXL: \($0)" }
         guard let cxl = try await CXLGuest.look(guest) else { return notApplicable + ["CXL: the kernel created no CXL memory device"] }
         for region in plan.regions {
@@ -75,7 +75,6 @@ extension DriverOrderScenario {
         }
         return notApplicable
     }
-
 }
 
 /// The guest's CXL memory devices by serial and its root decoders in window order, looked up

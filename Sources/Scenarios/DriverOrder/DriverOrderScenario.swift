@@ -68,7 +68,7 @@ public struct DriverOrderScenario: Scenario {
         var run = OrderRun(plan: plan, guest: guest, devices: devices)
         var coldplug: ColdplugReport?
         do {
-            try await reset(drivers: plan.drivers, guest: guest)
+            try await Self.reset(drivers: plan.drivers, guest: guest)
             switch loading {
             case .sequence(let order):
                 try await run.load(order)
@@ -127,7 +127,7 @@ public struct DriverOrderScenario: Scenario {
     }
 
     /// Every device unbound (system-ram memory offlined first) and the drivers unloaded.
-    func reset<G>(drivers: [String], guest: GuestOperations<G>) async throws {
+    static func reset<G>(drivers: [String], guest: GuestOperations<G>) async throws {
         for device in try await guest.daxDevices() where device.driver != nil {
             if device.driver == Self.kmem {
                 _ = try await guest.tool("daxctl", ["offline-memory", device.name])
@@ -156,7 +156,7 @@ public struct DriverOrderScenario: Scenario {
         var error: String?
         do {
             progress("making dax devices")
-            let made = try await makeDevices(operations, drivers: plan.drivers, machine: machine)
+            let made = try await Self.makeDevices(operations, drivers: plan.drivers, machine: machine)
             devices = made.devices
             notApplicable = made.notApplicable
             if devices.isEmpty {

@@ -120,6 +120,9 @@ extension DriverOrderScenario {
             self.features = features
         }
 
+        /// The set's module parameters as /etc/modprobe.d keeps them, for modprobe by alias.
+        public var modprobeOptions: [String: [String]] { parameters.filter { drivers.contains($0.key) && !$0.value.isEmpty } }
+
         public var imageModules: [String] { modules }
         public var imageFeatures: Set<String> { features }
         public var facts: [Fact] { [Fact("fsdev_dax", fsdev.description), Fact("drivers", drivers.joined(separator: ", "))] }

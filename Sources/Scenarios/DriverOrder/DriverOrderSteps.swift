@@ -69,8 +69,7 @@ struct OrderRun<G: GuestAgent> {
     /// `modprobe -b $MODALIAS` run for each, `workers` at once. Returns the modprobes' record.
     mutating func autoload(workers: Int) async throws -> ColdplugReport {
         // The scenario's module parameters, where modprobe finds them on a real system.
-        let options = plan.parameters.filter { drivers.contains($0.key) && !$0.value.isEmpty }
-        let report = try await guest.guest.send(AgentCalls.Coldplug(bus: "dax", workers: workers, options: options), timeout: .seconds(120))
+        let report = try await guest.guest.send(AgentCalls.Coldplug(bus: "dax", workers: workers, options: plan.modprobeOptions), timeout: .seconds(120))
         try await readRegistration()
         loadedAs = registered
         return report

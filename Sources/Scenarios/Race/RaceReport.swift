@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 
 /// Everything a race found: its rounds, and per race kind the failure rate with its 95%
 /// Wilson interval, the registration orders seen and how often each failed, and for each
@@ -54,7 +55,7 @@ public struct RaceReport: Sendable, Codable {
 
     /// The command that replays a registration order sequentially.
     public func reproCommand(order: [String]) -> String {
-        (reproBase + ["--orders", RaceJudge.replayOrder(registered: order, drivers: drivers).joined(separator: ",")]).map(shellQuotedWord).joined(separator: " ")
+        (reproBase + ["--orders", RaceJudge.replayOrder(registered: order, drivers: drivers).joined(separator: ",")]).map(shellQuoted).joined(separator: " ")
     }
 
     /// For every report: per kind, the rate, the orders and the repro of each failing order.
@@ -98,10 +99,4 @@ public struct RaceReport: Sendable, Codable {
         }
         return lines
     }
-}
-
-/// A word for a shell: as is when it is plain, else in single quotes.
-func shellQuotedWord(_ word: String) -> String {
-    let plain = !word.isEmpty && word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,+@%".contains($0) }
-    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -73,16 +73,16 @@ enum RaceRound {
             let start = clock.now
             let commands = operations(kind)
             let planned = zip(commands, delays(commands.count)).map { ConcurrentOperation($0, delayMicroseconds: $1) }
-            func failed(_ problem: String, stopped: Bool = false, evidence: [String] = []) -> RaceRoundResult {
+            func failed(_ problem: String, stopped: Bool = false) -> RaceRoundResult {
                 RaceRoundResult(kind: kind, round: round, operations: planned, results: [], registered: [], registrationSource: "none",
-                                bindings: [], verdict: .error, problem: problem, evidence: evidence, seconds: (clock.now - start).seconds,
+                                bindings: [], verdict: .error, problem: problem, evidence: [], seconds: (clock.now - start).seconds,
                                 guestStoppedAnswering: stopped)
             }
             do {
                 try await reset(disabling: kind == .create ? namespaces : [])
                 let mark = try await guest.mark()
-                let options = plan.parameters.filter { plan.drivers.contains($0.key) && !$0.value.isEmpty }
-                let report = try await guest.guest.send(AgentCalls.Concurrently(operations: planned, timeoutSeconds: timeout, traceBus: "dax", options: options),
+                let report = try await guest.guest.send(AgentCalls.Concurrently(operations: planned, timeoutSeconds: timeout, traceBus: "dax",
+                                                                                options: plan.modprobeOptions),
                                                         timeout: .seconds(timeout + 20))
                 var registered = report.registrations
                 var source = "kprobe on bus_add_driver"
@@ -124,7 +124,7 @@ enum RaceRound {
         /// The known state: every device unbound (system-ram memory offlined first), the
         /// drivers unloaded, and for `create` the namespaces disabled (their devices gone).
         func reset(disabling namespaces: [String]) async throws {
-            try await DriverOrderScenario(drivers: plan.drivers, standInSource: "").reset(drivers: plan.drivers, guest: guest)
+            try await DriverOrderScenario.reset(drivers: plan.drivers, guest: guest)
             for namespace in namespaces {
                 try await guest.must("ndctl", ["disable-namespace", namespace])
             }

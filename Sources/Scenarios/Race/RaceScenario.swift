@@ -104,8 +104,8 @@ public struct RaceScenario: Scenario {
         var error: String?
         do {
             progress("making dax devices")
-            let made = try await DriverOrderScenario(drivers: plan.base.drivers, standInSource: standInSource)
-                .makeDevices(operations, drivers: plan.base.drivers, machine: machine)
+            // The devices driver-order makes, from the same topology.
+            let made = try await DriverOrderScenario.makeDevices(operations, drivers: plan.base.drivers, machine: machine)
             devices = made.devices
             notApplicable = made.notApplicable
             if devices.isEmpty {
