@@ -19,9 +19,18 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 codename=${VERSION_CODENAME:?}
 
 # Packages from <codename>-backports, and from the release itself.
-backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev)
+# libudev-dev too: the backports QEMU/libvirt upgrade libudev1, so bookworm's libudev-dev no longer installs.
+backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
+                    libudev-dev)
 release_packages=(libxml2-dev libxml2-utils libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
-                  ca-certificates chromium tini)
+                  ca-certificates chromium tini
+                  # building modules against Debian's headers, and a build root for trixie's kernels
+                  gcc make libc6-dev debootstrap curl
+                  # building ndctl's tests (cxllab suite ndctl)
+                  meson ninja-build libkmod-dev uuid-dev libjson-c-dev libkeyutils-dev libiniparser-dev
+                  libtracefs-dev libtraceevent-dev
+                  # what ndctl's tests call in the guest (images/ndctl-suite.yaml)
+                  bash jq e2fsprogs xfsprogs dmsetup fio keyutils parted)
 want_qemu_major=9   # at least; bookworm-backports carries 10.0
 
 missing=()

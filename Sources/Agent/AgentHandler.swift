@@ -113,6 +113,10 @@ public final class AgentHandler {
             let call = try AgentCalls.Concurrently(params: params)
             if let problem = Self.concurrencyProblem(call) { return badParams(problem) }
             return ConcurrentRelease(files: files, call: call).run()
+        case .runTest:
+            let call = try AgentCalls.RunTest(params: params)
+            if let refusal = Self.runTestRefusal(call) { return .failure(AgentError(.notPermitted, refusal)) }
+            return .success(TestRunner.run(call).json)
         case .powerOff:
             powerOffRequested = true
             return .success(Acknowledged.json)

@@ -40,6 +40,7 @@ public enum AgentMethod: String, Sendable, CaseIterable {
     case powerOff = "power_off"
     case coldplug
     case concurrently
+    case runTest = "run_test"
 }
 
 public struct AgentRequest: Sendable, Hashable {

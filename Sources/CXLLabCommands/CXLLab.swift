@@ -9,7 +9,7 @@ public struct CXLLab: AsyncParsableCommand {
         commandName: "cxllab",
         abstract: "A virtual CXL and NVDIMM lab: QEMU guests through libvirt, for testing Linux dax drivers.",
         version: "0.1.0",
-        subcommands: [Doctor.self, Run.self, Race.self, Matrix.self, Report.self, Merge.self, Diff.self, Repro.self, Up.self, Exec.self, Console.self, List.self, Down.self, Clean.self, Kernel.self, Image.self, Topology.self, Bench.self]
+        subcommands: [Doctor.self, Run.self, Race.self, Suite.self, Matrix.self, Report.self, Merge.self, Diff.self, Repro.self, Up.self, Exec.self, Console.self, List.self, Down.self, Clean.self, Kernel.self, Image.self, Topology.self, Bench.self]
     )
 
     public init() {}

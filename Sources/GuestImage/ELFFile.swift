@@ -117,3 +117,12 @@ private struct ByteReader {
         return String(decoding: data[start..<end], as: UTF8.self)
     }
 }
+
+extension ELFFile {
+    /// Whether a file starts with ELF's magic bytes.
+    public static func isELF(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
+    }
+}

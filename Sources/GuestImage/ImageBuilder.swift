@@ -14,9 +14,12 @@ public struct ImageRequest: Sendable {
     public var userModules: [String]
     /// The guest agent executable, when the image should run one.
     public var agent: String?
+    /// A scenario's own files (a test suite), with their libraries.
+    public var payload: [ImagePayload]
 
     public init(recipe: ImageRecipe, kernel: Kernel, features: Set<String> = [], extraModules: [String] = [],
-                userModules: [String] = [], agent: String? = nil) {
+                userModules: [String] = [], agent: String? = nil, payload: [ImagePayload] = []) {
+        self.payload = payload
         self.recipe = recipe
         self.kernel = kernel
         self.features = features
@@ -40,6 +43,8 @@ public struct BuiltImage: Sendable, Codable {
     public let modules: [String]
     /// Optional modules the kernel has in neither form.
     public let absentModules: [String]
+    /// Optional programs of the recipe this host (or its suite) does not have.
+    public var absentPrograms: [String]? = nil
     /// True when the image came from the cache.
     public var cacheHit: Bool
 }
@@ -67,6 +72,7 @@ public struct ImageBuilder: Sendable {
         var moduleFiles: [(relative: String, host: String)] = []
         var bootModules: [String] = []
         var absentModules: [String] = []
+        var absentPrograms: [String] = []
     }
 
     public func build(_ request: ImageRequest, progress: @Sendable (String) -> Void = { _ in }) async throws -> BuiltImage {
@@ -100,16 +106,22 @@ public struct ImageBuilder: Sendable {
 
     func makePlan(_ request: ImageRequest) async throws -> Plan {
         var plan = Plan()
-        var programs = request.recipe.binaries
         if let agent = request.agent {
             plan.files.append(GuestFile(guestPath: InitScript.agentPath, hostPath: agent))
         }
-        programs = programs.filter { $0 != InitScript.agentPath }
         var closure = LibraryClosure()
         if let suite = request.recipe.suite {
             let sysroot = try SuiteSysroot(cache: cache, suite: suite, packages: request.recipe.packages ?? [])
             try await sysroot.prepare()
             closure = LibraryClosure(sysroot: sysroot.path)
+        }
+        // A program ending in `?` is optional: a host without it gives an image without it
+        // (ndctl's tests name what they miss and skip).
+        var programs: [String] = []
+        for binary in request.recipe.binaries where binary != InitScript.agentPath {
+            guard binary.hasSuffix("?") else { programs.append(binary); continue }
+            let bare = String(binary.dropLast())
+            if FileManager.default.fileExists(atPath: closure.host(bare)) { programs.append(bare) } else { plan.absentPrograms.append(bare) }
         }
         var resolved = try closure.files(for: programs)
         if let agent = request.agent {
@@ -119,8 +131,12 @@ public struct ImageBuilder: Sendable {
         }
         var seen = Set(plan.files.map(\.guestPath))
         plan.files += resolved.filter { seen.insert($0.guestPath).inserted }
-        plan.files.sort()
         plan.links = request.recipe.links ?? [:]
+        for payload in request.payload {
+            plan.files += try payload.guestFiles().filter { seen.insert($0.guestPath).inserted }
+            plan.links.merge(payload.links) { _, payload in payload }
+        }
+        plan.files.sort()
         for file in request.recipe.files ?? [] { plan.texts[file.path] = file.content }
 
         let index = try ModuleIndex(modulesFolder: request.kernel.modulesFolder, release: request.kernel.release)
@@ -220,7 +236,7 @@ public struct ImageBuilder: Sendable {
             key: key, path: folder + "/initramfs.cpio", sha256: digest, size: size, kernelRelease: release,
             recipe: request.recipe.name, programs: plan.files.map(\.guestPath),
             modules: plan.moduleFiles.map { ModuleIndex.name(ofPath: $0.relative) }, absentModules: plan.absentModules,
-            cacheHit: false
+            absentPrograms: plan.absentPrograms.isEmpty ? nil : plan.absentPrograms, cacheHit: false
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

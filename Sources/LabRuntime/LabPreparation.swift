@@ -38,7 +38,7 @@ public struct LabPreparation: Sendable {
     /// keeps to that kernel); `config` is the kernel's, read once by the caller when it has it.
     public func prepare(
         topologyFile: String, kernel resolved: Kernel, config: KernelConfig? = nil, recipe: ImageRecipe, extraFeatures: Set<String> = [],
-        modules: [String] = [], minimumVCPUs: Int = 1, progress: @escaping @Sendable (String) -> Void = { _ in }
+        modules: [String] = [], payload: [ImagePayload] = [], minimumVCPUs: Int = 1, progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PreparedLab {
         progress("asking QEMU what it offers")
         let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
@@ -64,7 +64,7 @@ public struct LabPreparation: Sendable {
             let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
             return try await ImageBuilder(cache: cache).build(
                 ImageRequest(recipe: recipe, kernel: kernel, features: features, extraModules: resolved.inTree,
-                             userModules: resolved.files, agent: agent),
+                             userModules: resolved.files, agent: agent, payload: payload),
                 progress: progress
             )
         }

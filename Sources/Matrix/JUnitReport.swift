@@ -54,9 +54,15 @@ public enum JUnitReport {
         for (index, run) in cases.enumerated() {
             var testcase = XMLTree("testcase")
             let round = result.scenario.rounds > 1 ? " (run \(index + 1))" : ""
-            testcase.attributes = [.init("classname", result.cell.label), .init("name", "order \(run.name)\(round)"),
+            let name = result.scenario.scenario == "driver-order" ? "order \(run.name)" : run.name
+            testcase.attributes = [.init("classname", result.cell.label), .init("name", "\(name)\(round)"),
                                    .init("time", String(format: "%.1f", run.seconds))]
-            if run.failed, judgement.expectedFailure {
+            if run.verdict == .notApplicable {
+                // A suite's skipped test (exit 77), or one not run, and why.
+                var skipped = XMLTree("skipped")
+                skipped.attributes = [.init("message", VisibleText.of(run.message ?? "skipped"))]
+                testcase.children.append(.element(skipped))
+            } else if run.failed, judgement.expectedFailure {
                 var skipped = XMLTree("skipped")
                 skipped.attributes = [.init("message", VisibleText.of("expected failure: " + (judgement.rule?.summary ?? "an order rule expects it")))]
                 testcase.children.append(.element(skipped))

@@ -47,16 +47,36 @@ public struct MatrixFile: Sendable, Codable, Hashable {
         public var kinds: [String]?
         public var rounds: Int?
         public var workers: Int?
+        /// ndctl-suite: ndctl's suites (ndctl, dax, cxl), or exactly these tests, and modules
+        /// loaded before the dax drivers.
+        public var suites: [String]?
+        public var tests: [String]?
+        public var loadFirst: [String]?
 
         enum CodingKeys: String, CodingKey {
-            case name, drivers, modules, orders, seed, `repeat`, kinds, rounds, workers
+            case name, drivers, modules, orders, seed, `repeat`, kinds, rounds, workers, suites, tests
             case standIn = "stand_in"
+            case loadFirst = "load_first"
         }
 
         /// What is wrong with this scenario's settings, in words with the fix; nil when it can run.
         var problem: String? {
             let drivers = self.drivers ?? DriverOrderScenario.defaultDrivers
+            let suiteKeys = suites != nil || tests != nil || loadFirst != nil
             switch name {
+            case "ndctl-suite":
+                if orders != nil || `repeat` != nil || kinds != nil || rounds != nil || workers != nil || self.drivers != nil {
+                    return "ndctl-suite takes suites, tests, modules, stand_in and load_first; orders, repeat, kinds, rounds, workers and drivers belong to driver-order and race"
+                }
+                if let suites, let bad = suites.first(where: { !NdctlSuiteScenario.allSuites.contains($0) }) {
+                    return "suites names '\(bad)'; ndctl's suites are ndctl, dax and cxl"
+                }
+                if let bad = (loadFirst ?? []).first(where: { $0.contains("/") || $0.hasSuffix(".ko") || $0.isEmpty }) {
+                    return "load_first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files in modules"
+                }
+                return nil
+            case _ where suiteKeys:
+                return "suites, tests and load_first belong to the ndctl-suite scenario"
             case "driver-order":
                 if kinds != nil || rounds != nil || workers != nil { return "kinds, rounds and workers belong to the race scenario; driver-order takes orders and repeat" }
                 return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
@@ -69,7 +89,7 @@ public struct MatrixFile: Sendable, Codable, Hashable {
                 if let workers, !(1...64).contains(workers) { return "workers \(workers) is out of range; give 1 to 64" }
                 return DriverOrders.problem(orders: "1", drivers: drivers)
             default:
-                return "unknown scenario '\(name)'; the scenarios cxllab has are driver-order and race"
+                return "unknown scenario '\(name)'; the scenarios cxllab has are driver-order, race and ndctl-suite"
             }
         }
     }
@@ -142,10 +162,33 @@ public struct MatrixCell: Sendable, Codable, Hashable {
     /// race only: the kinds and coldplug's workers (nil: one per device).
     public var kinds: [String]?
     public var workers: Int?
+    /// ndctl-suite only: the suites, or the tests, and the modules loaded first.
+    public var suites: [String]?
+    public var suiteTests: [String]?
+    public var loadFirst: [String]?
+
+    public init(kernel: String, pinned: PinnedKernel, topology: String, scenario: String, drivers: [String], modules: [String], orders: String,
+                seed: UInt64, repeats: Int, variant: String, kinds: [String]? = nil, workers: Int? = nil) {
+        self.kernel = kernel
+        self.pinned = pinned
+        self.topology = topology
+        self.scenario = scenario
+        self.drivers = drivers
+        self.modules = modules
+        self.orders = orders
+        self.seed = seed
+        self.repeats = repeats
+        self.variant = variant
+        self.kinds = kinds
+        self.workers = workers
+    }
 
     private var inputs: [String] {
         let base = [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
-        // Only a race's own settings extend the hash, so driver-order cells keep their ids.
+        // Only a race's or a suite's own settings extend the hash, so driver-order cells keep their ids.
+        if scenario == "ndctl-suite" {
+            return base + [(suites ?? []).joined(separator: ","), (suiteTests ?? []).joined(separator: ","), (loadFirst ?? []).joined(separator: ",")]
+        }
         guard scenario == "race" else { return base }
         return base + [(kinds ?? []).joined(separator: ","), workers.map(String.init) ?? "per-device"]
     }
@@ -167,6 +210,13 @@ public struct MatrixCell: Sendable, Codable, Hashable {
 
     /// The command that runs this cell alone, on exactly its kernel.
     public var command: String {
+        if scenario == "ndctl-suite" {
+            var words = ["cxllab", "suite", "ndctl", "--kernel", pinned.exactReference, "--topology", topology]
+            for module in modules { words += ["--module", module] }
+            if let loadFirst, !loadFirst.isEmpty { words += ["--load-first", loadFirst.joined(separator: ",")] }
+            if let suiteTests { words += ["--tests", suiteTests.joined(separator: ",")] } else if let suites { words += ["--suites", suites.joined(separator: ",")] }
+            return words.map(shellQuoted).joined(separator: " ")
+        }
         let isRace = scenario == "race"
         var words = ["cxllab", isRace ? "race" : "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
         for module in modules { words += ["--module", module] }
@@ -189,11 +239,26 @@ public enum MatrixExpansion {
             guard let underTest = kernels[kernel] else { continue }
             for topology in matrix.topologies {
                 for scenario in matrix.scenarios {
-                    let base = MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, scenario: scenario.name,
-                                          drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers, modules: scenario.modules ?? [],
+                    let plain = MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, scenario: scenario.name,
+                                           drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers, modules: scenario.modules ?? [],
                                           orders: scenario.orders ?? "all", seed: scenario.seed ?? 1,
                                           repeats: scenario.name == "race" ? scenario.rounds ?? RaceScenario.defaultRounds : scenario.repeat ?? 1,
                                           variant: "", kinds: scenario.name == "race" ? scenario.kinds : nil, workers: scenario.workers)
+                    var suiteBase = plain
+                    if scenario.name == "ndctl-suite" {
+                        suiteBase.drivers = []
+                        suiteBase.suites = scenario.suites
+                        suiteBase.suiteTests = scenario.tests
+                        suiteBase.loadFirst = scenario.loadFirst
+                        // A suite without stand-in variants is one cell, whatever fsdev_dax the kernel has.
+                        if scenario.standIn == nil {
+                            suiteBase.variant = "suite"
+                            cells.append(suiteBase)
+                            continue
+                        }
+                        if case .none = underTest.fsdev { suiteBase.loadFirst?.removeAll { $0 == DriverOrderScenario.fsdev } }
+                    }
+                    let base = suiteBase
                     let userFsdev = (scenario.modules ?? []).contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
                     switch (userFsdev, underTest.fsdev) {
                     case (true, _):

@@ -122,6 +122,19 @@ extension MatrixCell {
                                     runID: runID, cellID: id)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
+        case "ndctl-suite":
+            let suite = NdctlSuiteScenario(suites: suites ?? NdctlSuiteScenario.allSuites, tests: suiteTests, modules: modules.map(rooted),
+                                           loadFirst: loadFirst ?? [], topologyArgument: topology)
+            let suiteRecipe: ImageRecipe
+            do {
+                suiteRecipe = try ImageRecipe.load(path: rooted("images/ndctl-suite.yaml"))
+            } catch {
+                return .couldNotRun(scenario, error: "\(error)", kernel: pinned, topology: topology)
+            }
+            var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: suiteRecipe, scenario: suite,
+                                    runID: runID, cellID: id)
+            cell.keep = keep
+            return await cell.run(cache: cache, progress: progress)
         default:
             return .couldNotRun(scenario, error: "unknown scenario '\(scenario)'", kernel: pinned, topology: topology)
         }

@@ -48,12 +48,16 @@ extension CellOutcome {
                 let cases = outcome.cases.filter { $0.round == round }
                 if outcome.rounds > 1 { lines.append("round \(round + 1)") }
                 for result in cases {
-                    let verdict = result.verdict == .error ? "ERROR" : result.failed ? "FAIL" : "pass"
+                    let verdict = result.verdict == .error ? "ERROR" : result.failed ? "FAIL" : result.verdict == .notApplicable ? "skip" : "pass"
                     lines.append("  " + result.name.padding(toLength: width, withPad: " ", startingAt: 0)
                                  + verdict.padding(toLength: 6, withPad: " ", startingAt: 0)
                                  + String(format: "%5.1f s  ", result.seconds) + (result.message ?? ""))
                 }
             }
+        }
+        if case .suite(let report) = outcome.detail {
+            lines.append("")
+            lines += report.summary()
         }
         if case .driverOrder(let report) = outcome.detail {
             lines += report.stepSummary()
@@ -78,6 +82,8 @@ extension CellOutcome {
         }
         lines.append("")
         var closing = "\(outcome.cases.count) case(s), \(outcome.failedCases.count) failed"
+        let skipped = outcome.cases.filter { $0.verdict == .notApplicable }.count
+        if skipped > 0 { closing += ", \(skipped) skipped" }
         if outcome.rounds > 1 { closing += "; failure rate " + outcome.failureRate.description }
         closing += String(format: ". %.1f s in the guest.", outcome.guestSeconds)
         lines.append(closing)

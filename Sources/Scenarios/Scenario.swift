@@ -40,10 +40,13 @@ public protocol ScenarioSetup: Sendable {
     var facts: [Fact] { get }
     /// vCPUs the guest needs at least, whatever the topology says (a race needs two).
     var minimumVCPUs: Int { get }
+    /// Files besides the recipe's (a test suite's build), with their libraries.
+    var imagePayload: [ImagePayload] { get }
 }
 
 extension ScenarioSetup {
     public var minimumVCPUs: Int { 1 }
+    public var imagePayload: [ImagePayload] { [] }
 }
 
 /// A kernel resolved once for a cell: the kernel, its config read once, and its pin.
@@ -129,6 +132,7 @@ public struct CaseResult: Sendable, Codable, Hashable {
 public enum ScenarioDetail: Sendable, Codable {
     case driverOrder(DriverOrderReport)
     case race(RaceReport)
+    case suite(SuiteReport)
     case none
 
     /// The scenario's own summary for reports: for driver-order, every step with what it
@@ -137,6 +141,7 @@ public enum ScenarioDetail: Sendable, Codable {
         switch self {
         case .driverOrder(let report): report.stepSummary().drop { $0.isEmpty }.map { $0 }
         case .race(let report): report.summary()
+        case .suite(let report): report.summary()
         case .none: []
         }
     }

@@ -85,7 +85,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                 let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
                 let prepared = try await LabPreparation(cache: cache).prepare(
                     topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
-                    modules: setup.imageModules, minimumVCPUs: setup.minimumVCPUs, progress: progress
+                    modules: setup.imageModules, payload: setup.imagePayload, minimumVCPUs: setup.minimumVCPUs, progress: progress
                 )
                 return (setup, prepared)
             }

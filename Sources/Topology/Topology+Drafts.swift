@@ -58,8 +58,9 @@ struct MachineDraft: Sendable, Hashable {
     var numaLocation: SourcePosition?
     var kernelArguments: [Located<String>] = []
     var hypervisorBit: Located<Bool>?
+    var cpuFeatures: [Located<String>] = []
 
-    static let keys = ["type", "vcpus", "memory", "max_memory", "memory_slots", "numa", "kernel_cmdline", "hypervisor_bit"]
+    static let keys = ["type", "vcpus", "memory", "max_memory", "memory_slots", "numa", "kernel_cmdline", "hypervisor_bit", "cpu_features"]
 
     static func read(_ reader: MappingReader) -> MachineDraft {
         var draft = MachineDraft(location: reader.location)
@@ -75,32 +76,40 @@ struct MachineDraft: Sendable, Hashable {
                 MappingReader(node, what: "NUMA node \(index)", known: NUMADraft.keys, sink: reader.sink).map { NUMADraft.read($0, index: index) }
             }
         }
-        if let node = reader.node("kernel_cmdline") {
-            switch node {
-            case .scalar(let scalar):
-                // Split on spaces, keeping each argument's column for diagnostics.
-                var column = node.location.column + (scalar.style == .plain ? 0 : 1)
-                for part in scalar.string.split(separator: " ", omittingEmptySubsequences: false) {
-                    if !part.isEmpty {
-                        draft.kernelArguments.append(Located(value: String(part), location: SourcePosition(line: node.location.line, column: column)))
-                    }
-                    column += part.unicodeScalars.count + 1
-                }
-            case .sequence(let sequence):
-                for item in sequence {
-                    if case .scalar(let scalar) = item, !item.isNull {
-                        draft.kernelArguments.append(Located(value: scalar.string, location: item.location))
-                    } else {
-                        reader.sink.error(item.location, "an argument in `kernel_cmdline` is \(item.kindDescription), not text",
-                                          fix: "write each argument as text, e.g. `- memmap=512M!1G`")
-                    }
-                }
-            default:
-                reader.sink.error(node.location, "`kernel_cmdline` should be text or a list of arguments, but is \(node.kindDescription)",
-                                  fix: "write `kernel_cmdline: memmap=512M!1G` or a list of arguments")
-            }
-        }
+        draft.kernelArguments = readWords(reader, "kernel_cmdline", noun: "argument", example: "memmap=512M!1G")
+        draft.cpuFeatures = readWords(reader, "cpu_features", noun: "feature name", example: "pdpe1gb")
         return draft
+    }
+
+    /// Text split on spaces, or a list of text: each word with its place, so diagnostics point
+    /// at the word. `kernel_cmdline` and `cpu_features` take the same two forms.
+    private static func readWords(_ reader: MappingReader, _ key: String, noun: String, example: String) -> [Located<String>] {
+        guard let node = reader.node(key) else { return [] }
+        let one = ("aeiou".contains(noun.first ?? " ") ? "an " : "a ") + noun
+        var words: [Located<String>] = []
+        switch node {
+        case .scalar(let scalar):
+            var column = node.location.column + (scalar.style == .plain ? 0 : 1)
+            for part in scalar.string.split(separator: " ", omittingEmptySubsequences: false) {
+                if !part.isEmpty {
+                    words.append(Located(value: String(part), location: SourcePosition(line: node.location.line, column: column)))
+                }
+                column += part.unicodeScalars.count + 1
+            }
+        case .sequence(let sequence):
+            for item in sequence {
+                if case .scalar(let scalar) = item, !item.isNull {
+                    words.append(Located(value: scalar.string, location: item.location))
+                } else {
+                    reader.sink.error(item.location, "\(one) in `\(key)` is \(item.kindDescription), not text",
+                                      fix: "write each \(noun) as text, e.g. `- \(example)`")
+                }
+            }
+        default:
+            reader.sink.error(node.location, "`\(key)` should be text or a list of \(noun)s, but is \(node.kindDescription)",
+                              fix: "write `\(key): \(example)` or a list of \(noun)s")
+        }
+        return words
     }
 }
 

@@ -1,5 +1,5 @@
-// Validation of the machine: type, vCPUs, RAM, NUMA nodes and the kernel command line
-// (including memmap= legacy persistent memory).
+// Validation of the machine: type, vCPUs, RAM, NUMA nodes, CPU features and the kernel
+// command line (including memmap= legacy persistent memory).
 
 import Foundation
 
@@ -21,6 +21,9 @@ extension Validator {
             }
         }
         if let memory = machine.memory { valid = checkRAM(memory.value, at: memory.location, what: "memory") && valid }
+        // Before the NUMA nodes, which may end the check early. A bad name leaves the machine
+        // usable for the checks of memory layout that follow (the sink keeps the error).
+        let features = checkCPUFeatures()
 
         var nodes: [Topology.NUMANode] = []
         if let drafts = machine.numa {
@@ -43,8 +46,39 @@ extension Validator {
         guard valid, !nodes.isEmpty else { return nil }
         return Topology.Machine(
             type: "q35", vcpus: vcpus, memory: nodes.map(\.memory).checkedSum ?? 0, numaNodes: nodes,
-            kernelArguments: machine.kernelArguments.map(\.value), hypervisorBit: machine.hypervisorBit?.value ?? false
+            kernelArguments: machine.kernelArguments.map(\.value), hypervisorBit: machine.hypervisorBit?.value ?? false,
+            cpuFeatures: features
         )
+    }
+
+    /// Names as libvirt spells x86 features (`pdpe1gb`, `sse4.2`, `lahf_lm`, `avx512-bf16`: all
+    /// lower case), each once; not whether libvirt and QEMU know the name (no I/O here).
+    /// `\z`, not `$`: `$` also matches before a final newline, which would reach the XML.
+    private func checkCPUFeatures() -> [String] {
+        let pattern = #"^[a-z0-9][a-z0-9_.-]*\z"#
+        var first: [String: SourcePosition] = [:]
+        var accepted: [String] = []
+        for feature in draft.machine.cpuFeatures {
+            let name = feature.value
+            if name == "hypervisor" {
+                // The bit has its own key, whose default (off) a `require` would contradict.
+                error(feature.location, "the CPU feature `hypervisor` is set with `hypervisor_bit`, not `cpu_features`",
+                      fix: "delete it here and write `hypervisor_bit: true` to keep the CPUID hypervisor bit (cxllab turns it off by default)")
+            } else if name.range(of: pattern, options: .regularExpression) == nil {
+                let lower = name.lowercased()
+                let hint = lower != name && lower.range(of: pattern, options: .regularExpression) != nil ? "did you mean `\(lower)`? " : ""
+                // Escaped, so a quoted "pdpe1gb\n" does not print as the valid name it resembles.
+                let shown = name.unicodeScalars.map { $0.properties.generalCategory == .control ? $0.escaped(asASCII: true) : String($0) }.joined()
+                error(feature.location, "`\(shown)` is not a CPU feature name",
+                      fix: "\(hint)write libvirt's name for the feature: lower-case letters, digits, '_', '.' and '-', starting with a letter or digit, e.g. `pdpe1gb`")
+            } else if let earlier = first[name] {
+                error(feature.location, "the CPU feature `\(name)` is listed twice (first at line \(earlier.line))", fix: "list each feature once")
+            } else {
+                first[name] = feature.location
+                accepted.append(name)
+            }
+        }
+        return accepted
     }
 
     private func checkRAM(_ bytes: UInt64, at location: SourcePosition, what: String) -> Bool {

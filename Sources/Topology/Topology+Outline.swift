@@ -20,6 +20,9 @@ extension Topology {
         if !machine.kernelArguments.isEmpty {
             row("  cmdline", "kernel args", machine.kernelArguments.joined(separator: " "))
         }
+        if !machine.cpuFeatures.isEmpty {
+            row("  cpu", "cpu features", "qemu64 + " + machine.cpuFeatures.joined(separator: " "))
+        }
         if !nvdimms.isEmpty {
             row("nvdimms")
             for nvdimm in nvdimms {

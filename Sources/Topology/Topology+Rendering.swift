@@ -196,6 +196,9 @@ extension Topology {
             XMLTree("cpu", ["mode": "custom", "match": "exact", "check": "none"]) {
                 XMLTree("model", ["fallback": "allow"], text: "qemu64")
                 if !machine.hypervisorBit { XMLTree("feature", ["policy": "disable", "name": "hypervisor"]) }
+                // What the file adds to qemu64 (e.g. pdpe1gb, 1 GiB pages); `require` is
+                // libvirt's policy for a feature the guest must have.
+                for feature in machine.cpuFeatures { XMLTree("feature", ["policy": "require", "name": feature]) }
                 XMLTree("numa") {
                     for node in machine.numaNodes { numaCell(node) }
                 }

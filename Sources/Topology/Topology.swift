@@ -37,6 +37,9 @@ extension Topology {
         /// bare metal, so with the bit set it refuses every region commit ("Failed to
         /// synchronize CPU cache state"). Under TCG the flush it then does is a no-op.
         public var hypervisorBit: Bool = false
+        /// CPU features the guest CPU must have on top of `qemu64`'s, by libvirt's names, in
+        /// the file's order (e.g. `pdpe1gb`: 1 GiB pages, which ndctl's device-dax test maps).
+        public var cpuFeatures: [String] = []
     }
 
     public struct NUMANode: Sendable, Hashable {

@@ -131,7 +131,7 @@ import Topology
         #expect(throws: MatrixError.self) { try load("  - name: race\n    rounds: 0\n") }
         #expect(throws: MatrixError.self) { try load("  - name: driver-order\n    rounds: 3\n") }
         let error = #expect(throws: MatrixError.self) { try load("  - name: ndctl\n") }
-        #expect(error?.description.contains("driver-order and race") == true)
+        #expect(error?.description.contains("driver-order, race and ndctl-suite") == true)
     }
 }
 

@@ -12,7 +12,7 @@ enum Repository {
     static let broken = testsFolder.appendingPathComponent("Broken")
 
     static let shippedNames = [
-        "nvdimm-single", "cxl-pmem-single", "cxl-pmem-ram", "cxl-switch-4", "cxl-interleave-2hb", "cxl-volatile", "mixed",
+        "nvdimm-single", "cxl-pmem-single", "cxl-pmem-ram", "cxl-switch-4", "cxl-interleave-2hb", "cxl-volatile", "mixed", "ndctl-suite",
     ]
 
     static func text(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }

@@ -118,6 +118,7 @@ enum RandomTopology {
         }
         let nodes = explicitNUMA ? nodeCount : 1
         if chance(20) { lines.append("  kernel_cmdline: memmap=\(pick([128, 256]))M!\(pick(["1G", "4G", "1280M"]))") }
+        if chance(15) { lines.append("  cpu_features: \(pick(["[pdpe1gb]", "pdpe1gb sse4.2", "[lahf_lm, avx512-bf16]", "[PDPE1GB]", "[hypervisor]", "[x2apic, x2apic]"]))") }
 
         // NVDIMMs.
         let nvdimmCount = chance(50) ? 0 : Int.random(in: 1...3, using: &rng)

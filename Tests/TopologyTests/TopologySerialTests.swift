@@ -3,7 +3,8 @@ import Testing
 @testable import Topology
 import XML
 
-/// Serial numbers and the guest CPU's hypervisor bit: what makes CXL regions commit in a VM.
+/// Serial numbers and the guest CPU's hypervisor bit: what makes CXL regions commit in a VM;
+/// and the CPU features a file requires on top of qemu64's.
 @Suite struct TopologyCXLGuestTests {
     static func load(_ text: String) throws -> Topology {
         try Topology.load(yaml: text, file: "test.yaml", capabilities: .qemu10)
@@ -68,5 +69,41 @@ import XML
 
     @Test func aHypervisorBitThatIsNotABooleanIsRefused() throws {
         #expect(throws: (any Error).self) { try Self.load("machine: {hypervisor_bit: maybe}\n") }
+    }
+
+    /// Each feature a `require` after the hypervisor line, in the file's order, whether the
+    /// bit is off or kept; text and a list say the same.
+    @Test func cpuFeaturesAreRequiredInFileOrder() throws {
+        let list = try Self.load("machine: {vcpus: 1, cpu_features: [pdpe1gb, sse4.2, lahf_lm]}\n")
+        let text = try Self.load("machine: {vcpus: 1, cpu_features: pdpe1gb  sse4.2 lahf_lm}\n")
+        let kept = try Self.load("machine: {vcpus: 1, hypervisor_bit: true, cpu_features: [pdpe1gb]}\n")
+        #expect(list.machine.cpuFeatures == ["pdpe1gb", "sse4.2", "lahf_lm"])
+        #expect(text.machine == list.machine)
+        let listXML = try XMLDocument(parsing: try list.render(Fixture.lab("list")).xml)
+        let keptXML = try XMLDocument(parsing: try kept.render(Fixture.lab("kept")).xml)
+        #expect(try listXML.strings("/domain/cpu/feature/@name") == ["hypervisor", "pdpe1gb", "sse4.2", "lahf_lm"])
+        #expect(try listXML.strings("/domain/cpu/feature/@policy") == ["disable", "require", "require", "require"])
+        #expect(try keptXML.strings("/domain/cpu/feature/@name") == ["pdpe1gb"])
+        #expect(list.outline().contains("qemu64 + pdpe1gb sse4.2 lahf_lm"))
+        try DomainSchema.check(try list.render(Fixture.lab("list")).xml, name: "list")
+    }
+
+    @Test func noCPUFeaturesRenderNoRequire() throws {
+        let plain = try Self.load("machine: {vcpus: 1, cpu_features: []}\n")
+        #expect(plain.machine.cpuFeatures.isEmpty)
+        #expect(try Self.load("machine: {vcpus: 1}\n").render(Fixture.lab("p")) == plain.render(Fixture.lab("p")))
+        #expect(!plain.outline().contains("cpu features"))
+    }
+
+    @Test func cpuFeaturesThatAreNotTextAreRefused() throws {
+        let error = try #require(throws: TopologyError.self) { try Self.load("machine:\n  cpu_features: {pdpe1gb: true}\n") }
+        #expect(error.diagnostics.map(\.message) == ["`cpu_features` should be text or a list of feature names, but is a mapping (key: value lines)"])
+        #expect(error.diagnostics.first.map { "\($0.line):\($0.column)" } == "2:17")
+    }
+
+    /// A quoted name with a control character is shown escaped, not as the name it resembles.
+    @Test func aNameWithANewlineIsRefusedAndShownEscaped() throws {
+        let error = try #require(throws: TopologyError.self) { try Self.load("machine: {cpu_features: \"pdpe1gb\\n\"}\n") }
+        #expect(error.diagnostics.map(\.message) == ["`pdpe1gb\\n` is not a CPU feature name"])
     }
 }

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import GuestImage
+import HostSupport
+import LabRuntime
+import Matrix
+import Scenarios
+
+extension CXLLab {
+    struct Suite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a project's own test suite in a lab: `cxllab suite ndctl` runs ndctl's tests against the kernel's test modules.",
+            discussion: """
+                ndctl: the kernel's nfit_test (and cxl_test, where the kernel's config allows it) are built from the source \
+                of exactly that kernel (Debian's linux-source package, or the build tree), ndctl's tests from Debian's ndctl \
+                source with meson; both go into the image, and each test of the chosen suites runs in the guest with meson's \
+                command, environment and timeout. Exit 77 is a skip. --load-first loads modules before the dax drivers, so \
+                they come first in the dax bus's driver list (how fsdev_dax V9's bug was found).
+                Exit status: 0 when every test passed or skipped, 1 when one failed, 2 when the suite could not run \
+                (125 with --bisect).
+                Example: cxllab suite ndctl --kernel debian:bookworm-backports --tests device-dax \\
+                         --module images/modules/fsdev_dax:automatch=1 --load-first fsdev_dax
+                """
+        )
+        @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The suite: ndctl.") var project: String
+        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
+        @Option(help: "The topology (default: topologies/ndctl-suite.yaml, 8 GiB with 4 GiB of memmap= pmem).") var topology: String?
+        @Option(help: "The image recipe.") var recipe = "ndctl-suite"
+        @Option(help: "A module in place of the one of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
+        var module: [String] = []
+        @Option(help: "Modules to load, in this order, before the dax drivers (comma-separated names; give their files with --module).")
+        var loadFirst: String?
+        @Option(help: "Tests to run, comma-separated (default: every test of --suites).") var tests: String?
+        @Option(help: "Suites to run, comma-separated: ndctl, dax, cxl.") var suites = NdctlSuiteScenario.allSuites.joined(separator: ",")
+        @Option(help: "ndctl's upstream version to build the tests of (default: the newest in Debian's archive).") var ndctlVersion: String?
+        @Flag(help: "Print the report as JSON.") var json = false
+        @Option(help: "Write JUnit XML here.") var junit: String?
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the suite could not run.") var bisect = false
+
+        func run() async throws {
+            try await ScenarioCommand.bisectable(bisect) { try await execute() }
+        }
+
+        func execute() async throws {
+            InterruptTeardown.install()
+            guard project == "ndctl" else {
+                throw ValidationError("'\(project)' is not a suite cxllab runs; the one it has is ndctl")
+            }
+            let suiteList = suites.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let unknown = suiteList.filter { !NdctlSuiteScenario.allSuites.contains($0) }
+            guard unknown.isEmpty, !suiteList.isEmpty else {
+                throw ValidationError("--suites '\(suites)' names \(unknown.joined(separator: ", ")); ndctl's suites are ndctl, dax and cxl")
+            }
+            let testList = tests.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let loadList = loadFirst.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+            if let bad = loadList.first(where: { $0.isEmpty || $0.contains("/") || $0.hasSuffix(".ko") }) {
+                throw ValidationError("--load-first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files with --module")
+            }
+            let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
+            let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: module, loadFirst: loadList,
+                                              ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml")
+            let cell = ScenarioCell(kernel: kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: recipe), scenario: scenario,
+                                    runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
+            let terminal = Terminal.standardError
+            let clock = ContinuousClock()
+            let start = clock.now
+            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
+            terminal.clearStatus()
+            if let junit, let pinned = outcome.kernel {
+                var matrixCell = MatrixCell(kernel: kernel, pinned: pinned, topology: topology ?? "topologies/ndctl-suite.yaml", scenario: scenario.name,
+                                            drivers: [], modules: module, orders: "", seed: 0, repeats: 1, variant: "suite")
+                matrixCell.suiteTests = testList
+                matrixCell.suites = suiteList
+                matrixCell.loadFirst = loadList
+                let result = CellResult(cell: matrixCell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
+                try JUnitReport.xml([result], name: "cxllab suite ndctl").write(toFile: junit, atomically: true, encoding: .utf8)
+            }
+            try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
+        }
+    }
+}
