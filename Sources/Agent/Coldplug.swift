@@ -118,12 +118,7 @@ struct Coldplug {
     /// to the journal).
     static func spawn(_ arguments: [String]) -> pid_t? {
         var pid: pid_t = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = Spawn.defaultEnvironment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        return posix_spawnp(&pid, arguments[0], nil, nil, argv, envp) == 0 ? pid : nil
+        let spawned = Spawn.withCStrings(arguments, Spawn.defaultEnvironment) { argv, envp in posix_spawnp(&pid, arguments[0], nil, nil, argv, envp) }
+        return spawned == 0 ? pid : nil
     }
 }

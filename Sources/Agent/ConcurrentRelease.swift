@@ -116,42 +116,31 @@ struct ConcurrentRelease {
     private static func start(_ arguments: [String], at time: Double) -> Slot {
         var slot = Slot()
         slot.start = time
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else {
+        guard let pipe = Spawn.makePipe(nonBlockingRead: true) else {
             slot.end = time
             slot.status = 127
             slot.output = Array("cxllab-agent: cannot create a pipe".utf8)
             return slot
         }
-        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = Spawn.defaultEnvironment.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        var pid: pid_t = 0
+        let spawned = Spawn.withStandardStreams(stdout: pipe.write, stderr: pipe.write) { actions in
+            Spawn.withCStrings(arguments, Spawn.defaultEnvironment) { argv, envp in posix_spawnp(&pid, arguments[0], actions, &attributes, argv, envp) }
         }
-        let spawned = posix_spawnp(&slot.pid, arguments[0], &actions, &attributes, argv, envp)
-        close(ends[1])
+        slot.pid = pid
+        close(pipe.write)
         guard spawned == 0 else {
-            close(ends[0])
+            close(pipe.read)
             slot.end = time
             slot.status = 127
             slot.output = Array("cxllab-agent: cannot run \(arguments[0]): \(String(cString: strerror(spawned)))".utf8)
             return slot
         }
-        slot.pipe = ends[0]
+        slot.pipe = pipe.read
         return slot
     }
 }

@@ -23,23 +23,22 @@ enum TestRunner {
             guard descriptor >= 0 else { return notStarted("working directory \(folder): \(String(cString: strerror(errno)))") }
             close(descriptor)
         }
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return notStarted("cannot create a pipe: \(String(cString: strerror(errno)))") }
-        // Only the child's dup2'ed copies may survive exec; the agent's end never blocks it.
-        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
-        let spawned = spawn(call, output: ends[1])
-        close(ends[1])
+        // The agent's end never blocks it: the program's end shows in waitpid, not in the pipe.
+        guard let ends = Spawn.makePipe(nonBlockingRead: true) else {
+            return notStarted("cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
+        let spawned = spawn(call, output: ends.write)
+        close(ends.write)
         let pid: pid_t
         switch spawned {
         case .success(let started): pid = started
         case .failure(let code):
-            close(ends[0])
+            close(ends.read)
             return notStarted(String(cString: strerror(code.rawValue)))
         }
 
         var tail = OutputTail(limit: call.tailBytes)
-        var reader: Int32? = ends[0]
+        var reader: Int32? = ends.read
         var buffer = [UInt8](repeating: 0, count: 65536)
         let deadline = start + Double(call.timeoutSeconds)
         var status: Int32 = 124
@@ -109,17 +108,10 @@ enum TestRunner {
     /// group, in the working directory, with the merged environment.
     private static func spawn(_ call: AgentCalls.RunTest, output: Int32) -> Result<pid_t, Errno> {
         var arguments = call.command
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        var addChdir: AddChdir?
         if let folder = call.workingDirectory {
-            if let addChdir = addChdirAction() {
-                let failed = addChdir(&actions, folder)
-                if failed != 0 { return .failure(Errno(rawValue: failed)) }
-            } else {
+            addChdir = addChdirAction()
+            if addChdir == nil {
                 // A glibc before 2.29: the agent's own directory is not to be changed (the
                 // heartbeat thread shares it), so a shell changes it and execs the program in
                 // its place (same pid, same group).
@@ -141,14 +133,16 @@ enum TestRunner {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         posix_spawnattr_setpgroup(&attributes, 0)
 
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment(adding: call.environment).map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
         var pid: pid_t = 0
-        let failed = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        let failed = Spawn.withStandardStreams(stdout: output, stderr: output) { actions in
+            if let addChdir, let folder = call.workingDirectory {
+                let failed = addChdir(actions, folder)
+                if failed != 0 { return failed }
+            }
+            return Spawn.withCStrings(arguments, environment(adding: call.environment)) { argv, envp in
+                posix_spawn(&pid, arguments[0], actions, &attributes, argv, envp)
+            }
+        }
         return failed == 0 ? .success(pid) : .failure(Errno(rawValue: failed))
     }
 

@@ -111,6 +111,7 @@ extension CXLLab.Image {
                 modules   \(image.modules.joined(separator: " "))
                 """)
             if !image.absentModules.isEmpty { print("absent    \(image.absentModules.joined(separator: " ")) (optional, not in this kernel)") }
+            if let programs = image.absentPrograms { print("absent    \(programs.joined(separator: " ")) (optional, not on this host)") }
         }
     }
 }

@@ -47,16 +47,11 @@ extension CXLLab {
             guard project == "ndctl" else {
                 throw ValidationError("'\(project)' is not a suite cxllab runs; the one it has is ndctl")
             }
-            let suiteList = suites.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let unknown = suiteList.filter { !NdctlSuiteScenario.allSuites.contains($0) }
-            guard unknown.isEmpty, !suiteList.isEmpty else {
-                throw ValidationError("--suites '\(suites)' names \(unknown.joined(separator: ", ")); ndctl's suites are ndctl, dax and cxl")
-            }
-            let testList = tests.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            let loadList = loadFirst.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
-            if let bad = loadList.first(where: { $0.isEmpty || $0.contains("/") || $0.hasSuffix(".ko") }) {
-                throw ValidationError("--load-first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files with --module")
-            }
+            func names(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let suiteList = names(suites)
+            let testList = tests.map(names)
+            let loadList = loadFirst.map(names) ?? []
+            if let problem = NdctlSuiteScenario.problem(suites: suiteList, loadFirst: loadList) { throw ValidationError(problem) }
             let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
             let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: module, loadFirst: loadList,
                                               ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml")

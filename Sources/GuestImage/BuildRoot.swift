@@ -57,13 +57,12 @@ public struct BuildRoot: Sendable {
         }
     }
 
-    /// Runs a program inside the root, in `directory` (a path inside the root), with /proc
+    /// Runs a program inside the root (paths in its arguments are the root's), with /proc
     /// mounted for it alone (objtool reads /proc/self/limits).
-    public func run(_ arguments: [String], in directory: String, timeout: Duration) async throws -> ProcessResult {
-        let script = "mount -t proc proc /proc && cd \"$1\" && shift && exec \"$@\""
+    public func run(_ arguments: [String], timeout: Duration) async throws -> ProcessResult {
+        let script = "mount -t proc proc /proc && exec \"$@\""
         return try await ProcessRunner.run(
-            "unshare", ["--mount", "--fork", "--pid", "chroot", path, "/bin/sh", "-c", script, "sh", directory] + arguments,
-            timeout: timeout
+            "unshare", ["--mount", "--fork", "--pid", "chroot", path, "/bin/sh", "-c", script, "sh"] + arguments, timeout: timeout
         )
     }
 

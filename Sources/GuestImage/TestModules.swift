@@ -153,7 +153,7 @@ public struct TestModuleBuilder: Sendable {
         progress("building \(set.rawValue) for \(kernel.release)" + (place.root.map { " in the \($0.suite) build root" } ?? ""))
         let result: ProcessResult
         if let root = place.root {
-            result = try await root.run(arguments, in: "/", timeout: .seconds(1800))
+            result = try await root.run(arguments, timeout: .seconds(1800))
         } else {
             result = try await ProcessRunner.run(arguments[0], Array(arguments.dropFirst()), timeout: .seconds(1800))
         }

@@ -68,13 +68,7 @@ public struct MatrixFile: Sendable, Codable, Hashable {
                 if orders != nil || `repeat` != nil || kinds != nil || rounds != nil || workers != nil || self.drivers != nil {
                     return "ndctl-suite takes suites, tests, modules, stand_in and load_first; orders, repeat, kinds, rounds, workers and drivers belong to driver-order and race"
                 }
-                if let suites, let bad = suites.first(where: { !NdctlSuiteScenario.allSuites.contains($0) }) {
-                    return "suites names '\(bad)'; ndctl's suites are ndctl, dax and cxl"
-                }
-                if let bad = (loadFirst ?? []).first(where: { $0.contains("/") || $0.hasSuffix(".ko") || $0.isEmpty }) {
-                    return "load_first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files in modules"
-                }
-                return nil
+                return NdctlSuiteScenario.problem(suites: suites, loadFirst: loadFirst ?? [])
             case _ where suiteKeys:
                 return "suites, tests and load_first belong to the ndctl-suite scenario"
             case "driver-order":
@@ -211,11 +205,8 @@ public struct MatrixCell: Sendable, Codable, Hashable {
     /// The command that runs this cell alone, on exactly its kernel.
     public var command: String {
         if scenario == "ndctl-suite" {
-            var words = ["cxllab", "suite", "ndctl", "--kernel", pinned.exactReference, "--topology", topology]
-            for module in modules { words += ["--module", module] }
-            if let loadFirst, !loadFirst.isEmpty { words += ["--load-first", loadFirst.joined(separator: ",")] }
-            if let suiteTests { words += ["--tests", suiteTests.joined(separator: ",")] } else if let suites { words += ["--suites", suites.joined(separator: ",")] }
-            return words.map(shellQuoted).joined(separator: " ")
+            return NdctlSuiteScenario.command(kernel: pinned.exactReference, topology: topology, modules: modules, loadFirst: loadFirst ?? [],
+                                              ndctlVersion: nil, tests: suiteTests, suites: suites)
         }
         let isRace = scenario == "race"
         var words = ["cxllab", isRace ? "race" : "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]

@@ -60,6 +60,20 @@ public struct NdctlSuiteScenario: Scenario {
         }
     }
 
+    /// What is wrong with suites and load-first modules as a user gave them (`suites` and
+    /// `load_first` of a matrix file, --suites and --load-first), or nil: the one rule of both.
+    public static func problem(suites: [String]?, loadFirst: [String]) -> String? {
+        if let suites {
+            let unknown = suites.filter { !allSuites.contains($0) }
+            if suites.isEmpty { return "suites names none; ndctl's suites are ndctl, dax and cxl" }
+            if !unknown.isEmpty { return "suites names '\(unknown.joined(separator: ", "))'; ndctl's suites are ndctl, dax and cxl" }
+        }
+        if let bad = loadFirst.first(where: { $0.isEmpty || $0.contains("/") || $0.hasSuffix(".ko") }) {
+            return "load-first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files as modules"
+        }
+        return nil
+    }
+
     /// Which test module set a suite's tests need.
     static func testModules(forSuite suite: String) -> KernelTestModules? {
         switch suite {
@@ -135,7 +149,7 @@ public struct NdctlSuiteScenario: Scenario {
             for (index, test) in plan.selected.enumerated() {
                 if let reason = plan.unavailable[test.suite] {
                     results.append(.init(name: test.name, suite: test.suite, verdict: .notApplicable, status: nil, seconds: 0,
-                                         message: "not run: " + reason.split(separator: "\n").first.map(String.init)!, output: [], kernelLog: [],
+                                         message: "not run: " + (reason.split(separator: "\n").first.map(String.init) ?? reason), output: [], kernelLog: [],
                                          repro: repro(plan: plan, test: test.name)))
                     continue
                 }
@@ -147,7 +161,7 @@ public struct NdctlSuiteScenario: Scenario {
         } catch let caught {
             error = "\(caught)"
         }
-        let report = SuiteReport(ndctlVersion: plan.build.version, testModules: plan.testModules, loadedFirst: loaded, absentPrograms: [],
+        let report = SuiteReport(ndctlVersion: plan.build.version, testModules: plan.testModules, loadedFirst: loaded,
                                  results: results)
         let notApplicable = plan.selected.isEmpty ? ["no test selected"] : []
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: 1, subjects: results.count, notApplicable: notApplicable,
@@ -185,11 +199,20 @@ public struct NdctlSuiteScenario: Scenario {
 
     /// The command that runs one test of this suite alone, on the same kernel and modules.
     func repro(plan: Plan, test: String) -> String {
-        var words = ["cxllab", "suite", "ndctl", "--kernel", plan.kernelReference, "--topology", topologyArgument]
-        for module in moduleArguments { words += ["--module", module] }
+        Self.command(kernel: plan.kernelReference, topology: topologyArgument, modules: moduleArguments, loadFirst: loadFirst,
+                     ndctlVersion: ndctlVersion, tests: [test], suites: nil)
+    }
+
+    /// `cxllab suite ndctl` with these settings, quoted for a shell: a test's repro, a matrix
+    /// cell's command. Tests, when named, say more than suites.
+    public static func command(kernel: String, topology: String, modules: [String], loadFirst: [String], ndctlVersion: String?,
+                               tests: [String]?, suites: [String]?) -> String {
+        var words = ["cxllab", "suite", "ndctl", "--kernel", kernel, "--topology", topology]
+        for module in modules { words += ["--module", module] }
         if !loadFirst.isEmpty { words += ["--load-first", loadFirst.joined(separator: ",")] }
         if let ndctlVersion { words += ["--ndctl-version", ndctlVersion] }
-        return (words + ["--tests", test]).map(shellQuoted).joined(separator: " ")
+        if let tests { words += ["--tests", tests.joined(separator: ",")] } else if let suites { words += ["--suites", suites.joined(separator: ",")] }
+        return words.map(shellQuoted).joined(separator: " ")
     }
 }
 

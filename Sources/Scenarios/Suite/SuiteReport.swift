@@ -25,8 +25,6 @@ public struct SuiteReport: Sendable, Codable {
     public let testModules: [String: String]
     /// Modules loaded before the suite started, in order.
     public let loadedFirst: [String]
-    /// The recipe's optional programs the image lacks (tests that need one skip and say so).
-    public let absentPrograms: [String]
     public let results: [TestResult]
 
     public var cases: [CaseResult] {
@@ -84,7 +82,6 @@ public struct SuiteReport: Sendable, Codable {
         var lines = ["ndctl \(ndctlVersion) tests: \(passed.count) passed, \(failures.count) failed, \(skips.count) skipped"]
         for (set, state) in testModules.sorted(by: { $0.key < $1.key }) { lines.append("  \(set): \(state)") }
         if !loadedFirst.isEmpty { lines.append("  loaded first: \(loadedFirst.joined(separator: ", "))") }
-        if !absentPrograms.isEmpty { lines.append("  not in the image: \(absentPrograms.joined(separator: ", "))") }
         for skip in skips { lines.append("  skipped \(skip.name): \((skip.message ?? "").replacingOccurrences(of: "skipped: ", with: ""))") }
         for failure in failures {
             lines.append("")
