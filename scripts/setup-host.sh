@@ -30,7 +30,7 @@ release_packages=(libxml2-dev libxml2-utils libsqlite3-dev busybox-static ndctl 
                   meson ninja-build libkmod-dev uuid-dev libjson-c-dev libkeyutils-dev libiniparser-dev
                   libtracefs-dev libtraceevent-dev
                   # what ndctl's tests call in the guest (images/ndctl-suite.yaml)
-                  bash jq e2fsprogs xfsprogs dmsetup fio keyutils parted)
+                  bash jq e2fsprogs xfsprogs dmsetup fio keyutils parted util-linux uuid-runtime xxd trace-cmd udev)
 want_qemu_major=9   # at least; bookworm-backports carries 10.0
 
 missing=()

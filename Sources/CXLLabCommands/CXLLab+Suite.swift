@@ -34,6 +34,8 @@ extension CXLLab {
         @Option(help: "Tests to run, comma-separated (default: every test of --suites).") var tests: String?
         @Option(help: "Suites to run, comma-separated: ndctl, dax, cxl.") var suites = NdctlSuiteScenario.allSuites.joined(separator: ",")
         @Option(help: "ndctl's upstream version to build the tests of (default: the newest in Debian's archive).") var ndctlVersion: String?
+        @Option(help: "Multiply each test's meson timeout by this, as `meson test --timeout-multiplier` does (under TCG mmap.sh needs 2).")
+        var timeoutMultiplier = 1
         @Flag(help: "Print the report as JSON.") var json = false
         @Option(help: "Write JUnit XML here.") var junit: String?
         @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the suite could not run.") var bisect = false
@@ -51,10 +53,13 @@ extension CXLLab {
             let suiteList = names(suites)
             let testList = tests.map(names)
             let loadList = loadFirst.map(names) ?? []
-            if let problem = NdctlSuiteScenario.problem(suites: suiteList, loadFirst: loadList) { throw ValidationError(problem) }
+            if let problem = NdctlSuiteScenario.problem(suites: suiteList, loadFirst: loadList, timeoutMultiplier: timeoutMultiplier) {
+                throw ValidationError(problem)
+            }
             let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
             let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: module, loadFirst: loadList,
-                                              ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml")
+                                              ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml",
+                                              timeoutMultiplier: timeoutMultiplier)
             let cell = ScenarioCell(kernel: kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let terminal = Terminal.standardError
@@ -68,6 +73,7 @@ extension CXLLab {
                 matrixCell.suiteTests = testList
                 matrixCell.suites = suiteList
                 matrixCell.loadFirst = loadList
+                matrixCell.timeoutMultiplier = timeoutMultiplier > 1 ? timeoutMultiplier : nil
                 let result = CellResult(cell: matrixCell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
                 try JUnitReport.xml([result], name: "cxllab suite ndctl").write(toFile: junit, atomically: true, encoding: .utf8)
             }

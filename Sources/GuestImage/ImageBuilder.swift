@@ -68,7 +68,8 @@ public struct ImageBuilder: Sendable {
     struct Plan {
         var files: [GuestFile] = []
         var links: [String: String] = [:]
-        var texts: [String: String] = [:]
+        /// The recipe's `files:` by guest path: their content and mode (nil: the archive's default).
+        var texts: [String: (content: String, mode: UInt32?)] = [:]
         var moduleFiles: [(relative: String, host: String)] = []
         var bootModules: [String] = []
         var absentModules: [String] = []
@@ -137,7 +138,7 @@ public struct ImageBuilder: Sendable {
             plan.links.merge(payload.links) { _, payload in payload }
         }
         plan.files.sort()
-        for file in request.recipe.files ?? [] { plan.texts[file.path] = file.content }
+        for file in request.recipe.files ?? [] { plan.texts[file.path] = (file.content, file.mode) }
 
         let index = try ModuleIndex(modulesFolder: request.kernel.modulesFolder, release: request.kernel.release)
         let userNames = Set(request.userModules.map { ModuleIndex.name(ofPath: $0) })
@@ -170,7 +171,9 @@ public struct ImageBuilder: Sendable {
         line("boot-modules " + plan.bootModules.joined(separator: " "))
         for file in plan.files { line("file \(file.guestPath) \(file.mode) \(try memo.sha256(of: file.hostPath))") }
         for (path, target) in plan.links.sorted(by: { $0.key < $1.key }) { line("link \(path) \(target)") }
-        for (path, text) in plan.texts.sorted(by: { $0.key < $1.key }) { line("text \(path) " + FileDigest.sha256(of: Data(text.utf8))) }
+        for (path, text) in plan.texts.sorted(by: { $0.key < $1.key }) {
+            line("text \(path) " + (text.mode.map { "mode \(String($0, radix: 8)) " } ?? "") + FileDigest.sha256(of: Data(text.content.utf8)))
+        }
         for module in plan.moduleFiles { line("module \(module.relative) \(try memo.sha256(of: module.host))") }
         for name in ["modules.builtin", "modules.builtin.modinfo", "modules.order"] {
             let path = request.kernel.modulesFolder + "/" + name
@@ -216,7 +219,7 @@ public struct ImageBuilder: Sendable {
         archive.add("etc/cxllab/modules", .bytes(Data((plan.bootModules.joined(separator: "\n") + "\n").utf8)))
         for file in plan.files { archive.add(file.guestPath, .file(file.hostPath), mode: file.mode) }
         for (path, target) in plan.links { archive.add(path, .symlink(target)) }
-        for (path, text) in plan.texts { archive.add(path, .bytes(Data(text.utf8))) }
+        for (path, text) in plan.texts { archive.add(path, .bytes(Data(text.content.utf8)), mode: text.mode) }
         let guestModules = "lib/modules/" + release
         let produced = try fm.subpathsOfDirectory(atPath: moduleRoot).sorted()
         for relative in produced {

@@ -16,6 +16,14 @@ enum InitScript {
         /bin/busybox mount -t sysfs sysfs /sys
         /bin/busybox mount -t devtmpfs devtmpfs /dev
         /bin/busybox --install -s
+        # What udev and systemd would add: bash's process substitution (ndctl's dax tests read
+        # `< <(trace-cmd report)`) needs /dev/fd; debugfs and tracefs where the tools look.
+        ln -s /proc/self/fd /dev/fd
+        ln -s /proc/self/fd/0 /dev/stdin
+        ln -s /proc/self/fd/1 /dev/stdout
+        ln -s /proc/self/fd/2 /dev/stderr
+        mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+        mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
         mount -t tmpfs tmpfs /tmp
         mount -t tmpfs tmpfs /run
         uptime() { cut -d' ' -f1 /proc/uptime; }
@@ -34,6 +42,13 @@ enum InitScript {
             echo "cxllab-init: report done, powering off"
             poweroff -f ;;
         esac
+        # A recipe that brings /etc/mdev.conf gets udev's module loading on hotplug (ndctl's
+        # tests expect the dax drivers back when a device appears after `modprobe -r
+        # nfit_test` removed them). Other images have none: the driver-order scenarios decide
+        # what loads when.
+        if [ -f /etc/mdev.conf ] && mdev -d; then
+          echo "cxllab-init: hotplug module loading (mdev) at $(uptime) s"
+        fi
         replay=""
         for word in $(cat /proc/cmdline); do
           case "$word" in cxllab.replay=*) replay="${word#cxllab.replay=}" ;; esac

@@ -21,6 +21,9 @@ public struct SuiteTest: Sendable, Codable, Hashable {
         self.timeoutSeconds = timeoutSeconds
     }
 
+    /// The interpreters meson names in front of a script it found by its shebang.
+    static let shells: Set<String> = ["/bin/bash", "/usr/bin/bash", "/bin/sh", "/usr/bin/sh"]
+
     /// Reads `meson introspect --tests` output, moving every path under `hostRoot` to
     /// `guestRoot`. meson's suite names carry the project ("ndctl:dax"): the project goes.
     /// meson runs a test without a `workdir` in the build folder, where ndctl's scripts find the
@@ -33,12 +36,19 @@ public struct SuiteTest: Sendable, Codable, Hashable {
         }
         func move(_ text: String) -> String { text.replacingOccurrences(of: hostRoot, with: guestRoot) }
         return try entries.map { entry in
-            guard let name = entry["name"] as? String, let command = entry["cmd"] as? [String], !command.isEmpty else {
+            guard let name = entry["name"] as? String, let mesonCommand = entry["cmd"] as? [String], !mesonCommand.isEmpty else {
                 throw NdctlTestError.introspection("a test without a name or command in meson's list")
             }
             let suites = (entry["suite"] as? [String] ?? []).map { String($0.split(separator: ":").last ?? Substring($0)) }
             var environment = (entry["env"] as? [String: String] ?? [:]).mapValues(move)
             if environment["CXL"] == nil { environment["CXL"] = move(buildFolder + "/cxl/cxl") }
+            // meson gives a script that is not executable in the tarball (cxl-*.sh) as its
+            // shebang's interpreter and the script; the guest runs the script itself (the
+            // payload makes .sh files executable), so the command stays under guestRoot.
+            var command = mesonCommand
+            if command.count >= 2, Self.shells.contains(command[0]), command[1].hasPrefix(hostRoot + "/"), command[1].hasSuffix(".sh") {
+                command.removeFirst()
+            }
             return SuiteTest(name: name, suite: suites.first ?? "default", command: command.map(move), environment: environment,
                              workingDirectory: (entry["workdir"] as? String).map(move),
                              timeoutSeconds: (entry["timeout"] as? Int).map { $0 > 0 ? $0 : 3600 } ?? 30)
@@ -68,6 +78,8 @@ public enum NdctlTestError: Error, Sendable, CustomStringConvertible {
 /// build's own ndctl, daxctl and cxl) and scripts go into the guest under `guestRoot`.
 public struct NdctlTestBuild: Sendable {
     public static let guestRoot = "/usr/lib/cxllab/ndctl"
+    /// The build's ndctl in the guest, under the folder the agent's run_test call allows.
+    public static let guestNdctl = guestRoot + "/src/build/ndctl/ndctl"
     public let version: String
     /// The host folder holding src/ and src/build/.
     public let folder: String
@@ -102,7 +114,8 @@ public struct NdctlTestBuild: Sendable {
             guard !relative.hasSuffix(".c"), !relative.hasSuffix(".h"),
                   let attributes = try? fm.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular else { continue }
             let mode = (attributes[.posixPermissions] as? NSNumber)?.uint32Value ?? 0o644
-            files.append(GuestFile(guestPath: Self.guestRoot + "/src/test/" + relative, hostPath: path, mode: mode & 0o111 != 0 ? 0o755 : 0o644))
+            let executable = mode & 0o111 != 0 || relative.hasSuffix(".sh")
+            files.append(GuestFile(guestPath: Self.guestRoot + "/src/test/" + relative, hostPath: path, mode: executable ? 0o755 : 0o644))
         }
         let build = Self.guestRoot + "/src/build"
         links.merge(["/usr/bin/ndctl": build + "/ndctl/ndctl", "/usr/bin/daxctl": build + "/daxctl/daxctl", "/usr/bin/cxl": build + "/cxl/cxl"]) { $1 }

@@ -160,7 +160,8 @@ public final class LabSession: GuestAgent {
 
     /// Starts the domain, once more if QEMU died while starting: QEMU 10 here very rarely
     /// segfaults in its RCU thread at start-up (seen 3 times in some hundreds of starts, the
-    /// kernel logging "call_rcu ... segfault"), which libvirt reports as the monitor closing.
+    /// kernel logging "call_rcu ... segfault", once more in CI on 2026-11-30), which libvirt
+    /// reports as the process exiting while connecting to the monitor, or the monitor closing.
     /// A second failure is the error.
     static func createDomain(_ xml: String, persistent: Bool, libvirt: Connection, progress: @Sendable (String) -> Void) throws -> Domain {
         let flags: DomainCreateFlags = persistent ? [] : [.autodestroy]

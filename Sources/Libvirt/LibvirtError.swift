@@ -18,7 +18,8 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     /// Failures that libvirt reports under a generic code (an internal error), told apart only by
     /// its message: recognised here, once, so callers match a case instead of libvirt's wording.
     public enum Kind: Sendable, Hashable {
-        /// QEMU exited while libvirt was starting it ("QEMU unexpectedly closed the monitor").
+        /// QEMU exited while libvirt was starting it: "process exited while connecting to
+        /// monitor" before the monitor was up, "QEMU unexpectedly closed the monitor" after.
         case qemuClosedMonitor
     }
 
@@ -35,7 +36,8 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
 
     /// The failure, when it is one that libvirt's code alone does not identify.
     public var kind: Kind? {
-        message.contains("QEMU unexpectedly closed the monitor") ? .qemuClosedMonitor : nil
+        message.contains("QEMU unexpectedly closed the monitor") || message.contains("process exited while connecting to monitor")
+            ? .qemuClosedMonitor : nil
     }
 
     public var description: String { "\(operation): \(message)" }

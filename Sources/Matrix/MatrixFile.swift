@@ -52,25 +52,28 @@ public struct MatrixFile: Sendable, Codable, Hashable {
         public var suites: [String]?
         public var tests: [String]?
         public var loadFirst: [String]?
+        /// ndctl-suite: multiplies each test's meson timeout (`--timeout-multiplier`).
+        public var timeoutMultiplier: Int?
 
         enum CodingKeys: String, CodingKey {
             case name, drivers, modules, orders, seed, `repeat`, kinds, rounds, workers, suites, tests
             case standIn = "stand_in"
             case loadFirst = "load_first"
+            case timeoutMultiplier = "timeout_multiplier"
         }
 
         /// What is wrong with this scenario's settings, in words with the fix; nil when it can run.
         var problem: String? {
             let drivers = self.drivers ?? DriverOrderScenario.defaultDrivers
-            let suiteKeys = suites != nil || tests != nil || loadFirst != nil
+            let suiteKeys = suites != nil || tests != nil || loadFirst != nil || timeoutMultiplier != nil
             switch name {
             case "ndctl-suite":
                 if orders != nil || `repeat` != nil || kinds != nil || rounds != nil || workers != nil || self.drivers != nil {
-                    return "ndctl-suite takes suites, tests, modules, stand_in and load_first; orders, repeat, kinds, rounds, workers and drivers belong to driver-order and race"
+                    return "ndctl-suite takes suites, tests, modules, stand_in, load_first and timeout_multiplier; orders, repeat, kinds, rounds, workers and drivers belong to driver-order and race"
                 }
-                return NdctlSuiteScenario.problem(suites: suites, loadFirst: loadFirst ?? [])
+                return NdctlSuiteScenario.problem(suites: suites, loadFirst: loadFirst ?? [], timeoutMultiplier: timeoutMultiplier ?? 1)
             case _ where suiteKeys:
-                return "suites, tests and load_first belong to the ndctl-suite scenario"
+                return "suites, tests, load_first and timeout_multiplier belong to the ndctl-suite scenario"
             case "driver-order":
                 if kinds != nil || rounds != nil || workers != nil { return "kinds, rounds and workers belong to the race scenario; driver-order takes orders and repeat" }
                 return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
@@ -160,6 +163,8 @@ public struct MatrixCell: Sendable, Codable, Hashable {
     public var suites: [String]?
     public var suiteTests: [String]?
     public var loadFirst: [String]?
+    /// ndctl-suite only: the timeout multiplier, when more than 1.
+    public var timeoutMultiplier: Int?
 
     public init(kernel: String, pinned: PinnedKernel, topology: String, scenario: String, drivers: [String], modules: [String], orders: String,
                 seed: UInt64, repeats: Int, variant: String, kinds: [String]? = nil, workers: Int? = nil) {
@@ -181,7 +186,9 @@ public struct MatrixCell: Sendable, Codable, Hashable {
         let base = [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
         // Only a race's or a suite's own settings extend the hash, so driver-order cells keep their ids.
         if scenario == "ndctl-suite" {
+            // A multiplier extends it only when given, so cells without one keep their ids.
             return base + [(suites ?? []).joined(separator: ","), (suiteTests ?? []).joined(separator: ","), (loadFirst ?? []).joined(separator: ",")]
+                + (timeoutMultiplier.map { ["timeout x\($0)"] } ?? [])
         }
         guard scenario == "race" else { return base }
         return base + [(kinds ?? []).joined(separator: ","), workers.map(String.init) ?? "per-device"]
@@ -206,7 +213,7 @@ public struct MatrixCell: Sendable, Codable, Hashable {
     public var command: String {
         if scenario == "ndctl-suite" {
             return NdctlSuiteScenario.command(kernel: pinned.exactReference, topology: topology, modules: modules, loadFirst: loadFirst ?? [],
-                                              ndctlVersion: nil, tests: suiteTests, suites: suites)
+                                              ndctlVersion: nil, tests: suiteTests, suites: suites, timeoutMultiplier: timeoutMultiplier ?? 1)
         }
         let isRace = scenario == "race"
         var words = ["cxllab", isRace ? "race" : "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
@@ -241,6 +248,7 @@ public enum MatrixExpansion {
                         suiteBase.suites = scenario.suites
                         suiteBase.suiteTests = scenario.tests
                         suiteBase.loadFirst = scenario.loadFirst
+                        suiteBase.timeoutMultiplier = scenario.timeoutMultiplier.flatMap { $0 > 1 ? $0 : nil }
                         // A suite without stand-in variants is one cell, whatever fsdev_dax the kernel has.
                         if scenario.standIn == nil {
                             suiteBase.variant = "suite"

@@ -124,7 +124,7 @@ extension MatrixCell {
             return await cell.run(cache: cache, progress: progress)
         case "ndctl-suite":
             let suite = NdctlSuiteScenario(suites: suites ?? NdctlSuiteScenario.allSuites, tests: suiteTests, modules: modules.map(rooted),
-                                           loadFirst: loadFirst ?? [], topologyArgument: topology)
+                                           loadFirst: loadFirst ?? [], topologyArgument: topology, timeoutMultiplier: timeoutMultiplier ?? 1)
             let suiteRecipe: ImageRecipe
             do {
                 suiteRecipe = try ImageRecipe.load(path: rooted("images/ndctl-suite.yaml"))

@@ -130,7 +130,22 @@ import Testing
             kernel/drivers/nvdimm/nd_btt.ko.xz: kernel/drivers/nvdimm/libnvdimm.ko.xz
             kernel/drivers/dax/device_dax.ko.xz:
             kernel/sound/core/snd-pcm.ko.xz:
+            kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz
+            kernel/fs/jbd2/jbd2.ko.xz:
+            kernel/crypto/crc32c_generic.ko.xz:
+            kernel/arch/x86/crypto/crc32c-intel.ko.xz:
             """.write(toFile: folder + "/modules.dep", atomically: true, encoding: .utf8)
+        // Debian 6.12's own lines, and a soft dependency the kernel has no module for.
+        try """
+            # Soft dependencies extracted from modules themselves.
+            softdep ext4 pre: crypto-crc32c
+            softdep nfit pre: nowhere post: device_dax
+            """.write(toFile: folder + "/modules.softdep", atomically: true, encoding: .utf8)
+        try """
+            alias crypto-crc32c crc32c_intel
+            alias crypto-crc32c crc32c_generic
+            alias pci:v*d*sv*sd*bc01sc08i02* device_dax
+            """.write(toFile: folder + "/modules.alias", atomically: true, encoding: .utf8)
         try "kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/dax/dax.ko\n".write(toFile: folder + "/modules.builtin", atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         return try ModuleIndex(modulesFolder: folder, release: "6.99.0-test")
@@ -140,6 +155,13 @@ import Testing
         #expect(try index().closure(of: ["nd_pmem"]) == [
             "kernel/drivers/nvdimm/libnvdimm.ko.xz", "kernel/drivers/nvdimm/nd_btt.ko.xz", "kernel/drivers/nvdimm/nd_pmem.ko.xz",
         ])
+    }
+
+    @Test func closureTakesSoftDependenciesByNameAndThroughAliases() throws {
+        #expect(try index().closure(of: ["ext4"]) == [
+            "kernel/arch/x86/crypto/crc32c-intel.ko.xz", "kernel/crypto/crc32c_generic.ko.xz", "kernel/fs/ext4/ext4.ko.xz", "kernel/fs/jbd2/jbd2.ko.xz",
+        ])
+        #expect(try index().closure(of: ["nfit"]).contains("kernel/drivers/dax/device_dax.ko.xz"))
     }
 
     @Test func builtinNeedsNoFileAndDashesMatchUnderscores() throws {

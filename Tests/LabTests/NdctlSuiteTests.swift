@@ -33,6 +33,10 @@ import TestSupport
         #expect(all.allSatisfy { test in !test.command.joined().contains("/tmp/s16") && !test.environment.values.joined().contains("/tmp/s16") })
         // Scripts run from the source folder, as meson runs them.
         #expect(all.first { $0.name == "daxctl-create.sh" }?.command == ["/usr/lib/cxllab/ndctl/src/test/daxctl-create.sh"])
+        // cxl-*.sh, which meson runs as `/bin/bash script` (not executable in the tarball), run as
+        // the script: the agent runs only programs under /usr/lib/cxllab.
+        #expect(all.first { $0.name == "cxl-topology.sh" }?.command == ["/usr/lib/cxllab/ndctl/src/test/cxl-topology.sh"])
+        #expect(all.allSatisfy { $0.command[0].hasPrefix("/usr/lib/cxllab/") })
     }
 
     @Test func selectionBySuiteOrNameKeepsMesonsOrderAndNamesTheUnknown() throws {
@@ -62,6 +66,19 @@ import TestSupport
         let output = ["libndctl: failed to open(O_RDONLY) device-dax instance", "{", "  \"dev\":\"namespace0.0\"", "}"]
         #expect(SuiteReport.message(status: 1, timedOut: false, timeout: 600, output: output) == "exit 1: libndctl: failed to open(O_RDONLY) device-dax instance")
         #expect(SuiteReport.message(status: 124, timedOut: true, timeout: 600, output: output) == "timed out after 600 s")
+        // dm.sh as it failed without udev: the complaint before its "failed at line", not its
+        // clean-up's, and not the libraries' debug log.
+        let dm = ["libndctl: __sysfs_read_attr: failed to read /sys/devices/platform/e820_pmem/ndbus0/region0/dax0.1/size: No such device or address",
+                  "+ mkfs.ext4 -b 4096 /dev/mapper/test_pmem", "The file /dev/mapper/test_pmem does not exist and no size was specified.",
+                  "++ err 70 cleanup", "test/dm.sh: failed at line 70", "test/dm.sh: failed at line ",
+                  "error destroying namespaces: Device or resource busy", "test/sub-section.sh: cleanup() failed to destroy namespace1.1", "++ exit 1"]
+        #expect(SuiteReport.message(status: 1, timedOut: false, timeout: 600, output: dm)
+                == "exit 1: The file /dev/mapper/test_pmem does not exist and no size was specified.")
+        #expect(SuiteReport.message(status: 1, timedOut: false, timeout: 600, output: Array(dm.prefix(1)) + ["test/dm.sh: failed at line 9"])
+                == "exit 1: test/dm.sh: failed at line 9")
+        // device-dax's C code says nothing of its own when it returns the library's -ENXIO (exit 250).
+        #expect(SuiteReport.message(status: 250, timedOut: false, timeout: 600, output: Array(dm.prefix(1)) + ["{", "}"])
+                == "exit 250: " + dm[0])
         // The complaint stays in the evidence even when a long JSON dump follows it.
         let long = ["step one", "dax0.0: failed to open(O_RDONLY) device-dax instance"] + (0..<100).map { "  \"line\":\($0)" }
         let evidence = SuiteReport.evidence(long)
@@ -100,6 +117,9 @@ import TestSupport
                 load_first: [fsdev_dax]
               - name: ndctl-suite
                 suites: [dax]
+              - name: ndctl-suite
+                suites: [dax]
+                timeout_multiplier: 2
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let matrix = try MatrixFile.load(path: file)
         let cells = MatrixExpansion.cells(matrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
@@ -108,7 +128,11 @@ import TestSupport
         #expect(variants.first { $0.kernel == "debian:trixie-backports" }?.variant == "real fsdev_dax")
         // 6.1 has no fsdev_dax of any kind: nothing to load first.
         #expect(variants.first { $0.kernel == "debian:bookworm" }?.loadFirst == [])
-        #expect(cells.filter { $0.suites == ["dax"] }.count == 3)
+        #expect(cells.filter { $0.suites == ["dax"] }.count == 6)
+        // The multiplier makes cells of their own and reaches the command; without it, nothing changes.
+        let slow = cells.filter { $0.timeoutMultiplier == 2 }
+        #expect(slow.count == 3 && slow.allSatisfy { $0.command.hasSuffix("--suites dax --timeout-multiplier 2") })
+        #expect(cells.filter { $0.suites == ["dax"] && $0.timeoutMultiplier == nil }.allSatisfy { $0.command.hasSuffix("--suites dax") })
         let command = try #require(variants.first { $0.variant == "stand-in automatch=1" }).command
         #expect(command.hasPrefix("cxllab suite ndctl --kernel debian:6.12.95+deb12-amd64 --topology topologies/ndctl-suite.yaml --module"))
         #expect(command.hasSuffix("--load-first fsdev_dax --tests device-dax"))
@@ -121,7 +145,9 @@ import TestSupport
         for (scenario, words) in [("{name: ndctl-suite, orders: all}", "ndctl-suite takes suites"),
                                   ("{name: ndctl-suite, suites: [nvdimm]}", "ndctl's suites are ndctl, dax and cxl"),
                                   ("{name: ndctl-suite, load_first: [x/fsdev_dax.ko]}", "is not a module name"),
-                                  ("{name: race, tests: [device-dax]}", "belong to the ndctl-suite scenario")] {
+                                  ("{name: race, tests: [device-dax]}", "belong to the ndctl-suite scenario"),
+                                  ("{name: ndctl-suite, timeout_multiplier: 0}", "give a whole number from 1 to 100"),
+                                  ("{name: race, timeout_multiplier: 2}", "belong to the ndctl-suite scenario")] {
             try "name: s\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios: [\(scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
             #expect(throws: MatrixError.self) { try MatrixFile.load(path: file) }
             do { _ = try MatrixFile.load(path: file) } catch { #expect("\(error)".contains(words), "\(error)") }

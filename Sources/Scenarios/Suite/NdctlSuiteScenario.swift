@@ -26,9 +26,12 @@ public struct NdctlSuiteScenario: Scenario {
     public var ndctlVersion: String?
     /// The topology and kernel as the user named them, for repro commands.
     public var topologyArgument: String
+    /// Multiplies each test's meson timeout, as `meson test --timeout-multiplier` does: under
+    /// TCG, mmap.sh needs more than its 600 s.
+    public var timeoutMultiplier: Int
 
     public init(suites: [String] = allSuites, tests: [String]? = nil, modules: [String] = [], loadFirst: [String] = [],
-                ndctlVersion: String? = nil, topologyArgument: String) {
+                ndctlVersion: String? = nil, topologyArgument: String, timeoutMultiplier: Int = 1) {
         self.suites = suites
         self.tests = tests
         self.moduleArguments = modules
@@ -36,6 +39,7 @@ public struct NdctlSuiteScenario: Scenario {
         self.loadFirst = loadFirst
         self.ndctlVersion = ndctlVersion
         self.topologyArgument = topologyArgument
+        self.timeoutMultiplier = max(1, timeoutMultiplier)
     }
 
     public struct Plan: ScenarioSetup {
@@ -60,9 +64,13 @@ public struct NdctlSuiteScenario: Scenario {
         }
     }
 
-    /// What is wrong with suites and load-first modules as a user gave them (`suites` and
-    /// `load_first` of a matrix file, --suites and --load-first), or nil: the one rule of both.
-    public static func problem(suites: [String]?, loadFirst: [String]) -> String? {
+    /// What is wrong with suites, load-first modules and a timeout multiplier as a user gave
+    /// them (`suites`, `load_first` and `timeout_multiplier` of a matrix file, the command's
+    /// options), or nil: the one rule of both.
+    public static func problem(suites: [String]?, loadFirst: [String], timeoutMultiplier: Int = 1) -> String? {
+        if !(1...100).contains(timeoutMultiplier) {
+            return "timeout multiplier \(timeoutMultiplier) is out of range; give a whole number from 1 to 100 (2 suits TCG)"
+        }
         if let suites {
             let unknown = suites.filter { !allSuites.contains($0) }
             if suites.isEmpty { return "suites names none; ndctl's suites are ndctl, dax and cxl" }
@@ -145,6 +153,7 @@ public struct NdctlSuiteScenario: Scenario {
         var error: String?
         var loaded: [String] = []
         do {
+            try await labelPlatformNVDIMMs(machine: machine, operations: operations, progress: progress)
             loaded = try await loadFirstModules(plan: plan, operations: operations, progress: progress)
             for (index, test) in plan.selected.enumerated() {
                 if let reason = plan.unavailable[test.suite] {
@@ -168,6 +177,32 @@ public struct NdctlSuiteScenario: Scenario {
                                error: error, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .suite(report))
     }
 
+    /// What each test's environment gains for this guest. It has no udev: libdevmapper, which
+    /// otherwise waits for udev to make /dev/mapper/<name> (dm.sh: "The file
+    /// /dev/mapper/test_pmem does not exist"), makes the nodes itself.
+    static let guestEnvironment = ["DM_DISABLE_UDEV": "1"]
+
+    /// Writes empty namespace labels on the machine's own NVDIMMs (the ACPI.NFIT bus), as the
+    /// labelled DIMMs ndctl's tests expect: a new QEMU NVDIMM's label area is blank, so its
+    /// region is label-less and dm.sh's `create-namespace -s 1G` is refused ("Legacy /
+    /// label-less namespaces do not support sub-dividing a region").
+    func labelPlatformNVDIMMs(machine: GuestMachine, operations: GuestOperations<some GuestAgent>,
+                              progress: @escaping @Sendable (String) -> Void) async throws {
+        guard machine.topology.nvdimms.contains(where: \.isLabelled) else { return }
+        progress("writing namespace labels on the NVDIMMs of ACPI.NFIT")
+        for step in [["disable-region", "-b", "ACPI.NFIT", "all"], ["init-labels", "-f", "-b", "ACPI.NFIT", "all"],
+                     ["enable-region", "-b", "ACPI.NFIT", "all"]] {
+            let call = AgentCalls.RunTest(command: [NdctlTestBuild.guestNdctl] + step, environment: [:], workingDirectory: nil,
+                                          timeoutSeconds: 120, tailBytes: 4096)
+            let run = try await operations.guest.send(call, timeout: .seconds(180))
+            guard run.status == 0 else {
+                throw StepFailure("ndctl \(step.joined(separator: " ")) failed in the guest (exit \(run.status)): "
+                    + run.output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(400)
+                    + "; the suite needs labelled NVDIMMs (label_size > 0 in the topology) or none")
+            }
+        }
+    }
+
     /// Unloads the dax drivers, loads the load-first modules in order, then the dax drivers
     /// again: the load-first ones register first.
     func loadFirstModules(plan: Plan, operations: GuestOperations<some GuestAgent>, progress: @escaping @Sendable (String) -> Void) async throws -> [String] {
@@ -183,16 +218,17 @@ public struct NdctlSuiteScenario: Scenario {
 
     func runTest(_ test: SuiteTest, plan: Plan, operations: GuestOperations<some GuestAgent>) async throws -> SuiteReport.TestResult {
         let mark = try await operations.mark()
-        let call = AgentCalls.RunTest(command: test.command, environment: test.environment, workingDirectory: test.workingDirectory,
-                                      timeoutSeconds: test.timeoutSeconds, tailBytes: 65536)
-        let run = try await operations.guest.send(call, timeout: .seconds(test.timeoutSeconds + 60))
+        let timeout = min(test.timeoutSeconds * timeoutMultiplier, AgentCalls.RunTest.timeoutRange.upperBound)
+        let call = AgentCalls.RunTest(command: test.command, environment: test.environment.merging(Self.guestEnvironment) { mine, _ in mine },
+                                      workingDirectory: test.workingDirectory, timeoutSeconds: timeout, tailBytes: 65536)
+        let run = try await operations.guest.send(call, timeout: .seconds(timeout + 60))
         let kernel = (try? await operations.dmesg(since: mark)) ?? []
         let output = run.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let trimmed = Array(output.last == "" ? output.dropLast() : output)
         let verdict = SuiteReport.verdict(status: run.status)
         return SuiteReport.TestResult(
             name: test.name, suite: test.suite, verdict: verdict, status: run.status, seconds: run.seconds,
-            message: SuiteReport.message(status: run.status, timedOut: run.timedOut, timeout: test.timeoutSeconds, output: trimmed),
+            message: SuiteReport.message(status: run.status, timedOut: run.timedOut, timeout: timeout, output: trimmed),
             output: verdict == .pass ? [] : verdict == .notApplicable ? Array(trimmed.suffix(5)) : SuiteReport.evidence(trimmed), kernelLog: verdict == .pass ? [] : Array(kernel.suffix(20)), repro: repro(plan: plan, test: test.name)
         )
     }
@@ -200,18 +236,19 @@ public struct NdctlSuiteScenario: Scenario {
     /// The command that runs one test of this suite alone, on the same kernel and modules.
     func repro(plan: Plan, test: String) -> String {
         Self.command(kernel: plan.kernelReference, topology: topologyArgument, modules: moduleArguments, loadFirst: loadFirst,
-                     ndctlVersion: ndctlVersion, tests: [test], suites: nil)
+                     ndctlVersion: ndctlVersion, tests: [test], suites: nil, timeoutMultiplier: timeoutMultiplier)
     }
 
     /// `cxllab suite ndctl` with these settings, quoted for a shell: a test's repro, a matrix
     /// cell's command. Tests, when named, say more than suites.
     public static func command(kernel: String, topology: String, modules: [String], loadFirst: [String], ndctlVersion: String?,
-                               tests: [String]?, suites: [String]?) -> String {
+                               tests: [String]?, suites: [String]?, timeoutMultiplier: Int = 1) -> String {
         var words = ["cxllab", "suite", "ndctl", "--kernel", kernel, "--topology", topology]
         for module in modules { words += ["--module", module] }
         if !loadFirst.isEmpty { words += ["--load-first", loadFirst.joined(separator: ",")] }
         if let ndctlVersion { words += ["--ndctl-version", ndctlVersion] }
         if let tests { words += ["--tests", tests.joined(separator: ",")] } else if let suites { words += ["--suites", suites.joined(separator: ",")] }
+        if timeoutMultiplier > 1 { words += ["--timeout-multiplier", String(timeoutMultiplier)] }
         return words.map(shellQuoted).joined(separator: " ")
     }
 }

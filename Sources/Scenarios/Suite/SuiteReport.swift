@@ -54,16 +54,29 @@ public struct SuiteReport: Sendable, Codable {
             return "skipped: " + (reason ?? last ?? "exit 77").trimmingCharacters(in: .whitespaces)
         case 124 where timedOut: return "timed out after \(timeout) s"
         default:
-            // A test's JSON dumps and progress come last; its complaint is the last line that says so.
-            let complaint = complaints(in: output).last
+            // ndctl's scripts stop with "test/dm.sh: failed at line 70" and then clean up, which
+            // complains too: the complaint is the last one before the first such line. Without
+            // one, a test's JSON dumps and progress come last: the last line that complains.
+            let stop = output.firstIndex { $0.range(of: #"failed at line [0-9]+"#, options: .regularExpression) != nil }
+            let complaint = stop.map { complaints(in: Array(output[..<$0])).last ?? output[$0] }
+                ?? complaints(in: output).last ?? complaints(in: output, libraries: true).last
             return "exit \(status)" + ((complaint ?? last).map { ": \($0.trimmingCharacters(in: .whitespaces))" } ?? "")
         }
     }
 
-    /// Lines where a test says what went wrong.
-    static func complaints(in output: [String]) -> [String] {
-        output.filter { line in ["fail", "error", "not ok", "unable", "cannot"].contains { line.localizedCaseInsensitiveContains($0) } }
+    /// Lines where a test, or the shell running it, says what went wrong. The libraries' debug
+    /// log counts only with `libraries` (when the test said nothing itself, as device-dax's C
+    /// code returning the library's -ENXIO does): with the tests' log level it reports every
+    /// seed device's unreadable size ("libndctl: __sysfs_read_attr: failed to read
+    /// .../dax0.1/size") on passing runs too.
+    static func complaints(in output: [String], libraries: Bool = false) -> [String] {
+        output.filter { line in
+            (libraries || !libraryLogPrefixes.contains { line.hasPrefix($0) })
+                && ["fail", "error", "not ok", "unable", "cannot", "no such file", "not found", "does not exist"].contains { line.localizedCaseInsensitiveContains($0) }
+        }
     }
+
+    static let libraryLogPrefixes = ["libndctl: ", "libdaxctl: ", "libcxl: "]
 
     /// What a failed test's evidence keeps of its output: its last lines, after the lines
     /// before them that say what failed (ndctl's tests often end with a JSON dump).
