@@ -63,6 +63,15 @@ import TestSupport
         #expect(SuiteReport.verdict(status: 127) == .error)
         let skipped = SuiteReport.message(status: 77, timedOut: false, timeout: 600, output: ["test/dm.sh: line 3", "missing fio, skipping...", ""])
         #expect(skipped == "skipped: missing fio, skipping...")
+        // Skips as the dax suite gave them: the test's words, not the trace, log or count after them.
+        let deviceDax = ["libndctl: ndctl_namespace_enable: namespace0.0: enabled via pfn0.1", "__test_device_dax: failed to find suitable namespace",
+                         "libdaxctl: daxctl_unref: context 0x564e71c907a0 released", "libndctl: ndctl_unref: context 0x564e71c90a60 released", ""]
+        #expect(SuiteReport.message(status: 77, timedOut: false, timeout: 600, output: deviceDax) == "skipped: __test_device_dax: failed to find suitable namespace")
+        let fio = ["__ndctl_test_skip: explicit skip emit_e820_device:109", "libndctl: ndctl_unref: context 0x557fd67eaa60 released",
+                   "attempted: 1 skipped: 1", "test/device-dax-fio.sh: failed at line 21"]
+        #expect(SuiteReport.message(status: 77, timedOut: false, timeout: 600, output: fio) == "skipped: __ndctl_test_skip: explicit skip emit_e820_device:109")
+        let multiDax = ["+++ basename /usr/lib/cxllab/ndctl/src/test/multi-dax.sh", "test/multi-dax.sh: failed at line 16", "++ '[' -n '' ']'", "++ exit 77"]
+        #expect(SuiteReport.message(status: 77, timedOut: false, timeout: 600, output: multiDax) == "skipped: test/multi-dax.sh: failed at line 16")
         let output = ["libndctl: failed to open(O_RDONLY) device-dax instance", "{", "  \"dev\":\"namespace0.0\"", "}"]
         #expect(SuiteReport.message(status: 1, timedOut: false, timeout: 600, output: output) == "exit 1: libndctl: failed to open(O_RDONLY) device-dax instance")
         #expect(SuiteReport.message(status: 124, timedOut: true, timeout: 600, output: output) == "timed out after 600 s")
@@ -162,11 +171,10 @@ import TestSupport
     let cache = CacheDirectory.resolve()
     static var root: String { LabSessionTests.root }
 
-    func deviceDax(automatch: Int) async throws -> (CellOutcome, SuiteReport) {
+    func suite(tests: [String], modules: [String] = [], loadFirst: [String] = []) async throws -> (CellOutcome, SuiteReport) {
         let cellID = String(UUID().uuidString.prefix(6)).lowercased()
-        let scenario = NdctlSuiteScenario(suites: ["dax"], tests: ["device-dax"],
-                                          modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=\(automatch)"],
-                                          loadFirst: ["fsdev_dax"], topologyArgument: "topologies/ndctl-suite.yaml")
+        let scenario = NdctlSuiteScenario(suites: ["dax"], tests: tests, modules: modules, loadFirst: loadFirst,
+                                          topologyArgument: "topologies/ndctl-suite.yaml")
         let outcome = await ScenarioCell(
             kernel: "debian:bookworm-backports", topology: Self.root + "/topologies/ndctl-suite.yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/ndctl-suite.yaml"), scenario: scenario, runID: "test", cellID: cellID
@@ -176,9 +184,24 @@ import TestSupport
             Issue.record("no suite report: \(outcome.rendered())")
             throw CancellationError()
         }
-        #expect(report.loadedFirst == ["fsdev_dax"])
+        #expect(report.loadedFirst == loadFirst)
         #expect(report.testModules["nfit_test"]?.hasPrefix("built for 6.12.95") == true, "\(outcome.rendered())")
         return (outcome, report)
+    }
+
+    func deviceDax(automatch: Int) async throws -> (CellOutcome, SuiteReport) {
+        try await suite(tests: ["device-dax"], modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=\(automatch)"], loadFirst: ["fsdev_dax"])
+    }
+
+    /// What ndctl's scripts take from a distribution, met by the suite's image and lab:
+    /// daxdev-errors.sh ends with check_dmesg (journalctl -k), dax-ext4.sh mounts ext4 (crc32c,
+    /// a soft dependency) and reads trace-cmd through /dev/fd, dm.sh makes labelled namespaces
+    /// on ACPI.NFIT and a device-mapper node without udev.
+    @Test func scriptsFindWhatADistributionWouldGiveThem() async throws {
+        let (outcome, report) = try await suite(tests: ["daxdev-errors.sh", "dax-ext4.sh", "dm.sh"])
+        #expect(report.results.map(\.name) == ["daxdev-errors.sh", "dax-ext4.sh", "dm.sh"])
+        #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(outcome.rendered())")
+        #expect(outcome.outcome.exitStatus == 0)
     }
 
     @Test func deviceDaxFailsWithTheV9StandInLoadedFirst() async throws {
@@ -190,9 +213,12 @@ import TestSupport
         #expect(outcome.rendered().contains("repro: cxllab suite ndctl --kernel debian:6.12.95+deb12-amd64"))
     }
 
-    // Passed twice with the guest alone on the host; failed three times out of three (in its 2 MiB
-    // round, "dax0.0/size: No such device or address") while another TCG guest shared the two
-    // cores, as other VM suites do under `make test`. Not understood yet: off in CI until it is.
+    // Passed twice with the guest alone on the host; failed four times out of four while another
+    // TCG guest shared the two cores, as other VM suites do under `make test` (the fourth with
+    // udev's module loading in the guest too). It exits 250, -ENXIO, which libndctl took from
+    // reading region0/dax0.0/size: the nd dax device of the namespace has no driver (dax_pmem
+    // not bound) at that instant. The plain device-dax test, with no stand-in and no reload of
+    // the dax drivers, passes under the same load. Not understood yet: off in CI until it is.
     @Test(.disabled("device-dax with automatch=0 fails when another guest shares the host's two cores; see the comment"))
     func deviceDaxPassesWithoutAutomatch() async throws {
         let (outcome, report) = try await deviceDax(automatch: 0)

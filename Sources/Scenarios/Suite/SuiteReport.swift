@@ -50,8 +50,15 @@ public struct SuiteReport: Sendable, Codable {
         switch status {
         case 0: return nil
         case 77:
-            let reason = output.last { $0.localizedCaseInsensitiveContains("skip") || $0.contains("missing") || $0.contains("requires") }
-            return "skipped: " + (reason ?? last ?? "exit 77").trimmingCharacters(in: .whitespaces)
+            // The test's own words: not bash's trace ("++ exit 77"), the libraries' debug log
+            // or the harness's count ("attempted: 1 skipped: 1").
+            let said = output.map { $0.trimmingCharacters(in: .whitespaces) }.filter { line in
+                !line.isEmpty && !line.hasPrefix("+") && !line.hasPrefix("attempted: ") && !libraryLogPrefixes.contains { line.hasPrefix($0) }
+            }
+            let reason = said.last { line in
+                ["skip", "missing", "requires", "unable", "cannot", "not supported", "failed to find", "lacks"].contains { line.localizedCaseInsensitiveContains($0) }
+            }
+            return "skipped: " + (reason ?? said.last ?? last ?? "exit 77")
         case 124 where timedOut: return "timed out after \(timeout) s"
         default:
             // ndctl's scripts stop with "test/dm.sh: failed at line 70" and then clean up, which
