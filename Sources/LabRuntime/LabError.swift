@@ -11,6 +11,9 @@ public struct LabError: Error, Sendable, CustomStringConvertible {
         /// The guest did not come up (no agent within the deadline, QEMU refused).
         public static let bootFailed = Code(rawValue: "boot-failed")
         public static let guestPanicked = Code(rawValue: "guest-panicked")
+        /// QEMU itself died (an assertion or a signal in the emulator): the host's fault, not
+        /// the guest's.
+        public static let emulatorDied = Code(rawValue: "emulator-died")
         /// A lab of that name is running already.
         public static let labExists = Code(rawValue: "lab-exists")
         /// No such lab.

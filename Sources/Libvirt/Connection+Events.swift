@@ -27,6 +27,12 @@ public struct DomainEvent: Sendable, CustomStringConvertible {
                 || detail == Int32(VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue))
     }
 
+    /// For `stopped`: QEMU itself died (its monitor closed: an assertion, a signal), as
+    /// opposed to the guest crashing (`VIR_DOMAIN_EVENT_STOPPED_CRASHED`, from pvpanic).
+    public var emulatorFailed: Bool {
+        kind == .stopped && detail == Int32(VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue)
+    }
+
     public var description: String {
         "\(domainName): \(kind.map { "\($0)" } ?? "event \(rawEvent)") (detail \(detail))"
     }

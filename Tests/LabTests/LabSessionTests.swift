@@ -135,6 +135,39 @@ import Topology
         try assertGone(session)
     }
 
+    /// QEMU dying by itself (as QEMU 10 under TCG very rarely does) is told apart from the
+    /// guest crashing: a boot it ended is made once more, and a call it ended says so.
+    @Test func qemuDyingIsNotTheGuestsFaultAndABootItEndsIsMadeOnceMore() async throws {
+        let lab = try await prepared()
+        let name = Self.uniqueName("qemudies")
+        let domainName = LabNames.domainName(name)
+        let said = AsyncStream<String>.makeStream()
+        let lines = Collected()
+        let booting = Task {
+            try await LabSession.start(request(lab, name: name), libvirt: try Connection(), progress: {
+                lines.add("progress", $0 + "\n")
+                said.continuation.yield($0)
+            })
+        }
+        try await withDeadline(.seconds(120), what: "the first boot waiting for its agent") {
+            for await line in said.stream where line.hasPrefix("waiting for the agent") { return }
+        }
+        #expect(QEMUPidFile.killLibvirtGuest(named: domainName))  // as a crash of QEMU would end it
+        let session = try await withDeadline(.seconds(240), what: "the second boot") { try await booting.value }
+        #expect(lines.text("progress").contains("QEMU itself died, not the guest"), "progress: \(lines.text("progress"))")
+        #expect(lines.text("progress").contains("booting it once more"))
+        #expect(try await session.send(AgentCalls.Info()).kernel == lab.kernel.release)
+
+        #expect(QEMUPidFile.killLibvirtGuest(named: domainName))  // as a crash of QEMU would end it
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: LabError.self) { try await session.send(AgentCalls.Info(), timeout: .seconds(60)) }
+        #expect(error?.code == .emulatorDied, "got \(String(describing: error))")
+        #expect(clock.now - start < .seconds(20))
+        await session.teardown()
+        try assertGone(session)
+    }
+
     /// `cxllab up` interrupted while the guest boots leaves no domain and no files.
     @Test func sigintDuringBootLeavesNothingBehind() async throws {
         _ = try await prepared()  // everything cached, so the command reaches the boot quickly
