@@ -42,12 +42,13 @@ enum InitScript {
             echo "cxllab-init: report done, powering off"
             poweroff -f ;;
         esac
-        # A recipe that brings /etc/mdev.conf gets udev's module loading on hotplug (ndctl's
-        # tests expect the dax drivers back when a device appears after `modprobe -r
-        # nfit_test` removed them). Other images have none: the driver-order scenarios decide
-        # what loads when.
-        if [ -f /etc/mdev.conf ] && mdev -d; then
-          echo "cxllab-init: hotplug module loading (mdev) at $(uptime) s"
+        # A recipe that brings udev's daemon and rules gets what udev gives a distribution:
+        # modules loaded by MODALIAS on hotplug, and /run/udev/queue while that is under way,
+        # which libndctl and libcxl wait on (ndctl's tests). Other images have no udev: the
+        # driver-order scenarios decide what loads when.
+        if [ -d /etc/udev/rules.d ] && [ -x /lib/systemd/systemd-udevd ] \
+            && /lib/systemd/systemd-udevd --daemon --resolve-names=never; then
+          echo "cxllab-init: udev at $(uptime) s"
         fi
         replay=""
         for word in $(cat /proc/cmdline); do

@@ -147,7 +147,10 @@ public struct KernelStore: Sendable {
     private func fetchLocked(release: String, suite: String?, archive: DebianArchive,
                              progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
         if let kernel = load(folder: root + "/" + release) { return kernel }
-        guard let image = try await archive.record(of: "linux-image-\(release)") else {
+        // A name some packages only provide (`linux-image-6.12`) gives a provider's record:
+        // not a release. Without this check `debian:6.12` downloaded three flavours of a kernel
+        // and then failed on its layout.
+        guard let image = try await archive.record(of: "linux-image-\(release)"), image["Package"] == "linux-image-\(release)" else {
             throw KernelStoreError.unknownDebianRelease(release, available: try await availableReleases(in: archive))
         }
         let version = image["Version"] ?? ""

@@ -90,8 +90,10 @@ import XML
         #expect(try xml.string("/domain/os/cmdline") == "console=ttyS0 quiet panic=-1 memmap=4G!4G")
         #expect(try xml.strings("/domain/cpu/feature/@name") == ["hypervisor", "pdpe1gb"])
         #expect(try xml.string("/domain/cpu/feature[@name='pdpe1gb']/@policy") == "require")
-        // dm.sh's two 1 GiB namespaces on ACPI.NFIT need a labelled NVDIMM of 3 GiB.
-        #expect(topology.nvdimms.count == 1 && topology.nvdimms[0].isLabelled && topology.nvdimms[0].size == 3 << 30 && topology.cxl.isEmpty)
+        // daxctl-devices.sh's 4 GiB namespace and dm.sh's two 1 GiB ones on ACPI.NFIT need a
+        // labelled NVDIMM of 6 GiB; device-dax's timed loop, one vCPU.
+        #expect(topology.nvdimms.count == 1 && topology.nvdimms[0].isLabelled && topology.nvdimms[0].size == 6 << 30 && topology.cxl.isEmpty)
+        #expect(try xml.string("/domain/vcpu") == "1")
         #expect(try xml.strings("/domain/devices/memory[@model='nvdimm']/target/label/size").count == 1)
         #expect(try xml.strings("/domain/*[local-name()='commandline']").isEmpty)
     }

@@ -79,7 +79,7 @@ public struct SuiteReport: Sendable, Codable {
     static func complaints(in output: [String], libraries: Bool = false) -> [String] {
         output.filter { line in
             (libraries || !libraryLogPrefixes.contains { line.hasPrefix($0) })
-                && ["fail", "error", "not ok", "unable", "cannot", "no such file", "not found", "does not exist"].contains { line.localizedCaseInsensitiveContains($0) }
+                && ["fail", "error", "not ok", "unable", "cannot", "no such file", "not found", "does not exist", "too long"].contains { line.localizedCaseInsensitiveContains($0) }
         }
     }
 
