@@ -208,7 +208,8 @@ import TestSupport
         let events = try libvirt.lifecycleEvents()
         let me = getpid()
         @Sendable func noForeignGuest() throws -> Bool {
-            try libvirt.allDomains().allSatisfy { try !$0.isActive() || LabLookup.metadata($0)?.pid == me }
+            // A domain listed may be gone a moment later: gone is not active.
+            try libvirt.allDomains().allSatisfy { (try? $0.isActive()) != true || LabLookup.metadata($0)?.pid == me }
         }
         do {
             try await withDeadline(.seconds(600), what: "other processes' guests stopping") {
