@@ -36,8 +36,8 @@ public struct ELFFile: Sendable, Hashable {
         for index in 0..<count {
             let base = try reader.sum(programHeaders, index * entrySize)
             segments.append(Segment(
-                type: try reader.u32(base, path), offset: try reader.u64(base + 8, path),
-                address: try reader.u64(base + 16, path), size: try reader.u64(base + 32, path)
+                type: try reader.u32(base, path), offset: try reader.u64(try reader.sum(base, 8), path),
+                address: try reader.u64(try reader.sum(base, 16), path), size: try reader.u64(try reader.sum(base, 32), path)
             ))
         }
         var interpreter: String?
@@ -50,11 +50,13 @@ public struct ELFFile: Sendable, Hashable {
             var tags: [(Int64, UInt64)] = []
             var offset = try reader.int(dynamic.offset)
             let end = try reader.sum(offset, try reader.int(dynamic.size))
-            while offset + 16 <= end {
+            // Every step is checked: a PT_DYNAMIC placed near the top of the offsets would
+            // otherwise overflow `offset + 16` and trap.
+            while try reader.sum(offset, 16) <= end {
                 let tag = Int64(bitPattern: try reader.u64(offset, path))
                 if tag == 0 { break }
-                tags.append((tag, try reader.u64(offset + 8, path)))
-                offset += 16
+                tags.append((tag, try reader.u64(try reader.sum(offset, 8), path)))
+                offset = try reader.sum(offset, 16)
             }
             // DT_STRTAB is an address: find the loaded segment that holds it.
             guard let table = tags.first(where: { $0.0 == 5 })?.1,

@@ -63,7 +63,7 @@ extension ImageRecipe {
     public static func load(path: String) throws -> ImageRecipe {
         var recipe = try loadFile(path)
         if let alternative = recipe.cxlRAMRecipe {
-            guard alternative.range(of: #"^[A-Za-z0-9][A-Za-z0-9_.-]*$"#, options: .regularExpression) != nil else {
+            guard alternative.range(of: #"\A[A-Za-z0-9][A-Za-z0-9_.-]*\z"#, options: .regularExpression) != nil else {
                 throw RecipeError(file: path, message: "cxl_ram_recipe '\(alternative)' is not a recipe name; name a recipe of the same folder, e.g. trixie-tools")
             }
             let other = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("\(alternative).yaml").path

@@ -4,6 +4,10 @@ import HostSupport
 public enum ModuleBuildError: Error, Sendable, CustomStringConvertible {
     case wrongKernel(module: String, vermagic: String, kernel: String, expected: String)
     case notAModule(String)
+    /// A path (it has a slash) that names nothing.
+    case noSuchPath(String)
+    /// A bare word that cannot be a module's name.
+    case notAModuleName(String)
     case noKbuildFile(String)
     case compileFailed(source: String, release: String, log: String)
     case kbuildIncompatible(release: String, reason: String)
@@ -16,6 +20,11 @@ public enum ModuleBuildError: Error, Sendable, CustomStringConvertible {
                 + "(vermagic '\(expected)'); rebuild it against that kernel, or pass its source folder with --module and cxllab builds it"
         case .notAModule(let path):
             return "\(path) is not a kernel module (modinfo cannot read it)"
+        case .noSuchPath(let path):
+            return "--module \(path): no such file or folder; give the path of a module source folder or a .ko file"
+        case .notAModuleName(let word):
+            return "--module \(word): a bare word names an in-tree module (letters, digits, '_' and '-'); "
+                + "a module file or source folder is given by a path with a slash, e.g. ./\(word)"
         case .noKbuildFile(let path):
             return "\(path) has no Kbuild or Makefile; a module source folder needs one (e.g. `obj-m := mymod.o`)"
         case .compileFailed(let source, let release, let log):
@@ -194,25 +203,28 @@ public struct ModuleBuilder: Sendable {
 }
 
 extension ModuleBuilder {
-    /// Sorts `--module` arguments: a folder is module source to build, a file is a prebuilt
-    /// module to check against the kernel, anything else names an in-tree module.
+    /// Sorts `--module` arguments: a path (it has a slash: `./fsdev_dax`, `images/modules/x`)
+    /// is a folder of module source to build or a prebuilt .ko to check against the kernel;
+    /// a bare word names an in-tree module. A bare word is never looked up in the working
+    /// folder: cxllab runs as root, and a `fsdev_dax` folder that happens to be where it was
+    /// started must not be built.
     public func resolve(_ arguments: [String], for kernel: Kernel, progress: @Sendable (String) -> Void = { _ in }) async throws
         -> (inTree: [String], files: [String]) {
         var inTree: [String] = []
         var files: [String] = []
         for argument in arguments {
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) {
-                if isFolder.boolValue {
-                    files += try await build(source: argument, for: kernel, progress: progress)
-                } else {
-                    try await Self.check(argument, against: kernel)
-                    files.append(URL(fileURLWithPath: argument).standardizedFileURL.path)
-                }
-            } else if argument.contains("/") || argument.hasSuffix(".ko") {
-                throw ModuleBuildError.notAModule(argument)
-            } else {
+            guard argument.contains("/") else {
+                guard ModuleIndex.isModuleName(argument) else { throw ModuleBuildError.notAModuleName(argument) }
                 inTree.append(argument)
+                continue
+            }
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isFolder) else { throw ModuleBuildError.noSuchPath(argument) }
+            if isFolder.boolValue {
+                files += try await build(source: argument, for: kernel, progress: progress)
+            } else {
+                try await Self.check(argument, against: kernel)
+                files.append(URL(fileURLWithPath: argument).standardizedFileURL.path)
             }
         }
         return (inTree, files)

@@ -23,6 +23,11 @@ public struct ModuleIndex: Sendable {
     public let softDependencies: [String: [String]]
     public let builtin: Set<String>
 
+    /// Whether a word can be a module's name (what modprobe takes): never a path, never empty.
+    public static func isModuleName(_ word: String) -> Bool {
+        !word.isEmpty && word.count <= 64 && word.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
     public static func canonical(_ name: String) -> String { name.replacingOccurrences(of: "-", with: "_") }
 
     /// The module name a path stands for: kernel/drivers/dax/device_dax.ko.xz -> device_dax.

@@ -55,7 +55,7 @@ extension Validator {
     /// lower case), each once; not whether libvirt and QEMU know the name (no I/O here).
     /// `\z`, not `$`: `$` also matches before a final newline, which would reach the XML.
     private func checkCPUFeatures() -> [String] {
-        let pattern = #"^[a-z0-9][a-z0-9_.-]*\z"#
+        let pattern = #"\A[a-z0-9][a-z0-9_.-]*\z"#
         var first: [String: SourcePosition] = [:]
         var accepted: [String] = []
         for feature in draft.machine.cpuFeatures {

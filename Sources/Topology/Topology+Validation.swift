@@ -79,7 +79,7 @@ struct Validator {
         let base = (draft.file as NSString).lastPathComponent
         let fallback = ["yaml", "yml"].contains((base as NSString).pathExtension) ? (base as NSString).deletingPathExtension : base
         guard let name = draft.name else { return fallback }
-        let allowed = name.value.range(of: #"^[a-z0-9][a-z0-9._-]{0,47}$"#, options: .regularExpression) != nil
+        let allowed = name.value.range(of: #"\A[a-z0-9][a-z0-9._-]{0,47}\z"#, options: .regularExpression) != nil
         if !allowed {
             error(name.location, "the name `\(name.value)` is not a topology name",
                   fix: "use up to 48 lower-case letters, digits, '-', '_' and '.', starting with a letter or digit, e.g. `name: \(fallback.isEmpty ? "my-machine" : fallback)`")
@@ -91,7 +91,7 @@ struct Validator {
     mutating func register(_ id: Located<String>?, _ kind: ComponentKind) -> String? {
         guard let id else { return nil }
         let value = id.value
-        if value.range(of: #"^[A-Za-z][A-Za-z0-9_-]{0,31}$"#, options: .regularExpression) == nil {
+        if value.range(of: #"\A[A-Za-z][A-Za-z0-9_-]{0,31}\z"#, options: .regularExpression) == nil {
             error(id.location, "the id `\(value)` is not a valid id",
                   fix: "use up to 32 letters, digits, '-' and '_', starting with a letter, e.g. `mem0`")
         } else if kind != .nvdimm, Validator.isReservedByLibvirt(value) {
@@ -109,7 +109,7 @@ struct Validator {
 
     /// QEMU device ids libvirt generates for the devices it adds itself.
     private static func isReservedByLibvirt(_ id: String) -> Bool {
-        id.range(of: #"^(pci|pcie|usb|ide|sata|serial|channel|console|virtio-serial|nvdimm|memnvdimm|dimm|memdimm|ram-node|balloon|input|video|sound|rng|watchdog|net|hostdev|tpm|fs|smartcard|redir|shmem|scsi|vsock|iommu|panic|hub|ua-.*)[0-9]*$"#,
+        id.range(of: #"\A(pci|pcie|usb|ide|sata|serial|channel|console|virtio-serial|nvdimm|memnvdimm|dimm|memdimm|ram-node|balloon|input|video|sound|rng|watchdog|net|hostdev|tpm|fs|smartcard|redir|shmem|scsi|vsock|iommu|panic|hub|ua-.*)[0-9]*\z"#,
                  options: .regularExpression) != nil
     }
 

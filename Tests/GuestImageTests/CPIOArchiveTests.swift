@@ -95,6 +95,23 @@ import Testing
         }
     }
 
+    /// A crafted PT_DYNAMIC whose offset sits just below Int.max: reading its first entry
+    /// (offset + 16) overflowed and trapped (SIGILL) before every step was checked.
+    @Test func dynamicSegmentAtTheTopOfTheOffsetsIsAnError() throws {
+        var bytes = [UInt8](repeating: 0, count: 64 + 56)
+        bytes.replaceSubrange(0..<6, with: [0x7F, 0x45, 0x4C, 0x46, 2, 1])
+        func put(_ value: UInt64, at offset: Int, size: Int) {
+            for index in 0..<size { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
+        }
+        put(64, at: 0x20, size: 8)        // program headers right after the file header
+        put(56, at: 0x36, size: 2)        // one entry of 56 bytes
+        put(1, at: 0x38, size: 2)
+        put(2, at: 64, size: 4)           // PT_DYNAMIC
+        put(UInt64(Int.max) - 8, at: 64 + 8, size: 8)
+        put(0, at: 64 + 32, size: 8)
+        #expect(throws: ELFError.self) { try ELFFile(data: Data(bytes)) }
+    }
+
     @Test func libraryClosureIncludesLoaderAndLibc() throws {
         let files = try LibraryClosure().files(for: ["/usr/bin/ndctl"]).map(\.guestPath)
         #expect(files.contains("/usr/bin/ndctl"))

@@ -70,6 +70,17 @@ import Testing
         #expect(throws: TopologyError.self) { try document.validate(capabilities: .qemu10) }
     }
 
+    /// An id or name with a trailing newline: `$` matched before it, so "pmem0\n" passed and
+    /// reached backing-file names and the XML. Ids and names are whole-string matches.
+    @Test(arguments: [("name", #""nvdimm-single\n""#), ("id", #""pmem0\n""#)])
+    func aTrailingNewlineIsNotPartOfAnId(_ key: String, _ value: String) throws {
+        let (file, text) = try Repository.shipped("nvdimm-single")
+        let edited = text.replacingOccurrences(of: key == "name" ? "name: nvdimm-single" : "id: pmem0", with: "\(key): \(value)")
+        #expect(edited != text)
+        let error = try #require(throws: TopologyError.self) { try Topology.load(yaml: edited, file: file, capabilities: .qemu10) }
+        #expect(error.diagnostics.contains { $0.message.contains("is not a") })
+    }
+
     @Test func diagnosticsPrintLikeACompiler() {
         let diagnostic = TopologyDiagnostic(file: "topologies/x.yaml", line: 12, column: 5, message: "what is wrong", fix: "how to fix it")
         #expect(diagnostic.description == "topologies/x.yaml:12:5: error: what is wrong\n    fix: how to fix it")

@@ -76,7 +76,7 @@ public struct NdctlSuiteScenario: Scenario {
             if suites.isEmpty { return "suites names none; ndctl's suites are ndctl, dax and cxl" }
             if !unknown.isEmpty { return "suites names '\(unknown.joined(separator: ", "))'; ndctl's suites are ndctl, dax and cxl" }
         }
-        if let bad = loadFirst.first(where: { $0.isEmpty || $0.contains("/") || $0.hasSuffix(".ko") }) {
+        if let bad = loadFirst.first(where: { !ModuleIndex.isModuleName($0) }) {
             return "load-first '\(bad)' is not a module name; name modules (fsdev_dax) and give their files as modules"
         }
         return nil
