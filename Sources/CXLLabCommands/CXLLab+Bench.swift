@@ -156,8 +156,7 @@ extension CXLLab {
         /// `cxllab matrix FILE --jobs N` as a child process, so its wall time and peak memory
         /// are its own; its results go to a store of their own, not the history.
         static func matrixRun(file: String, jobs: Int, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.MatrixRun {
-            let executable = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(CommandLine.arguments[0]).standardized.path
+            guard let executable = TrustedProject.runningExecutable else { throw ValidationError("cannot find this program's own file in /proc/self/exe") }
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-bench-\(UUID().uuidString.prefix(8))").path
             let store = scratch + ".sqlite"
             let peakFile = scratch + ".peak"

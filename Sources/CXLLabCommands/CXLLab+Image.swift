@@ -13,7 +13,7 @@ extension CXLLab {
     }
 }
 
-/// Where the project's recipes live: beside the executable's package, or the working folder.
+/// Where the project's recipes live: $CXLLAB_HOME, or the package the executable was built in.
 enum ProjectFiles {
     static func recipe(named name: String) throws -> ImageRecipe {
         if name.hasSuffix(".yaml") || name.contains("/") { return try ImageRecipe.load(path: name) }
@@ -21,7 +21,7 @@ enum ProjectFiles {
             let path = folder + "/images/\(name).yaml"
             if FileManager.default.fileExists(atPath: path) { return try ImageRecipe.load(path: path) }
         }
-        throw ValidationError("no image recipe '\(name)': looked for images/\(name).yaml in \(searchFolders().joined(separator: ", "))")
+        throw ValidationError("no image recipe '\(name)': looked for images/\(name).yaml in \(describeSearch())")
     }
 
     /// The project folder that holds images/ and topologies/ (where relative cell paths start).
@@ -36,40 +36,28 @@ enum ProjectFiles {
         for root in searchFolders() where FileManager.default.fileExists(atPath: root + "/" + relative) {
             return root + "/" + relative
         }
-        throw ValidationError("cannot find \(relative) in \(searchFolders().joined(separator: ", ")); run cxllab from its source tree or set CXLLAB_HOME")
+        throw ValidationError("cannot find \(relative) in \(describeSearch()); set CXLLAB_HOME to cxllab's source tree")
     }
 
-    /// $CXLLAB_HOME, then the source tree this executable was built from (so cxllab finds its
-    /// recipes and topologies when run from elsewhere), then the working folder, but only one
-    /// that nobody else can write: cxllab builds the stand-in module's Makefile from there, as
-    /// root, and must not run another user's.
+    /// $CXLLAB_HOME, then the source tree the running executable was built in (found from
+    /// /proc/self/exe, so cxllab finds its recipes and topologies when run from elsewhere);
+    /// each only when this user owns it and its images/ and nobody else can write them:
+    /// cxllab builds the stand-in module's Makefile from there, as root. Never the working
+    /// folder or its ancestors.
     static func searchFolders() -> [String] {
-        searchFolders(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: CommandLine.arguments[0],
-                      workingFolder: FileManager.default.currentDirectoryPath)
+        searchFolders(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: TrustedProject.runningExecutable)
     }
 
-    static func searchFolders(home: String?, executable: String, workingFolder here: String) -> [String] {
-        var folders: [String] = []
-        if let home, !home.isEmpty { folders.append(home) }
-        // The package this executable was built in: .build/debug/cxllab resolves to
-        // .build/<triple>/debug/cxllab, so walk up to the folder that holds Package.swift.
-        var folder = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            folder = folder.deletingLastPathComponent()
-            if FileManager.default.fileExists(atPath: folder.path + "/Package.swift") {
-                folders.append(folder.path)
-                break
-            }
-        }
-        if !folders.contains(here), ownedAndPrivate(here), ownedAndPrivate(here + "/images") { folders.append(here) }
-        return folders
+    static func searchFolders(home: String?, executable: String?) -> [String] {
+        TrustedProject.roots(home: home, executable: executable).roots
     }
 
-    /// Owned by this user and not writable by anyone else (or absent).
-    static func ownedAndPrivate(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return errno == ENOENT }
-        return info.st_uid == geteuid() && info.st_mode & 0o022 == 0
+    /// The folders searched and the ones refused, for error messages.
+    static func describeSearch() -> String {
+        let found = TrustedProject.roots(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: TrustedProject.runningExecutable)
+        var words = found.roots.isEmpty ? "no project folder" : found.roots.joined(separator: ", ")
+        if !found.refused.isEmpty { words += "; refused: " + found.refused.joined(separator: "; ") }
+        return words
     }
 }
 

@@ -87,12 +87,11 @@ public struct LabPreparation: Sendable {
 public enum AgentBinary {
     public static func locate() throws -> String {
         if let explicit = LabSettings.current.agentExecutable { return explicit }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        var candidates = [executable.appendingPathComponent("cxllab-agent").path]
-        // Under `swift test` the runner sits in the same build folder, or one level down.
-        candidates.append(executable.deletingLastPathComponent().appendingPathComponent("cxllab-agent").path)
-        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-        throw LabError(.input, "the guest agent cxllab-agent was not found beside \(executable.path); build it with `swift build`, or set CXLLAB_AGENT")
+        // Beside the running cxllab as the kernel names it, never as argv[0] or the working
+        // folder would: the agent goes into every guest image.
+        if let found = TrustedProject.sibling("cxllab-agent") { return found }
+        throw LabError(.input, "the guest agent cxllab-agent was not found beside \(TrustedProject.runningExecutable ?? "cxllab"); "
+            + "build it with `swift build`, or set CXLLAB_AGENT")
     }
 
     public static func strippedCopy(cache: CacheDirectory) throws -> String {
