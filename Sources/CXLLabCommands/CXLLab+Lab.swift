@@ -64,7 +64,12 @@ extension CXLLab {
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command in a lab's guest, streaming its output; exits with its status.",
-            discussion: "Example: cxllab exec mylab -- ndctl list -RN"
+            discussion: """
+                The command's output is passed through raw, byte for byte, as ssh passes it: what the guest \
+                prints reaches your terminal, escape sequences included. (Reports and cxllab's own \
+                summaries show a guest's control characters as text instead.)
+                Example: cxllab exec mylab -- ndctl list -RN
+                """
         )
         @Argument(help: "The lab's name.") var name: String
         @Option(help: "Seconds the command may run (1 to 86400).") var timeout = 300

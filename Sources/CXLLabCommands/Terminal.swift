@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 import Synchronization
 
 /// Progress for people: a status line rewritten in place on a terminal, plain lines otherwise.
@@ -15,8 +16,10 @@ final class Terminal: Sendable {
         self.isInteractive = isatty(fileDescriptor) == 1
     }
 
-    /// Shows what is happening now.
+    /// Shows what is happening now. Progress can quote a guest, so its control characters
+    /// are shown as text; the terminal obeys only this class's own sequences.
     func status(_ text: String) {
+        let text = VisibleText.of(text).replacingOccurrences(of: "\n", with: " ")
         statusShown.withLock { shown in
             if isInteractive {
                 write("\r\u{1B}[2K\(text)")
@@ -34,8 +37,9 @@ final class Terminal: Sendable {
         }
     }
 
-    /// A line that stays.
+    /// A line that stays (control characters shown as text, as in `status`).
     func line(_ text: String) {
+        let text = VisibleText.of(text)
         statusShown.withLock { shown in
             if shown { write("\r\u{1B}[2K") }
             shown = false

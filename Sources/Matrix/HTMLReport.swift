@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 import Scenarios
 
 /// A static HTML report of a matrix run: one heatmap per topology (kernels and variants down,
@@ -111,11 +112,29 @@ public enum HTMLReport {
     /// Writes index.html, junit.xml and results.json into `folder`.
     public static func write(_ results: [CellResult], title: String, expectations: Expectations = Expectations([]), to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try html(results, title: title, expectations: expectations).write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
-        try JUnitReport.xml(results, name: title, expectations: expectations).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .utcISO8601
-        try encoder.encode(results).write(to: URL(fileURLWithPath: folder + "/results.json"))
+        // Each file on its own: one that cannot be written never costs the others.
+        var failures: [String] = []
+        func attempt(_ file: String, _ body: () throws -> Void) {
+            do { try body() } catch { failures.append("\(file): \(error)") }
+        }
+        attempt("index.html") {
+            try html(results, title: title, expectations: expectations).write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
+        }
+        attempt("junit.xml") {
+            try JUnitReport.xml(results, name: title, expectations: expectations).write(toFile: folder + "/junit.xml", atomically: true, encoding: .utf8)
+        }
+        attempt("results.json") {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .utcISO8601
+            try encoder.encode(results).write(to: URL(fileURLWithPath: folder + "/results.json"))
+        }
+        if !failures.isEmpty { throw ReportWriteError(folder: folder, failures: failures) }
+    }
+
+    public struct ReportWriteError: Error, CustomStringConvertible {
+        public let folder: String
+        public let failures: [String]
+        public var description: String { "could not write every report in \(folder): " + failures.joined(separator: "; ") }
     }
 }

@@ -14,7 +14,7 @@ public enum JUnitReport {
         root.attributes = [.init("name", name), .init("tests", String(suites.map(\.tests).reduce(0, +))),
                            .init("failures", String(suites.map(\.failures).reduce(0, +)))]
         root.children = suites.map { .element($0.tree) }
-        return try root.serialized(declaration: true)
+        return try root.carryingAnyText().serialized(declaration: true)
     }
 
     static func suite(_ judgement: Judgement) -> (tree: XMLTree, tests: Int, failures: Int) {
@@ -32,7 +32,7 @@ public enum JUnitReport {
         let facts = [("kernel", result.cell.pinned.release), ("repro", result.cell.command)] + result.scenario.facts.map { ($0.name, $0.value) }
         properties.children = facts.map { key, value in
             var property = XMLTree("property")
-            property.attributes = [.init("name", key), .init("value", VisibleText.of(value))]
+            property.attributes = [.init("name", key), .init("value", value)]
             return .element(property)
         }
         suite.children.append(.element(properties))
@@ -41,11 +41,11 @@ public enum JUnitReport {
             testcase.attributes = [.init("classname", result.cell.label), .init("name", "cell"), .init("time", String(format: "%.1f", result.seconds))]
             if result.verdict == .notApplicable {
                 var skipped = XMLTree("skipped")
-                skipped.attributes = [.init("message", VisibleText.of(result.scenario.notApplicable.joined(separator: "; ")))]
+                skipped.attributes = [.init("message", result.scenario.notApplicable.joined(separator: "; "))]
                 testcase.children.append(.element(skipped))
             } else {
                 var error = XMLTree("error")
-                error.attributes = [.init("message", VisibleText.of(result.scenario.error ?? "the cell did not run"))]
+                error.attributes = [.init("message", result.scenario.error ?? "the cell did not run")]
                 error.children = [.text("repro: \(result.cell.command)")]
                 testcase.children.append(.element(error))
             }
@@ -60,16 +60,16 @@ public enum JUnitReport {
             if run.verdict == .notApplicable {
                 // A suite's skipped test (exit 77), or one not run, and why.
                 var skipped = XMLTree("skipped")
-                skipped.attributes = [.init("message", VisibleText.of(run.message ?? "skipped"))]
+                skipped.attributes = [.init("message", run.message ?? "skipped")]
                 testcase.children.append(.element(skipped))
             } else if run.failed, judgement.expectedFailure {
                 var skipped = XMLTree("skipped")
-                skipped.attributes = [.init("message", VisibleText.of("expected failure: " + (judgement.rule?.summary ?? "an order rule expects it")))]
+                skipped.attributes = [.init("message", "expected failure: " + (judgement.rule?.summary ?? "an order rule expects it"))]
                 testcase.children.append(.element(skipped))
             } else if run.failed {
                 var failure = XMLTree("failure")
-                failure.attributes = [.init("message", VisibleText.of(run.message ?? "failed"))]
-                failure.children = [.text(VisibleText.of((run.evidence + ["repro: \(result.cell.command)"]).joined(separator: "\n")))]
+                failure.attributes = [.init("message", run.message ?? "failed")]
+                failure.children = [.text((run.evidence + ["repro: \(result.cell.command)"]).joined(separator: "\n"))]
                 testcase.children.append(.element(failure))
             }
             suite.children.append(.element(testcase))
@@ -78,7 +78,7 @@ public enum JUnitReport {
             var testcase = XMLTree("testcase")
             testcase.attributes = [.init("classname", result.cell.label), .init("name", "expectation"), .init("time", "0")]
             var failure = XMLTree("failure")
-            failure.attributes = [.init("message", VisibleText.of(judgement.message))]
+            failure.attributes = [.init("message", judgement.message)]
             failure.children = [.text("repro: \(result.cell.command)")]
             testcase.children.append(.element(failure))
             suite.children.append(.element(testcase))
@@ -86,7 +86,7 @@ public enum JUnitReport {
         let summary = result.scenario.detail.summaryLines
         if !summary.isEmpty {
             var output = XMLTree("system-out")
-            output.children = [.text(VisibleText.of(summary.joined(separator: "\n")))]
+            output.children = [.text(summary.joined(separator: "\n"))]
             suite.children.append(.element(output))
         }
         return (suite, tests, counted + extra)

@@ -1,9 +1,15 @@
 import Foundation
+import HostSupport
 
 extension CellOutcome {
     /// The report for people: what ran where, one line per case, then every violation with
-    /// its evidence.
+    /// its evidence. Guest text in it (kernel lines, device names) shows its control
+    /// characters as text: a console's escape sequences never reach the terminal.
     public func rendered() -> String {
+        VisibleText.of(renderedLines())
+    }
+
+    private func renderedLines() -> String {
         var lines: [String] = []
         let kernelLabel = kernel?.label ?? "an unresolved kernel"
         var heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"

@@ -116,13 +116,20 @@ public struct CaseResult: Sendable, Codable, Hashable {
     /// Every violation with the kernel's words.
     public let evidence: [String]
 
+    /// Evidence kept per case: a guest that floods its log must not flood the store and the
+    /// reports. What is cut is said where it was.
+    public static let evidenceLines = 200
+    public static let evidenceLineLength = 1000
+
     public init(name: String, round: Int, verdict: Verdict, seconds: Double, message: String?, evidence: [String]) {
         self.name = name
         self.round = round
         self.verdict = verdict
         self.seconds = seconds
-        self.message = message
-        self.evidence = evidence
+        self.message = message.map { VisibleText.capped($0, limit: Self.evidenceLineLength) }
+        var kept = evidence.prefix(Self.evidenceLines).map { VisibleText.capped($0, limit: Self.evidenceLineLength) }
+        if evidence.count > Self.evidenceLines { kept.append("[… \(evidence.count - Self.evidenceLines) more lines of evidence cut]") }
+        self.evidence = kept
     }
 
     public var failed: Bool { verdict.isFailure }

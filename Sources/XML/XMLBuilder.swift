@@ -1,5 +1,6 @@
 import CLibXML2
 import Foundation
+import HostSupport
 
 /// An XML namespace: a prefix bound to a URI (`xmlns:qemu='http://libvirt.org/...'`).
 public struct XMLNamespace: Sendable, Hashable {
@@ -74,6 +75,22 @@ public struct XMLTree: Sendable, Hashable {
     /// Elements among the children, in order.
     public var elements: [XMLTree] {
         children.compactMap { if case .element(let element) = $0 { element } else { nil } }
+    }
+
+    /// The same tree with every attribute value and text passed through `VisibleText`: what
+    /// a guest printed can hold characters XML 1.0 cannot carry (U+FFFE, an ESC), and a report
+    /// must be written whatever it holds. Documents for libvirt are not sanitized: there a bad
+    /// character is an error to show, not text to change.
+    public func carryingAnyText() -> XMLTree {
+        var copy = self
+        copy.attributes = attributes.map { Attribute($0.name, VisibleText.of($0.value), namespace: $0.namespace) }
+        copy.children = children.map { child in
+            switch child {
+            case .text(let text): .text(VisibleText.of(text))
+            case .element(let element): .element(element.carryingAnyText())
+            }
+        }
+        return copy
     }
 
     /// Writes the tree as a document through libxml2: two-space indentation, attributes in the
