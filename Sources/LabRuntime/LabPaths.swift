@@ -1,5 +1,6 @@
 import AgentProtocol
 import Foundation
+import Synchronization
 import HostSupport
 import Topology
 
@@ -33,6 +34,45 @@ public enum LabPaths {
             if LabError.isOutOfSpace(error) { throw diskFull(cause: error) }
             throw LabError(.host, "cannot make the lab folder \(folder): \(error.localizedDescription)", cause: error)
         }
+    }
+
+    /// Lab folders this process has claimed and not yet torn down.
+    private static let claimed = Mutex<Set<String>>([])
+
+    /// Claims a lab's folder for this process, atomically across processes (a lock per name,
+    /// held while the owner is checked and the folder made) and within it (a set of claims):
+    /// of two `up --name X` at once, the second fails here and removes nothing, so its
+    /// teardown can never delete the first one's folder. A folder whose owner is gone is
+    /// taken over. `release` gives the claim back once the folder is removed.
+    public static func claim(_ folder: String, labName: String) async throws {
+        let name = (folder as NSString).lastPathComponent
+        let locks = labsRoot + "/.claims"
+        do {
+            try FileManager.default.createDirectory(atPath: locks, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw LabError(.host, "cannot make \(locks) for lab name claims: \(error.localizedDescription)", cause: error)
+        }
+        try await FileLock.withLock(locks + "/" + name + ".lock") {
+            let fresh = claimed.withLock { $0.insert(folder).inserted }
+            guard fresh else {
+                throw LabError(.labExists, "a lab named \(labName) is being made by this cxllab already (\(folder)); pick another --name")
+            }
+            do {
+                if let owner = liveOwner(ofFolder: folder), owner != getpid() {
+                    throw LabError(.labExists, "a lab named \(labName) is being made by process \(owner) (\(folder)); pick another --name")
+                }
+                try? FileManager.default.removeItem(atPath: folder)
+                try makeLabFolder(folder)
+            } catch {
+                claimed.withLock { _ = $0.remove(folder) }
+                throw error
+            }
+        }
+    }
+
+    /// Gives back this process's claim on a folder it has removed.
+    static func release(_ folder: String) {
+        claimed.withLock { _ = $0.remove(folder) }
     }
 
     /// Free bytes on the file system that holds `path`, or nil when it cannot be read.

@@ -84,6 +84,7 @@ final class LabResources: @unchecked Sendable {
         QEMUPidFile.kill(inFolder: folder)
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
+        LabPaths.release(folder)
         SessionRegistry.shared.remove(self)
         releaseSlot()
     }

@@ -104,10 +104,8 @@ public final class LabSession: GuestAgent {
         if try libvirt.lookupDomain(named: domainName) != nil {
             throw LabError(.labExists, "a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
         }
-        if let owner = LabPaths.liveOwner(ofFolder: folder), owner != getpid() {
-            throw LabError(.labExists, "a lab named \(request.name) is being made by process \(owner) (\(folder)); pick another --name")
-        }
-        try? fm.removeItem(atPath: folder)
+        // Claimed before anything is made: a second lab of this name fails here, touching nothing.
+        try await LabPaths.claim(folder, labName: request.name)
         // Every connection keeps alive (Connection.keepAliveInterval): a daemon that stops
         // answering closes it within about 70 s, and cells then say libvirtd went away.
         await GuestSlots.shared.acquire()
@@ -115,7 +113,6 @@ public final class LabSession: GuestAgent {
         let cleanup = LabResources(folder: folder)
         SessionRegistry.shared.add(cleanup)
         do {
-            try LabPaths.makeLabFolder(folder)
             progress("preparing \(domainName)")
             try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
             try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")

@@ -124,6 +124,8 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             for scenario in matrix.scenarios {
                 if let problem = scenario.problem { throw MatrixError("\(path): scenario \(scenario.name): \(problem)") }
             }
+            let duplicates = duplicateEntries(yaml: text, file: path)
+            if !duplicates.isEmpty { throw MatrixError(duplicates.joined(separator: "\n")) }
             var withRules = matrix
             withRules.expect = try ExpectationParser.rules(yaml: text, file: path)
             return withRules

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import LabRuntime
+@testable import Matrix
+
+/// One lab name, one owner: a second claim fails cleanly and removes nothing of the first.
+@Suite struct LabNameClaimTests {
+    func uniqueFolder() -> String {
+        LabPaths.folder(ofDomain: "cxllab-claim-test-\(UUID().uuidString.prefix(8).lowercased())")
+    }
+
+    @Test func ofClaimsRacingForOneNameExactlyOneWinsAndKeepsItsFolder() async throws {
+        let folder = uniqueFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder); LabPaths.release(folder) }
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 { group.addTask { (try? await LabPaths.claim(folder, labName: "x")) != nil } }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        // The losers touched nothing: the winner's folder and owner file are there.
+        #expect(FileManager.default.fileExists(atPath: folder + "/" + LabPaths.ownerFile))
+    }
+
+    @Test func aFolderAnotherLiveProcessOwnsIsLeftAlone() async throws {
+        let folder = uniqueFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // pid 1 is alive and is not this process: another cxllab making this lab.
+        try "1\n".write(toFile: folder + "/" + LabPaths.ownerFile, atomically: true, encoding: .utf8)
+        try "the other lab's".write(toFile: folder + "/lab.json", atomically: true, encoding: .utf8)
+        let error = await #expect(throws: LabError.self) { try await LabPaths.claim(folder, labName: "x") }
+        #expect(error?.code == .labExists)
+        #expect(FileManager.default.fileExists(atPath: folder + "/lab.json"))
+        // Once that owner is gone, the folder is taken over.
+        try "999999999\n".write(toFile: folder + "/" + LabPaths.ownerFile, atomically: true, encoding: .utf8)
+        try await LabPaths.claim(folder, labName: "x")
+        LabPaths.release(folder)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/lab.json"))
+    }
+}
+
+@Suite struct MatrixDuplicateTests {
+    @Test func aCellListedTwiceIsRefusedWithItsLine() throws {
+        let path = FileManager.default.temporaryDirectory.path + "/cxllab-matrix-\(UUID().uuidString.prefix(6)).yaml"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try """
+            name: x
+            kernels:
+              - debian:bookworm
+              - debian:bookworm
+            topologies: [topologies/nvdimm-single.yaml]
+            scenarios:
+              - {name: driver-order, orders: "1"}
+              - {name: driver-order, orders: "1"}
+
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: MatrixError.self) { try MatrixFile.load(path: path) }
+        let message = error?.message ?? ""
+        #expect(message.contains("\(path):4:5: kernels lists 'debian:bookworm' twice (first at line 3)"), "\(message)")
+        #expect(message.contains("\(path):8:5: scenarios lists the same entry twice (first at line 7)"), "\(message)")
+    }
+}
