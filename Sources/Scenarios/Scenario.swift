@@ -193,6 +193,24 @@ public struct ScenarioOutcome: Sendable, Codable {
                         facts: facts, detail: .none)
     }
 
+    /// The name of the case a guest crash adds.
+    public static let guestCrashCase = "guest-crash"
+
+    /// The same outcome judged with the guest's crashes during the scenario: a panic, oops,
+    /// BUG or hung task the kernel reported while the scenario ran is a failure of the kernel
+    /// under test (exit 1, a bad revision for `git bisect`), never "could not run", even when
+    /// it also ended the scenario with an error. The crash lines and the console's last lines
+    /// are its evidence; what the scenario observed before stays. Warnings are not crashes.
+    public func addingGuestCrashes(_ alerts: [ConsoleAlert], console: [String]) -> ScenarioOutcome {
+        let crashes = alerts.filter { $0.kind != .warning }
+        guard let first = crashes.first else { return self }
+        let crash = CaseResult(name: Self.guestCrashCase, round: 0, verdict: .fail, seconds: 0,
+                               message: "the guest kernel crashed during the scenario (\(first.kind.rawValue)): \(first.line)",
+                               evidence: crashes.map(\.description) + ["--- console (last lines) ---"] + console)
+        return ScenarioOutcome(scenario: scenario, verdict: .fail, cases: cases + [crash], rounds: rounds, notApplicable: notApplicable,
+                               error: error, guestSeconds: guestSeconds, facts: facts, detail: detail)
+    }
+
     /// The same outcome with more said about its error (the disk filled, libvirtd went away).
     public func addingToError(_ words: String) -> ScenarioOutcome {
         guard let error else { return self }

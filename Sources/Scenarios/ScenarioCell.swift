@@ -98,7 +98,15 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
             let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
+            // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
+            // one before it (the boot) made `start` throw, and the cell could not run.
+            let alertsBefore = session.console.alertsSoFar.count
             var outcome = await scenario.run(setup, on: session, machine: GuestMachine(topology: prepared.topology, features: prepared.features), progress: progress)
+            session.console.catchUp()
+            let alertsDuring = Array(session.console.alertsSoFar.dropFirst(alertsBefore))
+            if alertsDuring.contains(where: { $0.kind != .warning }) {
+                outcome = outcome.addingGuestCrashes(alertsDuring, console: session.console.tail(40).split(separator: "\n").map(String.init))
+            }
             if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
                 outcome = outcome.addingToError(LabPaths.diskFull().message)
             }

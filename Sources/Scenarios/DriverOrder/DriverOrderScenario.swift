@@ -92,7 +92,19 @@ public struct DriverOrderScenario: Scenario {
         } catch let error as StepFailure {
             return OrderResult(order: loading.label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
                                coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: error.message)
+        } catch {
+            // The guest died or stopped answering: what this order saw so far is kept, and the
+            // run stops.
+            let partial = OrderResult(order: loading.label, registered: run.loadedAs, observations: run.observations, skipped: run.skipped,
+                                      coldplug: coldplug?.workers, seconds: (clock.now - start).seconds, error: "\(error)")
+            throw OrderInterrupted(partial: partial, cause: error)
         }
+    }
+
+    /// An order cut short by something other than a step's failure, with what it observed.
+    struct OrderInterrupted: Error {
+        let partial: OrderResult
+        let cause: any Error
     }
 
     /// What the driver must be after a step, or nil when any driver but fsdev_dax will do.
@@ -153,6 +165,8 @@ public struct DriverOrderScenario: Scenario {
         var devices: [ScenarioDevice] = []
         var notApplicable: [String] = []
         var rounds: [[OrderResult]] = []
+        // The round under way, kept whatever ends it.
+        var current: [OrderResult] = []
         var error: String?
         do {
             progress("making dax devices")
@@ -167,17 +181,21 @@ public struct DriverOrderScenario: Scenario {
                     // Every order of the set (or a sample), then the order udev makes.
                     let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round).map(Loading.sequence)
                         + [.modalias(workers: Self.coldplugWorkers)]
-                    var results: [OrderResult] = []
                     for (index, loading) in orders.enumerated() {
                         progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(loading.label)")
-                        results.append(try await runOrder(loading, plan: plan, devices: devices, room: room, guest: operations))
+                        current.append(try await runOrder(loading, plan: plan, devices: devices, room: room, guest: operations))
                     }
-                    rounds.append(results)
+                    rounds.append(current)
+                    current = []
                 }
             }
+        } catch let interrupted as OrderInterrupted {
+            current.append(interrupted.partial)
+            error = "\(interrupted.cause)"
         } catch let caught {
             error = "\(caught)"
         }
+        if !current.isEmpty { rounds.append(current) }
         let report = DriverOrderReport(drivers: plan.drivers, fsdev: plan.fsdev, devices: devices, rounds: rounds, seed: seed)
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: rounds.count, subjects: devices.count, notApplicable: notApplicable,
                                error: error, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .driverOrder(report))

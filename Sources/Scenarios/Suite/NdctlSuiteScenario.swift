@@ -152,6 +152,7 @@ public struct NdctlSuiteScenario: Scenario {
         var results: [SuiteReport.TestResult] = []
         var error: String?
         var loaded: [String] = []
+        var running: SuiteTest?
         do {
             try await labelPlatformNVDIMMs(machine: machine, operations: operations, progress: progress)
             loaded = try await loadFirstModules(plan: plan, operations: operations, progress: progress)
@@ -164,11 +165,18 @@ public struct NdctlSuiteScenario: Scenario {
                 }
                 let failed = results.filter { $0.verdict.isFailure }.count
                 progress("test \(index + 1)/\(plan.selected.count): \(test.name)" + (failed > 0 ? " (\(failed) failed so far)" : ""))
+                running = test
                 let result = try await runTest(test, plan: plan, operations: operations)
+                running = nil
                 results.append(result)
             }
         } catch let caught {
             error = "\(caught)"
+            // The test under way when the guest went away is kept, as an error with the reason.
+            if let test = running {
+                results.append(.init(name: test.name, suite: test.suite, verdict: .error, status: nil, seconds: 0,
+                                     message: "not finished: \(caught)", output: [], kernelLog: [], repro: repro(plan: plan, test: test.name)))
+            }
         }
         let report = SuiteReport(ndctlVersion: plan.build.version, testModules: plan.testModules, loadedFirst: loaded,
                                  results: results)
