@@ -25,7 +25,7 @@ backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dae
 release_packages=(libxml2-dev libxml2-utils libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
                   ca-certificates chromium tini
                   # building modules against Debian's headers, and a build root for trixie's kernels
-                  gcc make libc6-dev debootstrap curl
+                  gcc make libc6-dev debootstrap debian-archive-keyring
                   # building ndctl's tests (cxllab suite ndctl)
                   meson ninja-build libkmod-dev uuid-dev libjson-c-dev libkeyutils-dev libiniparser-dev
                   libtracefs-dev libtraceevent-dev

@@ -6,19 +6,22 @@ public struct AptSource: Sendable, Hashable {
     public var suites: [String]
     public var components: [String]
     public var signedBy: String?
+    /// `deb` (binary packages) or `deb-src` (source packages).
+    public var type = "deb"
 
-    public init(uri: String, suites: [String], components: [String], signedBy: String? = nil) {
+    public init(uri: String, suites: [String], components: [String], signedBy: String? = nil, type: String = "deb") {
         self.uri = uri
         self.suites = suites
         self.components = components
         self.signedBy = signedBy
+        self.type = type
     }
 
     /// One line per suite (`deb` lines take one suite each).
     public var lines: [String] {
         suites.map { suite in
             let options = signedBy.map { " [signed-by=\($0)]" } ?? ""
-            return "deb\(options) \(uri) \(suite) \(components.joined(separator: " "))"
+            return "\(type)\(options) \(uri) \(suite) \(components.joined(separator: " "))"
         }
     }
 }

@@ -36,7 +36,7 @@ public struct BuildRoot: Sendable {
             try? FileManager.default.removeItem(atPath: staging)
             progress("making a \(self.suite) build root (debootstrap, about a minute)")
             let result = try await ProcessRunner.run(
-                debootstrap, ["--variant=minbase", "--include=" + self.packages.joined(separator: ","), self.suite, staging, mirror],
+                debootstrap, try Self.debootstrapArguments(suite: self.suite, packages: self.packages, target: staging, mirror: mirror),
                 timeout: .seconds(1800)
             )
             guard result.succeeded else {
@@ -48,6 +48,19 @@ public struct BuildRoot: Sendable {
             try? FileManager.default.removeItem(atPath: self.path)
             try FileManager.default.moveItem(atPath: staging, toPath: self.path)
         }
+    }
+
+    /// debootstrap's arguments: every Release file checked against Debian's keyring, with no
+    /// fallback to an unsigned download (`--force-check-gpg`); without the keyring there is
+    /// no build root. What it installs is then built and run as root.
+    static func debootstrapArguments(suite: String, packages: [String], target: String, mirror: String,
+                                     keyring: String = DebianArchive.keyring) throws -> [String] {
+        guard FileManager.default.isReadableFile(atPath: keyring) else {
+            throw BuildRootError.missingTool(keyring, fix: "install Debian's debian-archive-keyring package (`make setup` does): "
+                + "debootstrap checks the \(suite) packages' signatures with it and cxllab never builds from an unsigned download")
+        }
+        return ["--variant=minbase", "--keyring=" + keyring, "--force-check-gpg", "--include=" + packages.joined(separator: ","),
+                suite, target, mirror]
     }
 
     /// Unpacks Debian packages (.deb files on the host) into the root, as dpkg would place them.

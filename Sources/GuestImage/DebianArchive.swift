@@ -18,6 +18,15 @@ public struct DebianArchive: Sendable {
         self.sources = Self.privateSources(from: hostSources)
     }
 
+    /// The archive's source packages of `suites`, in an apt root of their own (`deb-src`
+    /// lines signed by Debian's keyring), so the binary lists every lab reads stay as small
+    /// as they are.
+    public init(sourcesOf suites: [String], cache: CacheDirectory, hostSources: [AptSource] = AptSourcesReader.hostSources()) throws {
+        self.root = try cache.folder("apt-src")
+        let mirror = Self.privateSources(from: hostSources).first?.uri ?? Self.defaultMirror
+        self.sources = [AptSource(uri: mirror, suites: suites, components: ["main"], signedBy: Self.keyring, type: "deb-src")]
+    }
+
     /// The host's Debian mirror serves every suite cxllab adds; its security mirror, when it has
     /// one, serves bookworm-security (where bookworm's newest kernels are).
     static func privateSources(from host: [AptSource]) -> [AptSource] {
@@ -79,7 +88,7 @@ public struct DebianArchive: Sendable {
         guard force || previous != list || age == nil || age! > maxAge else { return }
         try await ProcessRunner.check(
             "apt-get", options + ["-q", "update"], timeout: .seconds(300),
-            context: "could not read Debian's package lists (suites \(Self.suites.joined(separator: ", ")))"
+            context: "could not read Debian's package lists (suites \(Set(sources.flatMap(\.suites)).sorted().joined(separator: ", ")))"
         )
         _ = fm.createFile(atPath: stamp, contents: Data())
     }

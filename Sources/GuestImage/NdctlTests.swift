@@ -174,21 +174,17 @@ public struct NdctlTestBuilder: Sendable {
     private func buildLocked(version: String, folder: String, archive: DebianArchive,
                              progress: @escaping @Sendable (String) -> Void) async throws -> NdctlTestBuild {
         let fm = FileManager.default
-        for tool in ["meson", "ninja", "curl"] where ExecutableLocator.find(tool) == nil { throw NdctlTestError.missingTool(tool) }
+        for tool in ["meson", "ninja", "apt-get"] where ExecutableLocator.find(tool) == nil { throw NdctlTestError.missingTool(tool) }
+        // The source comes through apt's signed chain (the Sources index's SHA-256), checked
+        // again before this build: meson and ninja run what it holds, as root.
+        let tarball = try await verifiedOrigTarball(version: version, progress: progress)
         try? fm.removeItem(atPath: folder)
         try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var done = false
         defer { if !done { try? fm.removeItem(atPath: folder) } }
-        let mirror = archive.sources.first?.uri ?? DebianArchive.defaultMirror
-        let url = "\(mirror)/pool/main/n/ndctl/ndctl_\(version).orig.tar.gz"
-        progress("fetching ndctl \(version)'s source")
-        let tarball = folder + "/ndctl_\(version).orig.tar.gz"
-        let fetched = try await ProcessRunner.run("curl", ["-fsSL", "--retry", "2", "-o", tarball, url], timeout: .seconds(300))
-        guard fetched.succeeded else { throw NdctlTestError.noSource("\(url): \(fetched.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines))") }
         try fm.createDirectory(atPath: folder + "/src", withIntermediateDirectories: true)
         try await ProcessRunner.check("tar", ["-xzf", tarball, "-C", folder + "/src", "--strip-components=1"], timeout: .seconds(120),
                                       context: "could not unpack \(tarball)")
-        try? fm.removeItem(atPath: tarball)
         progress("building ndctl \(version)'s tests (meson, ninja)")
         let source = folder + "/src"
         let setup = try await ProcessRunner.run("meson", ["setup", "build"] + Self.mesonOptions, currentDirectory: source, timeout: .seconds(300))
@@ -202,6 +198,17 @@ public struct NdctlTestBuilder: Sendable {
         done = true
         guard let built = try loaded(folder: folder, version: version) else { throw NdctlTestError.introspection("tests.json vanished") }
         return built
+    }
+
+    /// ndctl's orig tarball of upstream `version`, from Debian's source package, verified.
+    func verifiedOrigTarball(version: String, progress: @escaping @Sendable (String) -> Void) async throws -> String {
+        let source = try DebianSource(cache: cache)
+        let records = try await source.records(of: "ndctl").filter { Self.upstream(of: $0.version) == version }
+        guard let record = records.max(by: { $0.version.compare($1.version, options: .numeric) == .orderedAscending }),
+              let orig = record.files.first(where: { $0.name.hasPrefix("ndctl_\(version).orig.tar") }) else {
+            throw NdctlTestError.noSource("Debian's trixie Sources index has no ndctl \(version) with an orig tarball")
+        }
+        return try await source.fetch("ndctl", record: record, needed: [orig.name], progress: progress) + "/" + orig.name
     }
 
     static func tail(_ result: ProcessResult) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import HostSupport
 import Testing
+import TestSupport
 @testable import GuestImage
 
 /// Names never become paths: a bare word given to `--module` (or `--load-first`) names an
@@ -34,5 +35,64 @@ import Testing
         #expect(!ModuleIndex.isModuleName("./fsdev_dax"))
         #expect(!ModuleIndex.isModuleName("fsdev_dax.ko"))
         #expect(!ModuleIndex.isModuleName(""))
+    }
+}
+
+/// Everything cxllab builds as root comes through apt's signed chain.
+@Suite struct SignedDownloadTests {
+    @Test func sourceListsAreSignedByDebiansKeyring() throws {
+        let cache = CacheDirectory(path: NSTemporaryDirectory() + "cxllab-src-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(atPath: cache.path) }
+        let archive = try DebianArchive(sourcesOf: ["trixie"], cache: cache, hostSources: [])
+        #expect(archive.sources.flatMap(\.lines) == ["deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main"])
+    }
+
+    @Test func showsrcGivesEachFilesSHA256() {
+        let text = """
+            Package: ndctl
+            Binary: ndctl, daxctl
+            Version: 81-1
+            Checksums-Sha256:
+             \(String(repeating: "a", count: 64)) 2170 ndctl_81-1.dsc
+             \(String(repeating: "b", count: 64)) 392771 ndctl_81.orig.tar.gz
+            Files:
+             0123456789abcdef0123456789abcdef 2170 ndctl_81-1.dsc
+
+            Package: ndctl-other
+            Version: 1-1
+            Checksums-Sha256:
+             \(String(repeating: "c", count: 64)) 1 x.dsc
+            """
+        let records = DebianSource.parse(showsrc: text, package: "ndctl")
+        #expect(records == [DebianSource.Record(version: "81-1", files: [
+            .init(name: "ndctl_81-1.dsc", sha256: String(repeating: "a", count: 64)),
+            .init(name: "ndctl_81.orig.tar.gz", sha256: String(repeating: "b", count: 64)),
+        ])])
+    }
+
+    @Test func debootstrapChecksSignaturesOrDoesNotRun() throws {
+        let arguments = try BuildRoot.debootstrapArguments(suite: "trixie", packages: ["make"], target: "/t", mirror: "http://m/debian")
+        #expect(arguments.contains("--force-check-gpg"))
+        #expect(arguments.contains("--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"))
+        #expect(!arguments.contains("--no-check-gpg"))
+        #expect(throws: BuildRootError.self) {
+            try BuildRoot.debootstrapArguments(suite: "trixie", packages: [], target: "/t", mirror: "m", keyring: "/nonexistent/keyring.gpg")
+        }
+    }
+
+    /// ndctl's source from Debian, then a cached file tampered with: the next use finds it
+    /// does not match the signed index and fetches it again.
+    @Test(.tags(.network), .needsHost, .timeLimit(.minutes(5))) func aTamperedSourceFileIsFetchedAgain() async throws {
+        let cache = CacheDirectory(path: NSTemporaryDirectory() + "cxllab-src-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(atPath: cache.path) }
+        let source = try DebianSource(cache: cache)
+        let record = try #require(try await source.records(of: "ndctl").first)
+        let orig = try #require(record.files.first { $0.name.contains(".orig.tar") })
+        let folder = try await source.fetch("ndctl", record: record, needed: [orig.name])
+        #expect(try FileDigest.sha256(ofFile: folder + "/" + orig.name) == orig.sha256)
+        try Data("planted".utf8).write(to: URL(fileURLWithPath: folder + "/" + orig.name))
+        #expect(try DebianSource.mismatches(DebianSource.Record(version: record.version, files: [orig]), in: folder) == [orig.name])
+        let again = try await source.fetch("ndctl", record: record, needed: [orig.name])
+        #expect(try FileDigest.sha256(ofFile: again + "/" + orig.name) == orig.sha256)
     }
 }
