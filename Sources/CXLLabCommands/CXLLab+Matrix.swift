@@ -73,7 +73,7 @@ extension CXLLab {
                 terminal.line("Expectations: " + MatrixSummary.expectationCounts(judgements))
                 for judgement in judgements where !judgement.asExpected { terminal.line(judgement.message) }
             } else {
-                print(MatrixSummary.text(judgements, runID: runID, junit: junit))
+                print(VisibleText.of(MatrixSummary.text(judgements, runID: runID, junit: junit)))
             }
             let status = Expectations.exitStatus(judgements, expectedCells: cells.count)
             if status != 0 { throw ExitCode(status) }

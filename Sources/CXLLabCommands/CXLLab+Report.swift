@@ -47,7 +47,7 @@ extension CXLLab {
         func run() async throws {
             let archive = RunArchive(cache: cacheOptions.cache)
             let lines = RunDiff.lines(try archive.results(of: before), try archive.results(of: after))
-            print(lines.isEmpty ? "No cell changed." : lines.joined(separator: "\n"))
+            print(lines.isEmpty ? "No cell changed." : VisibleText.of(lines.joined(separator: "\n")))
             if lines.contains(where: { $0.hasPrefix("NEW FAILURE") }) { throw ExitCode(1) }
         }
     }

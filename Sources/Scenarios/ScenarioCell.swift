@@ -117,7 +117,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             var console: [String] = []
             if outcome.verdict.isFailure {
                 session.console.catchUp()
-                console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { VisibleText.capped(String($0), limit: CaseResult.evidenceLineLength) }
             }
             var keptLab: String?
             if keep {
