@@ -8,10 +8,15 @@ public struct ConsoleAlert: Sendable, Hashable, CustomStringConvertible {
         case panic, oops, bug, warning, hungTask = "hung-task"
         /// Kinds that end a cell at once: the guest is gone or cannot be trusted.
         public var isFatal: Bool { self == .panic }
+        /// Kinds after which the guest runs on but its session ends (after `crashGrace`): an
+        /// oops or BUG killed the task it hit, and calls that task served never return.
+        public var endsSession: Bool { self == .oops || self == .bug }
     }
     public let kind: Kind
     public let line: String
     public var description: String { "\(kind.rawValue): \(line)" }
+    /// How long a session outlives an oops or BUG.
+    public static let crashGrace = Duration.seconds(5)
 
     /// Classifies one console line.
     public static func classify(_ line: String) -> ConsoleAlert? {

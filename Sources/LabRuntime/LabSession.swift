@@ -196,9 +196,19 @@ public final class LabSession: GuestAgent {
         let console = console
         let tasks = [
             Task {
-                for await alert in console.alerts where alert.kind.isFatal {
-                    agent.close(reason: "the guest kernel panicked: \(alert.line)")
-                    return
+                for await alert in console.alerts {
+                    if alert.kind.isFatal {
+                        agent.close(reason: "the guest kernel panicked: \(alert.line)")
+                        return
+                    }
+                    if alert.kind.endsSession {
+                        // The task that hit it is dead, maybe holding locks: a call it was
+                        // answering never returns. The grace lets the kernel finish printing
+                        // the trace (the evidence) and any reply still coming arrive.
+                        try? await Task.sleep(for: ConsoleAlert.crashGrace)
+                        agent.close(reason: "the guest kernel crashed (\(alert.kind.rawValue)): \(alert.line)")
+                        return
+                    }
                 }
             },
             Task { [weak self] in
@@ -246,7 +256,9 @@ public final class LabSession: GuestAgent {
             if console.alertsSoFar.allSatisfy({ !$0.kind.isFatal }), let died = await emulatorDeath(after: error) { throw died }
             // A dying guest closes its channel before QEMU has written the panic to the
             // console: give the console the time to show one (it ends the wait at once).
-            if case .closed = error, await console.waitForFatal(deadline: .seconds(30)) == nil {
+            // One that an oops or BUG closed has its evidence already.
+            if case .closed = error, !console.alertsSoFar.contains(where: { $0.kind.endsSession }),
+               await console.waitForFatal(deadline: .seconds(30)) == nil {
                 console.catchUp()
             }
             if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {

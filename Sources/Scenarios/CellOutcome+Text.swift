@@ -82,6 +82,11 @@ extension CellOutcome {
                 }
             }
         }
+        if let crash = outcome.cases.first(where: { $0.name == ScenarioOutcome.guestCrashCase }) {
+            lines.append("")
+            lines.append("guest-crash: \(crash.message ?? "the guest kernel crashed during the scenario")")
+            for line in crash.evidence.prefix(30) { lines.append("    | \(line)") }
+        }
         if let error = outcome.error {
             lines.append("")
             lines.append("The run stopped early: \(error)")

@@ -43,4 +43,27 @@ import TestSupport
         #expect(run.output.contains("\(culprit) is the first bad commit"), "\(run.output)\(run.errorOutput)")
         _ = try await git(["bisect", "reset"], in: repo)
     }
+    /// A revision that crashes the guest during the scenario is bad, not untestable: exit 1
+    /// under --bisect with the crash as evidence (a crash used to become "could not run",
+    /// 125, and git bisect skipped the very commit that broke the kernel).
+    @Test func aCrashDuringTheScenarioIsABadRevision() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-crasher-\(UUID().uuidString.prefix(6))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        chmod(folder, 0o755)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let standIn = LabSessionTests.root + "/images/modules/fsdev_dax"
+        try FileManager.default.copyItem(atPath: standIn + "/Kbuild", toPath: folder + "/Kbuild")
+        let source = try String(contentsOfFile: standIn + "/fsdev_dax.c", encoding: .utf8)
+        let probe = "static int fsdev_standin_probe(struct dev_dax *dev_dax)\n{\n\treturn 0;"
+        #expect(source.contains(probe))
+        // Binding it (the scenario's explicit round trip) dereferences NULL: an oops.
+        try source.replacingOccurrences(of: probe, with: probe.replacingOccurrences(of: "\treturn 0;", with: "\t*(volatile int *)0 = 1;\n\treturn 0;"))
+            .write(toFile: folder + "/fsdev_dax.c", atomically: true, encoding: .utf8)
+        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let run = try await ProcessRunner.run(executable, ["run", LabSessionTests.root + "/topologies/nvdimm-single.yaml", "--module", folder,
+                                                           "--orders", "1", "--bisect"], timeout: .seconds(900))
+        #expect(run.status == 1, "\(run.output)\(run.errorOutput)")
+        #expect(run.output.contains("guest-crash"), "\(run.output)")
+        #expect(run.output.contains("NULL pointer dereference") || run.output.contains("Oops"), "\(run.output)")
+    }
 }
