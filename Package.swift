@@ -41,8 +41,11 @@ let package = Package(
             dependencies: ["Agent"],
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
-        .target(name: "GuestImage", dependencies: ["HostSupport", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", .product(name: "Yams", package: "Yams")]),
+        // The one guard every YAML reader runs before Yams composes: libyaml's events, through
+        // Yams' own copy of libyaml (CYaml, in the Yams product's closure).
+        .target(name: "YAMLGuard", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "GuestImage", dependencies: ["HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
         .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML", "Topology"]),
         // Labs at run time: sessions, the agent connection, console watching, preparation,
         // lab paths and records, interrupt teardown, lookup and clean.
@@ -53,7 +56,7 @@ let package = Package(
         // (the only SQLite user) and the reports.
         .target(
             name: "Matrix",
-            dependencies: ["GuestImage", "HostSupport", "LabRuntime", "Scenarios", "XML",
+            dependencies: ["GuestImage", "HostSupport", "LabRuntime", "Scenarios", "XML", "YAMLGuard",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
         // cxllab bench: QEMU run directly, domain start latency, the figures.
@@ -78,9 +81,10 @@ let package = Package(
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt", "TestSupport"]),
         .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport", "TestSupport"]),
+        .testTarget(name: "YAMLGuardTests", dependencies: ["YAMLGuard", "TestSupport"]),
         .testTarget(
             name: "TopologyTests",
-            dependencies: ["Topology", "XML", "HostSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Topology", "XML", "HostSupport", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Snapshots", "Broken"]
         ),
     ],

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import YAMLGuard
 
 /// What goes into a guest image, from a YAML file under images/.
 public struct ImageRecipe: Sendable, Codable, Hashable {
@@ -54,8 +55,21 @@ public struct ImageRecipe: Sendable, Codable, Hashable {
 
 public struct RecipeError: Error, Sendable, CustomStringConvertible {
     public let file: String
+    /// 1-based line and column, when the problem has a place in the file.
+    public let place: (line: Int, column: Int)?
     public let message: String
-    public var description: String { "\(file): \(message)" }
+
+    public init(file: String, place: (line: Int, column: Int)? = nil, message: String) {
+        self.file = file
+        self.place = place
+        self.message = message
+    }
+
+    /// `file:line:column: message`, the form editors link to the place, or `file: message`.
+    public var description: String {
+        guard let place else { return "\(file): \(message)" }
+        return "\(file):\(place.line):\(place.column): \(message)"
+    }
 }
 
 extension ImageRecipe {
@@ -84,6 +98,13 @@ extension ImageRecipe {
     }
 
     public static func parse(_ text: String, file: String) throws -> ImageRecipe {
+        // Before Yams composes it: aliases as keys make composing exponential, deep nesting
+        // recursive; a recipe needs neither.
+        do {
+            try YAMLGuard.check(text)
+        } catch {
+            throw RecipeError(file: file, place: (error.line, error.column), message: "\(error.message); fix: \(error.fix)")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -93,8 +114,7 @@ extension ImageRecipe {
         guard let mapping = node?.mapping else { throw RecipeError(file: file, message: "must be a mapping with name, binaries and modules") }
         for (key, _) in mapping {
             guard let name = key.string, knownKeys.contains(name) else {
-                let mark = key.mark.map { "\($0.line):\($0.column): " } ?? ""
-                throw RecipeError(file: file, message: "\(mark)unknown key '\(key.string ?? "?")'; known keys: \(knownKeys.sorted().joined(separator: ", "))")
+                throw RecipeError(file: file, place: key.mark.map { ($0.line, $0.column) }, message: "unknown key '\(key.string ?? "?")'; known keys: \(knownKeys.sorted().joined(separator: ", "))")
             }
         }
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import Scenarios
 import Yams
+import YAMLGuard
 
 /// What a matrix file says its cells should do: known outcomes as data, so a run fails on a
 /// change (a new failure, a bug fixed but not marked so, a rate outside its band), not on
@@ -73,6 +74,13 @@ public enum ExpectationParser {
 
     /// The `expect` section of a matrix file, read with the place of every rule and key.
     public static func rules(yaml text: String, file: String) throws -> [ExpectationRule] {
+        // Before Yams composes it, as for every YAML file cxllab reads (MatrixFile.load checks
+        // the same text first; this keeps the entry point safe on its own).
+        do {
+            try YAMLGuard.check(text)
+        } catch {
+            throw ExpectationError(problems: ["\(file):\(error.line):\(error.column): \(error.message); fix: \(error.fix)"])
+        }
         guard let root = try Yams.compose(yaml: text), let expect = root.mapping?["expect"] else { return [] }
         var problems: [String] = []
         func place(_ node: Node) -> String {

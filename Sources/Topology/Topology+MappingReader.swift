@@ -55,10 +55,6 @@ struct MappingReader {
             sink.error(entry.key, "`\(key)` in \(what) has no value", fix: "give `\(key)` a value, or delete the line")
             return nil
         }
-        if case .alias = entry.value {
-            sink.error(entry.value.location, "`\(key)` in \(what) is a YAML alias", fix: "write the value out; topology files do not use anchors and aliases")
-            return nil
-        }
         return entry.value
     }
 
