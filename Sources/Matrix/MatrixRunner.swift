@@ -109,7 +109,7 @@ extension MatrixCell {
             let driverOrder = DriverOrderScenario(drivers: drivers, modules: modules.map { ModuleSpec(parsing: rooted($0)) },
                                                   standInSource: rooted(standInSource), selection: selection, seed: seed, repeats: repeats)
             var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: recipe, scenario: driverOrder,
-                                    runID: runID, cellID: id)
+                                    runID: runID, cellID: id, pinned: pinned)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
         case "race":
@@ -119,7 +119,7 @@ extension MatrixCell {
             let race = RaceScenario(drivers: drivers, modules: modules.map(rooted), standInSource: rooted(standInSource), kinds: raceKinds,
                                     rounds: repeats, seed: seed, workers: workers)
             var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: recipe, scenario: race,
-                                    runID: runID, cellID: id)
+                                    runID: runID, cellID: id, pinned: pinned)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
         case "ndctl-suite":
@@ -132,7 +132,7 @@ extension MatrixCell {
                 return .couldNotRun(scenario, error: "\(error)", kernel: pinned, topology: topology)
             }
             var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: suiteRecipe, scenario: suite,
-                                    runID: runID, cellID: id)
+                                    runID: runID, cellID: id, pinned: pinned)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
         default:

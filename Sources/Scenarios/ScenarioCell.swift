@@ -53,14 +53,33 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     public var keep = false
     /// Records the lab's launch and agent requests and replies (`cxllab bench`, `--transcript`).
     public var transcript: SessionTranscript?
+    /// The kernel as the run pinned it, when a run did: the cell boots that image or none. A
+    /// `build:` or `files:` kernel is imported again when its files changed, so a tree rebuilt
+    /// during a matrix would otherwise boot another kernel under this cell's id.
+    public var pinned: PinnedKernel?
+    /// Where the kernel reference is resolved: the store, or a stand-in in tests.
+    public var resolver: (any KernelResolving)?
 
-    public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String) {
+    public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String,
+                pinned: PinnedKernel? = nil) {
         self.kernel = kernel
         self.topology = topology
         self.recipe = recipe
         self.scenario = scenario
         self.runID = runID
         self.cellID = cellID
+        self.pinned = pinned
+    }
+
+    /// The kernel this cell boots: the reference resolved, and refused when it is not the
+    /// image the run pinned.
+    func resolveKernel(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
+        let resolver: any KernelResolving = try self.resolver ?? KernelStore(cache: cache)
+        let found = try await resolver.kernel(try KernelReference(parsing: kernel), progress: progress)
+        if let pinned, found.imageSHA256 != pinned.imageSHA256 {
+            throw PinMismatch(reference: kernel, pinned: pinned, found: found)
+        }
+        return found
     }
 
     /// The lab's name: unique per run and cell, and a valid lab name whatever the run id.
@@ -71,7 +90,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     }
 
     public func run(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
-        var pinned: PinnedKernel?
+        var pinned = self.pinned
         var topologyName = (topology as NSString).lastPathComponent
         var accelerator = "n/a"
         var imageKey: String?
@@ -79,7 +98,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             // The kernel's config is read once and let go before the lab boots (a Debian config
             // is a megabyte, and cells run side by side for long).
             func prepare() async throws -> (S.Setup, PreparedLab) {
-                let found = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel), progress: progress)
+                let found = try await resolveKernel(cache: cache, progress: progress)
                 let underTest = KernelUnderTest(kernel: found, reference: kernel)
                 pinned = underTest.pinned
                 let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
@@ -132,5 +151,18 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         } catch {
             return .couldNotRun(scenario.name, error: "\(error)", kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
         }
+    }
+}
+
+/// A kernel that is no longer the one its run pinned.
+public struct PinMismatch: Error, Sendable, CustomStringConvertible {
+    public let reference: String
+    public let pinned: PinnedKernel
+    public let found: Kernel
+
+    public var description: String {
+        "kernel \(reference) is not the one this run pinned: it was \(pinned.release) with image \(pinned.imageSHA256.prefix(12)), "
+            + "and is now \(found.release) with image \(found.imageSHA256.prefix(12)) (the tree was rebuilt or its files changed during the run); "
+            + "this cell does not boot another kernel under its id: run the matrix again to pin the new one"
     }
 }
