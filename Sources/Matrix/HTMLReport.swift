@@ -59,7 +59,10 @@ public enum HTMLReport {
                 body += "<div class=\"failure\(judgement.expectedFailure ? " known" : "")\" id=\"cell-\(escape(result.cellID))\"><h3>\(escape(result.cell.label))</h3>\n"
                 body += "<p class=expectation>\(escape(judgement.message))</p>\n"
                 for fact in result.scenario.facts { body += "<p>\(escape(fact.name)): \(escape(fact.value))</p>\n" }
-                if let error = result.scenario.error { body += "<pre>\(escape(error))</pre>\n" }
+                if let error = result.scenario.error {
+                    let kind = result.scenario.failure.map { "<p class=failure-kind>\(escape($0.kind))</p>" } ?? ""
+                    body += "\(kind)<pre>\(escape(error))</pre>\n"
+                }
                 for run in result.cases where run.failed {
                     body += "<p><b>\(escape(run.name))</b>\(run.message.map { " — " + escape($0) } ?? "")</p>"
                     if !run.evidence.isEmpty { body += "<pre>\(escape(run.evidence.joined(separator: "\n")))</pre>" }

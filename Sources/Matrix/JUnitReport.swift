@@ -46,6 +46,7 @@ public enum JUnitReport {
             } else {
                 var error = XMLTree("error")
                 error.attributes = [.init("message", result.scenario.error ?? "the cell did not run")]
+                    + (result.scenario.failure.map { [.init("type", $0.kind)] } ?? [])
                 error.children = [.text("repro: \(result.cell.command)")]
                 testcase.children.append(.element(error))
             }

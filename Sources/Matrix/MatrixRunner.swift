@@ -104,7 +104,7 @@ extension MatrixCell {
         switch scenario {
         case DriverOrderScenario(standInSource: "").name:
             guard let selection = OrderSelection(argument: orders) else {
-                return .couldNotRun(scenario, error: "orders '\(orders)' is neither 'all' nor a positive number", kernel: pinned, topology: topology)
+                return .couldNotRun(scenario, failure: .input("orders '\(orders)' is neither 'all' nor a positive number"), kernel: pinned, topology: topology)
             }
             let driverOrder = DriverOrderScenario(drivers: drivers, modules: modules.map { ModuleSpec(parsing: rooted($0)) },
                                                   standInSource: rooted(standInSource), selection: selection, seed: seed, repeats: repeats)
@@ -114,7 +114,7 @@ extension MatrixCell {
             return await cell.run(cache: cache, progress: progress)
         case "race":
             guard let raceKinds = RaceKind.parse(list: (kinds ?? RaceKind.allCases.map(\.rawValue)).joined(separator: ",")) else {
-                return .couldNotRun(scenario, error: "kinds '\((kinds ?? []).joined(separator: ","))' names an unknown race kind", kernel: pinned, topology: topology)
+                return .couldNotRun(scenario, failure: .input("kinds '\((kinds ?? []).joined(separator: ","))' names an unknown race kind"), kernel: pinned, topology: topology)
             }
             let race = RaceScenario(drivers: drivers, modules: modules.map(rooted), standInSource: rooted(standInSource), kinds: raceKinds,
                                     rounds: repeats, seed: seed, workers: workers)
@@ -129,14 +129,14 @@ extension MatrixCell {
             do {
                 suiteRecipe = try ImageRecipe.load(path: rooted("images/ndctl-suite.yaml"))
             } catch {
-                return .couldNotRun(scenario, error: "\(error)", kernel: pinned, topology: topology)
+                return .couldNotRun(scenario, failure: OutcomeError(error), kernel: pinned, topology: topology)
             }
             var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: suiteRecipe, scenario: suite,
                                     runID: runID, cellID: id, pinned: pinned)
             cell.keep = keep
             return await cell.run(cache: cache, progress: progress)
         default:
-            return .couldNotRun(scenario, error: "unknown scenario '\(scenario)'", kernel: pinned, topology: topology)
+            return .couldNotRun(scenario, failure: .input("unknown scenario '\(scenario)'"), kernel: pinned, topology: topology)
         }
     }
 }

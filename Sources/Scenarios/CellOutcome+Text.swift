@@ -39,7 +39,7 @@ extension CellOutcome {
             return lines.joined(separator: "\n")
         case .error where outcome.cases.isEmpty:
             lines.append("")
-            lines.append("The run could not be done: \(outcome.error ?? "no reason given")")
+            lines.append("The run could not be done\(outcome.failure.map { " (\($0.kind))" } ?? ""): \(outcome.error ?? "no reason given")")
             return lines.joined(separator: "\n")
         default:
             break

@@ -164,8 +164,11 @@ public struct ScenarioOutcome: Sendable, Codable {
     /// Parts of the topology the kernel could not turn into what the scenario needs, in its
     /// own words.
     public let notApplicable: [String]
-    /// Why the run could not be done, when it could not.
+    /// Why the run could not be done, when it could not, in words (`failure`'s message).
     public let error: String?
+    /// The same, typed: the layer that failed, its code and evidence. Nil in results stored
+    /// before it existed.
+    public let failure: OutcomeError?
     /// Seconds of guest work.
     public let guestSeconds: Double
     public let facts: [Fact]
@@ -173,23 +176,30 @@ public struct ScenarioOutcome: Sendable, Codable {
 
     /// `subjects`: how many things the scenario had to judge (dax devices, tests); with none,
     /// the outcome is not applicable when the kernel said why, else an error.
-    public init(scenario: String, cases: [CaseResult], rounds: Int, subjects: Int, notApplicable: [String], error: String?,
+    public init(scenario: String, cases: [CaseResult], rounds: Int, subjects: Int, notApplicable: [String], failure: OutcomeError?,
                 guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
         let verdict: Verdict
         if subjects == 0 && !notApplicable.isEmpty {
             verdict = .notApplicable
-        } else if error != nil || subjects == 0 {
+        } else if failure != nil || subjects == 0 {
             verdict = .error
         } else {
             verdict = cases.contains(where: \.failed) ? .fail : .pass
         }
-        self.init(scenario: scenario, verdict: verdict, cases: cases, rounds: rounds, notApplicable: notApplicable, error: error,
+        self.init(scenario: scenario, verdict: verdict, cases: cases, rounds: rounds, notApplicable: notApplicable, failure: failure,
                   guestSeconds: guestSeconds, facts: facts, detail: detail)
     }
 
+    /// The same with the scenario's own reason in words.
+    public init(scenario: String, cases: [CaseResult], rounds: Int, subjects: Int, notApplicable: [String], error: String?,
+                guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
+        self.init(scenario: scenario, cases: cases, rounds: rounds, subjects: subjects, notApplicable: notApplicable,
+                  failure: error.map(OutcomeError.scenario), guestSeconds: guestSeconds, facts: facts, detail: detail)
+    }
+
     /// A run that could not be done at all.
-    public static func couldNotRun(_ scenario: String, error: String, facts: [Fact] = []) -> ScenarioOutcome {
-        ScenarioOutcome(scenario: scenario, cases: [], rounds: 0, subjects: 0, notApplicable: [], error: error, guestSeconds: 0,
+    public static func couldNotRun(_ scenario: String, failure: OutcomeError, facts: [Fact] = []) -> ScenarioOutcome {
+        ScenarioOutcome(scenario: scenario, cases: [], rounds: 0, subjects: 0, notApplicable: [], failure: failure, guestSeconds: 0,
                         facts: facts, detail: .none)
     }
 
@@ -208,24 +218,25 @@ public struct ScenarioOutcome: Sendable, Codable {
                                message: "the guest kernel crashed during the scenario (\(first.kind.rawValue)): \(first.line)",
                                evidence: crashes.map(\.description) + ["--- console (last lines) ---"] + console)
         return ScenarioOutcome(scenario: scenario, verdict: .fail, cases: cases + [crash], rounds: rounds, notApplicable: notApplicable,
-                               error: error, guestSeconds: guestSeconds, facts: facts, detail: detail)
+                               failure: failure, guestSeconds: guestSeconds, facts: facts, detail: detail)
     }
 
     /// The same outcome with more said about its error (the disk filled, libvirtd went away).
     public func addingToError(_ words: String) -> ScenarioOutcome {
-        guard let error else { return self }
+        guard let failure else { return self }
         return ScenarioOutcome(scenario: scenario, verdict: verdict, cases: cases, rounds: rounds, notApplicable: notApplicable,
-                               error: error + "; " + words, guestSeconds: guestSeconds, facts: facts, detail: detail)
+                               failure: failure.adding(words), guestSeconds: guestSeconds, facts: facts, detail: detail)
     }
 
-    private init(scenario: String, verdict: Verdict, cases: [CaseResult], rounds: Int, notApplicable: [String], error: String?,
+    private init(scenario: String, verdict: Verdict, cases: [CaseResult], rounds: Int, notApplicable: [String], failure: OutcomeError?,
                  guestSeconds: Double, facts: [Fact], detail: ScenarioDetail) {
         self.scenario = scenario
         self.verdict = verdict
         self.cases = cases
         self.rounds = rounds
         self.notApplicable = notApplicable
-        self.error = error
+        self.error = failure?.message
+        self.failure = failure
         self.guestSeconds = guestSeconds
         self.facts = facts
         self.detail = detail

@@ -30,9 +30,9 @@ public struct CellOutcome: Sendable, Codable {
     }
 
     /// A cell that never reached its lab.
-    public static func couldNotRun(_ scenario: String, error: String, kernel: PinnedKernel?, topology: String,
+    public static func couldNotRun(_ scenario: String, failure: OutcomeError, kernel: PinnedKernel?, topology: String,
                                    accelerator: String = "n/a", imageKey: String? = nil) -> CellOutcome {
-        CellOutcome(outcome: .couldNotRun(scenario, error: error), kernel: kernel, topology: topology, accelerator: accelerator,
+        CellOutcome(outcome: .couldNotRun(scenario, failure: failure), kernel: kernel, topology: topology, accelerator: accelerator,
                     imageKey: imageKey, console: [], keptLab: nil)
     }
 
@@ -149,7 +149,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             return CellOutcome(outcome: outcome, kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey,
                                console: console, keptLab: keptLab)
         } catch {
-            return .couldNotRun(scenario.name, error: "\(error)", kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
+            return .couldNotRun(scenario.name, failure: OutcomeError(error), kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
         }
     }
 }

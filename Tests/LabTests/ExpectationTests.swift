@@ -229,7 +229,7 @@ import XML
     @Test func aCellThatCouldNotRunExitsTwo() async throws {
         let plan = try await Self.plan(Self.v9Rule)
         let fixed = try cell(plan, "nvdimm automatch=0")
-        let judgement = plan.expectations.judge(Fixtures.result(fixed, .couldNotRun("driver-order", error: "no agent")))
+        let judgement = plan.expectations.judge(Fixtures.result(fixed, .couldNotRun("driver-order", failure: OutcomeError(layer: .guest, code: "boot-failed", message: "no agent"))))
         #expect(judgement.couldNotRun && judgement.message.contains("COULD NOT RUN"))
         #expect(Expectations.exitStatus([judgement], expectedCells: 1) == 2)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 @testable import LabRuntime
 @testable import Scenarios
 import Testing
@@ -39,7 +40,8 @@ import Topology
 
     @Test func warningsAloneAndCrashesBeforeTheScenarioAreNotFailures() {
         #expect(Self.passing().addingGuestCrashes([Self.warning], console: []).verdict == .pass)
-        let boot = CellOutcome.couldNotRun("driver-order", error: "lab x: the guest kernel panicked: Kernel panic", kernel: nil, topology: "t")
+        let boot = CellOutcome.couldNotRun("driver-order", failure: OutcomeError(LabError(.guestPanicked, "lab x: the guest kernel panicked: Kernel panic")),
+                                           kernel: nil, topology: "t")
         #expect(boot.verdict.exitStatus(bisect: true) == 125)
     }
 
@@ -60,5 +62,36 @@ import Topology
         #expect(outcome.cases.count >= 3, "the finished orders and the one under way: \(outcome.cases.map(\.name))")
         #expect(outcome.cases.contains { $0.verdict == .fail }, "V9's failures seen before the cut stay")
         #expect(outcome.cases.last?.verdict == .error)
+    }
+}
+
+/// An outcome keeps why it could not run as a layer and a code, to the store and the reports.
+@Suite struct OutcomeErrorTests {
+    @Test func caughtErrorsKeepTheirLayerAndCode() {
+        let emulator = OutcomeError(LabError(.emulatorDied, "lab x: QEMU itself died", console: "line 1\nline 2"))
+        #expect(emulator.layer == .emulator && emulator.code == "emulator-died" && emulator.evidence == ["line 1", "line 2"])
+        #expect(OutcomeError(LabError(.bootFailed, "no agent")).layer == .guest)
+        #expect(OutcomeError(LabError(.labExists, "taken")).layer == .input)
+        #expect(OutcomeError(LabError(.diskFull, "full")).layer == .host)
+        #expect(OutcomeError(KernelStoreError.notCached("x")).layer == .kernel)
+        #expect(OutcomeError(ModuleBuildError.noHeaders("build:/x")).layer == .build)
+        #expect(OutcomeError(RecipeError(file: "r.yaml", message: "bad")).layer == .input)
+        #expect(OutcomeError(CocoaError(.fileNoSuchFile)).layer == .host)
+    }
+
+    @Test func theFailureTravelsThroughTheStoreAndOldRowsStillRead() throws {
+        let outcome = CellOutcome.couldNotRun("driver-order", failure: OutcomeError(LabError(.emulatorDied, "QEMU died")), kernel: nil, topology: "t")
+        let data = try JSONEncoder().encode(outcome)
+        let back = try JSONDecoder().decode(CellOutcome.self, from: data)
+        #expect(back.outcome.failure?.code == "emulator-died")
+        #expect(back.outcome.error == "QEMU died")
+        // A row written before outcomes had a typed failure: no "failure" key.
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var inner = try #require(object["outcome"] as? [String: Any])
+        inner.removeValue(forKey: "failure")
+        object["outcome"] = inner
+        let old = try JSONDecoder().decode(CellOutcome.self, from: try JSONSerialization.data(withJSONObject: object))
+        #expect(old.outcome.failure == nil && old.outcome.error == "QEMU died" && old.verdict == .error)
+        #expect(outcome.rendered().contains("could not be done (emulator emulator-died)"))
     }
 }

@@ -167,14 +167,14 @@ public struct DriverOrderScenario: Scenario {
         var rounds: [[OrderResult]] = []
         // The round under way, kept whatever ends it.
         var current: [OrderResult] = []
-        var error: String?
+        var failure: OutcomeError?
         do {
             progress("making dax devices")
             let made = try await Self.makeDevices(operations, drivers: plan.drivers, machine: machine)
             devices = made.devices
             notApplicable = made.notApplicable
             if devices.isEmpty {
-                if notApplicable.isEmpty { error = "no dax device could be made from this topology" }
+                if notApplicable.isEmpty { failure = .scenario("no dax device could be made from this topology") }
             } else {
                 let room = try await HotAddRoom.find(operations, machine: machine)
                 for round in 0..<repeats {
@@ -191,13 +191,13 @@ public struct DriverOrderScenario: Scenario {
             }
         } catch let interrupted as OrderInterrupted {
             current.append(interrupted.partial)
-            error = "\(interrupted.cause)"
+            failure = OutcomeError(interrupted.cause)
         } catch let caught {
-            error = "\(caught)"
+            failure = OutcomeError(caught)
         }
         if !current.isEmpty { rounds.append(current) }
         let report = DriverOrderReport(drivers: plan.drivers, fsdev: plan.fsdev, devices: devices, rounds: rounds, seed: seed)
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: rounds.count, subjects: devices.count, notApplicable: notApplicable,
-                               error: error, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .driverOrder(report))
+                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .driverOrder(report))
     }
 }

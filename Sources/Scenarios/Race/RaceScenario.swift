@@ -101,7 +101,7 @@ public struct RaceScenario: Scenario {
         var devices: [ScenarioDevice] = []
         var notApplicable: [String] = []
         var results: [RaceRoundResult] = []
-        var error: String?
+        var failure: OutcomeError?
         do {
             progress("making dax devices")
             // The devices driver-order makes, from the same topology.
@@ -109,7 +109,7 @@ public struct RaceScenario: Scenario {
             devices = made.devices
             notApplicable = made.notApplicable
             if devices.isEmpty {
-                if notApplicable.isEmpty { error = "no dax device could be made from this topology" }
+                if notApplicable.isEmpty { failure = .scenario("no dax device could be made from this topology") }
             } else {
                 let runner = try await RaceRound.Runner.make(plan: plan.base, devices: devices, guest: operations, workers: workers,
                                                              maximumDelay: maximumDelayMicroseconds, timeout: roundTimeoutSeconds)
@@ -122,24 +122,24 @@ public struct RaceScenario: Scenario {
                         results.append(result)
                         consecutiveErrors = result.verdict == .error ? consecutiveErrors + 1 : 0
                         if result.guestStoppedAnswering {
-                            error = "the guest stopped answering in round \(round + 1) (\(kind.rawValue)); the rounds after it were not run"
+                            failure = OutcomeError(layer: .guest, code: "stopped-answering", message: "the guest stopped answering in round \(round + 1) (\(kind.rawValue)); the rounds after it were not run")
                             break rounds
                         }
                         if consecutiveErrors >= 3 {
-                            error = "three rounds in a row could not be run; the last: \(result.problem ?? "no reason given")"
+                            failure = .scenario("three rounds in a row could not be run; the last: \(result.problem ?? "no reason given")")
                             break rounds
                         }
                     }
                 }
             }
         } catch let caught {
-            error = "\(caught)"
+            failure = OutcomeError(caught)
         }
         let report = RaceReport(drivers: plan.base.drivers, fsdev: plan.base.fsdev, devices: devices, kinds: kinds, seed: seed,
                                 maximumDelayMicroseconds: maximumDelayMicroseconds, vcpus: machine.topology.machine.vcpus, rounds: results,
                                 reproBase: reproBase(plan: plan, topologyFile: machine.topology.file))
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: results.map(\.round).max().map { $0 + 1 } ?? 0,
-                               subjects: devices.count, notApplicable: notApplicable, error: error,
+                               subjects: devices.count, notApplicable: notApplicable, failure: failure,
                                guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .race(report))
     }
 

@@ -150,7 +150,7 @@ public struct NdctlSuiteScenario: Scenario {
         let clock = ContinuousClock()
         let start = clock.now
         var results: [SuiteReport.TestResult] = []
-        var error: String?
+        var failure: OutcomeError?
         var loaded: [String] = []
         var running: SuiteTest?
         do {
@@ -171,7 +171,7 @@ public struct NdctlSuiteScenario: Scenario {
                 results.append(result)
             }
         } catch let caught {
-            error = "\(caught)"
+            failure = OutcomeError(caught)
             // The test under way when the guest went away is kept, as an error with the reason.
             if let test = running {
                 results.append(.init(name: test.name, suite: test.suite, verdict: .error, status: nil, seconds: 0,
@@ -182,7 +182,7 @@ public struct NdctlSuiteScenario: Scenario {
                                  results: results)
         let notApplicable = plan.selected.isEmpty ? ["no test selected"] : []
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: 1, subjects: results.count, notApplicable: notApplicable,
-                               error: error, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .suite(report))
+                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .suite(report))
     }
 
     /// What each test's environment gains for this guest. It has no udev: libdevmapper, which
