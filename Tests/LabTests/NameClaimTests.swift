@@ -60,3 +60,12 @@ import Testing
         #expect(message.contains("\(path):8:5: scenarios lists the same entry twice (first at line 7)"), "\(message)")
     }
 }
+
+@Suite struct MatrixModuleEntryTests {
+    @Test func aBareModuleNameStaysANameAndAPathIsRooted() {
+        #expect(MatrixCell.moduleArgument("fsdev_dax:automatch=1", projectRoot: "/p") == "fsdev_dax:automatch=1")
+        #expect(MatrixCell.moduleArgument("device_dax", projectRoot: "/p") == "device_dax")
+        #expect(MatrixCell.moduleArgument("images/modules/fsdev_dax:automatch=1", projectRoot: "/p") == "/p/images/modules/fsdev_dax:automatch=1")
+        #expect(MatrixCell.moduleArgument("/abs/mod.ko", projectRoot: "/p") == "/abs/mod.ko")
+    }
+}
