@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import HostSupport
 @testable import LabRuntime
 @testable import Scenarios
@@ -101,6 +102,10 @@ import XML
         let runID = "test-\(UUID().uuidString.prefix(6).lowercased())"
         let store = try ResultStore(cache: CacheDirectory.resolve())
         let filter = "bookworm-backports nvdimm-single"
+        // The matrix pins every kernel its file names, filtered or not: on a fresh machine that
+        // is three kernel downloads, which other suites may be making at the same time. They
+        // are fetched first, so the deadline below measures the cells, not the archive.
+        _ = try await KernelStore(cache: CacheDirectory.resolve()).pin(try MatrixExpansionTests.defaultMatrix.kernels)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.currentDirectoryURL = URL(fileURLWithPath: LabSessionTests.root)
