@@ -78,9 +78,74 @@ public enum DirectQEMU {
         return (executable, arguments + ["-no-reboot"])
     }
 
+    /// QEMU's seccomp filter, as libvirt sets it for its guests: no obsolete system calls, no
+    /// set*id, no fork or exec, no scheduler or affinity changes.
+    public static let sandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+    /// The command confined as libvirt confines its QEMU: setpriv drops to `user` (its uid,
+    /// primary group and groups, no capabilities, no new privileges) before QEMU starts, and
+    /// QEMU runs under `sandbox`. QEMU's own `-run-with user=` is not used: it changes uid
+    /// after the filter is in place, which `elevateprivileges=deny` kills (SIGSYS, QEMU 10).
+    /// A sandbox or a user the line already names gives way to these.
+    public static func confined(_ command: (executable: String, arguments: [String]), user: UnprivilegedUser,
+                                setpriv: String = "setpriv") -> (executable: String, arguments: [String]) {
+        var arguments: [String] = []
+        var words = command.arguments[...]
+        while let word = words.popFirst() {
+            switch word {
+            case "-sandbox", "-runas", "-chroot":
+                _ = words.popFirst()
+            case "-run-with":
+                // Keeps what is not about who QEMU runs as (async-teardown).
+                let kept = (words.popFirst() ?? "").split(separator: ",").filter { !$0.hasPrefix("user=") && !$0.hasPrefix("chroot=") }
+                if !kept.isEmpty { arguments += ["-run-with", kept.joined(separator: ",")] }
+            default:
+                arguments.append(word)
+            }
+        }
+        let drop = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--inh-caps=-all", "--no-new-privs", "--"]
+        return (setpriv, drop + [command.executable] + arguments + ["-sandbox", sandbox])
+    }
+
+    /// The first of `candidates` that is a user here: libvirt's QEMU user where libvirt is
+    /// installed (it is in the kvm group), else nobody.
+    public static func unprivilegedUser(candidates: [String] = ["libvirt-qemu", "nobody"]) -> UnprivilegedUser? {
+        for name in candidates {
+            guard let entry = getpwnam(name), entry.pointee.pw_uid != 0 else { continue }
+            return UnprivilegedUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        }
+        return nil
+    }
+
+    /// Gives the lab folder and what is in it to `user`, so the QEMU running as that user
+    /// can read the kernel and initramfs copied there, write its backing files, and make its
+    /// console log, agent socket and pid file there.
+    public static func handOver(folder: String, to user: UnprivilegedUser) throws {
+        var paths = [folder]
+        if let enumerator = FileManager.default.enumerator(atPath: folder) {
+            while let relative = enumerator.nextObject() as? String { paths.append(folder + "/" + relative) }
+        }
+        for path in paths where lchown(path, user.uid, user.gid) != 0 {
+            throw BenchError("cannot give \(path) to \(user.name), the user QEMU runs as: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// The value of `key=` in a QEMU `a=b,c=d` option string.
     static func option(_ key: String, in value: String) -> String? {
         value.split(separator: ",").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+}
+
+/// Who a QEMU run outside libvirt runs as.
+public struct UnprivilegedUser: Sendable, Hashable {
+    public let name: String
+    public let uid: uid_t
+    public let gid: gid_t
+
+    public init(name: String, uid: uid_t, gid: gid_t) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
     }
 }
 
@@ -124,11 +189,20 @@ public struct DirectReplay: Sendable {
         try handle.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: folder + "/replay.cpio")))
         try handle.close()
 
-        let files = scratch.files(domainType: .qemu, kernel: launch.kernel.imagePath, initrd: initrd,
+        // QEMU runs as an unprivileged user, who may not read the cache: the kernel is copied
+        // beside the initramfs, into the folder handed over to that user.
+        guard let user = DirectQEMU.unprivilegedUser() else {
+            throw BenchError("neither libvirt-qemu nor nobody is a user on this host: QEMU run directly needs an unprivileged user to run as")
+        }
+        let kernel = folder + "/bzImage"
+        try fm.copyItem(atPath: launch.kernel.imagePath, toPath: kernel)
+        let files = scratch.files(domainType: .qemu, kernel: kernel, initrd: initrd,
                                   kernelArguments: launch.kernelArguments + ["cxllab.replay=\(Self.replayPath)"], runID: "direct", cellID: "direct")
         let spec = try launch.topology.render(files)
         try scratch.createBackingFiles(spec.backingFiles)
-        let command = try DirectQEMU.command(fromLibvirtLine: try libvirt.nativeCommandLine(forDomainXML: spec.xml))
+        try DirectQEMU.handOver(folder: folder, to: user)
+        let command = DirectQEMU.confined(try DirectQEMU.command(fromLibvirtLine: try libvirt.nativeCommandLine(forDomainXML: spec.xml)),
+                                          user: user)
         let result = try await ProcessRunner.run(command.executable, command.arguments + ["-pidfile", folder + "/" + QEMUPidFile.name],
                                                  timeout: deadline)
         let console = (try? String(contentsOfFile: files.consoleLog, encoding: .utf8)) ?? ""

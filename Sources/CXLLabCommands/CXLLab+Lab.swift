@@ -160,13 +160,22 @@ extension CXLLab {
     }
 
     struct Down: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Power a lab off and remove its files.")
+        static let configuration = CommandConfiguration(
+            abstract: "Power a lab off and remove its files.",
+            discussion: """
+                Only a lab cxllab started (its domain carries cxllab's metadata) is touched. A lab that another cxllab \
+                process still running owns (a `cxllab run` or `matrix` in progress) is refused unless --force.
+                """
+        )
         @Argument(help: "The lab's name.") var name: String
+        @Flag(help: "Take the lab down even though the cxllab process that owns it is still running.") var force = false
 
         func run() async throws {
             let domainName = try LabNames.validated(name)
             let libvirt = try Connection()
-            guard let domain = try libvirt.lookupDomain(named: domainName) else {
+            let found = try libvirt.lookupDomain(named: domainName)
+            try LabLookup.checkDown(lab: name, domain: found, force: force)
+            guard let domain = found else {
                 let folder = LabPaths.folder(ofDomain: domainName)
                 if FileManager.default.fileExists(atPath: folder + "/lab.json") {
                     try FileManager.default.removeItem(atPath: folder)

@@ -27,7 +27,10 @@ extension CXLLab {
     struct Merge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Merge the results of shards run elsewhere (their results.sqlite files) into this cache's store.",
-            discussion: "Then `cxllab report RUN` writes one report for the whole matrix."
+            discussion: """
+                A cell both stores hold is replaced only by a newer result; one finished more than 5 minutes after this \
+                host's clock is left out, and said. Then `cxllab report RUN` writes one report for the whole matrix.
+                """
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "results.sqlite files.") var stores: [String]

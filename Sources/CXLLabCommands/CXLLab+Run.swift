@@ -24,12 +24,16 @@ extension CXLLab {
         var module: [String] = []
         @Option(help: "all, how many orders to sample, or one order of the drivers (fsdev_dax,device_dax,kmem: how `cxllab race` replays a failing round); the order udev loads them in (modprobe $MODALIAS) runs too.") var orders = "all"
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
-        @Option(help: "Run the whole scenario this many times and report the failure rate.") var `repeat` = 1
+        @Option(help: "Run the whole scenario this many times (1 to 1000) and report the failure rate.") var `repeat` = 1
         @Flag(help: "Print the report as JSON.") var json = false
         @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
         var bisect = false
         @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
                                    valueName: "FILE")) var transcript: String?
+
+        func validate() throws {
+            if let problem = DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat") { throw ValidationError(problem) }
+        }
 
         func run() async throws {
             try await ScenarioCommand.bisectable(bisect) { try await execute() }

@@ -25,7 +25,7 @@ public struct BuildRoot: Sendable {
     /// Makes the system once (about a minute and 500 MB for trixie with gcc-14).
     public func prepare(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         if isReady { return }
-        try await FileLock.withLock(path + ".lock") {
+        try await FileLock.withLock(path + ".lock", onWait: progress) {
             if self.isReady { return }
             guard let debootstrap = ExecutableLocator.find("debootstrap") else {
                 throw BuildRootError.missingTool("debootstrap", fix: "run `make setup` (it installs Debian's debootstrap package)")

@@ -99,7 +99,7 @@ public struct KernelStore: Sendable {
                         progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
         progress("cached kernel \(damaged.release) is damaged (\(file) changed since it was extracted); fetching it again")
         // Under the release's lock, so a concurrent fetch of it waits and then finds the new one.
-        try await FileLock.withLock(root + "/.lock-" + damaged.release) {
+        try await FileLock.withLock(root + "/.lock-" + damaged.release, onWait: progress) {
             let aside = self.root + "/.damaged-\(UUID().uuidString.prefix(8))"
             if FileManager.default.fileExists(atPath: damaged.folder) {
                 try FileManager.default.moveItem(atPath: damaged.folder, toPath: aside)
@@ -137,7 +137,7 @@ public struct KernelStore: Sendable {
         let (release, suite) = try await resolve(reference, in: archive)
         // One fetch per release at a time, across tasks and processes; the second finds the
         // first one's result.
-        let kernel = try await FileLock.withLock(root + "/.lock-" + release) {
+        let kernel = try await FileLock.withLock(root + "/.lock-" + release, onWait: progress) {
             try await self.fetchLocked(release: release, suite: suite, archive: archive, progress: progress)
         }
         if case .debianSuite(let alias) = reference { try remember(alias: alias, release: release) }

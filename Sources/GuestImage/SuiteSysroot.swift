@@ -25,7 +25,7 @@ public struct SuiteSysroot: Sendable {
     /// Downloads and unpacks the packages and their dependency closure, once.
     public func prepare(progress: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         if FileManager.default.fileExists(atPath: path + "/.complete") { return }
-        try await FileLock.withLock(path + ".lock") { try await self.prepareLocked(progress: progress) }
+        try await FileLock.withLock(path + ".lock", onWait: progress) { try await self.prepareLocked(progress: progress) }
     }
 
     private func prepareLocked(progress: @escaping @Sendable (String) -> Void) async throws {

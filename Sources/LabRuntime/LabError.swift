@@ -16,6 +16,8 @@ public struct LabError: Error, Sendable, CustomStringConvertible {
         public static let emulatorDied = Code(rawValue: "emulator-died")
         /// A lab of that name is running already.
         public static let labExists = Code(rawValue: "lab-exists")
+        /// A lab that another cxllab process, still running, owns.
+        public static let ownerAlive = Code(rawValue: "owner-alive")
         /// No such lab.
         public static let notFound = Code(rawValue: "not-found")
         /// A name or id that cannot become a lab or file name.

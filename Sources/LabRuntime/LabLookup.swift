@@ -19,10 +19,19 @@ public enum LabLookup {
 
     /// What cxllab wrote into a domain's metadata, or nil when the domain carries none (it is
     /// not one of cxllab's, whatever its name).
-    struct Metadata {
+    struct Metadata: Equatable {
         var run: String?
         var pid: Int32?
         var topology: String?
+
+        /// The metadata element libvirt returns for cxllab's namespace, or nil when there is
+        /// none or it is not XML.
+        init?(xml: String?) {
+            guard let xml, let document = try? XMLDocument(parsing: xml) else { return nil }
+            run = (try? document.string("/*/@run")) ?? nil
+            pid = (try? document.string("/*/@owner-pid")).flatMap { $0.flatMap { Int32($0) } }
+            topology = (try? document.string("/*/@topology")) ?? nil
+        }
     }
 
     /// The record of a running lab, by the name the user gave.
@@ -34,13 +43,38 @@ public enum LabLookup {
         return record
     }
 
-    static func metadata(_ domain: Domain) -> Metadata? {
-        guard let xml = try? domain.metadata(namespace: DomainXMLNamespace.lab.uri),
-              let document = try? XMLDocument(parsing: xml) else { return nil }
-        let run = try? document.string("/*/@run")
-        let pid = (try? document.string("/*/@owner-pid")).flatMap { $0.flatMap { Int32($0) } }
-        let topology = try? document.string("/*/@topology")
-        return Metadata(run: run ?? nil, pid: pid, topology: topology ?? nil)
+    static func metadataXML(_ domain: Domain) -> String? {
+        (try? domain.metadata(namespace: DomainXMLNamespace.lab.uri)) ?? nil
+    }
+
+    static func metadata(_ domain: Domain) -> Metadata? { Metadata(xml: metadataXML(domain)) }
+
+    /// Whether `cxllab down` may take a lab down; throws the refusal, with the fix, when not.
+    /// `domain` is the lab's libvirt domain, nil when only its folder is left.
+    public static func checkDown(lab: String, domain: Domain?, force: Bool) throws {
+        let domainName = try LabNames.validated(lab)
+        if let refusal = downRefusal(lab: lab, domain: domain.map { _ in domainName }, metadataXML: domain.flatMap(metadataXML),
+                                     folderOwner: LabPaths.owner(ofFolder: LabPaths.folder(ofDomain: domainName)), force: force,
+                                     currentPID: getpid(), isAlive: { ProcessLiveness.isAlive($0) }) {
+            throw refusal
+        }
+    }
+
+    /// The decision of `down`, from facts alone: a domain (`domain`, its metadata as libvirt
+    /// gave it) that does not carry cxllab's metadata is not cxllab's and is never touched; a
+    /// lab whose owner (the domain's owner-pid, else the folder's owner file) is another
+    /// process that lives is refused unless `force`. Nil when `down` may go ahead.
+    static func downRefusal(lab: String, domain: String?, metadataXML: String?, folderOwner: Int32?, force: Bool,
+                            currentPID: Int32, isAlive: (Int32) -> Bool) -> LabError? {
+        let metadata = Metadata(xml: metadataXML)
+        if let domain, metadata == nil {
+            return LabError(.notFound, "the libvirt domain \(domain) carries no cxllab metadata, so cxllab did not start it: `cxllab down \(lab)` "
+                + "leaves it alone (if it is yours, remove it with `virsh destroy \(domain)`)")
+        }
+        let owners = [metadata?.pid, folderOwner].compactMap { $0 }.filter { $0 > 0 && $0 != currentPID }
+        guard !force, let owner = owners.first(where: isAlive) else { return nil }
+        return LabError(.ownerAlive, "lab \(lab) belongs to a cxllab process that is still running (pid \(owner)): stop that process "
+            + "(it tears the lab down itself), or give `cxllab down \(lab) --force` to take the lab down under it")
     }
 
     public static func all(libvirt: Connection) throws -> [Listed] {

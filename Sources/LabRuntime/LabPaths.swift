@@ -96,9 +96,14 @@ public enum LabPaths {
 
     /// The pid in a lab folder's owner file, when it names a process that is running.
     public static func liveOwner(ofFolder folder: String) -> Int32? {
-        guard let text = try? String(contentsOfFile: folder + "/" + ownerFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        guard let pid = owner(ofFolder: folder) else { return nil }
         return ProcessLiveness.isAlive(pid) ? pid : nil
+    }
+
+    /// The pid in a lab folder's owner file, alive or not.
+    public static func owner(ofFolder folder: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: folder + "/" + ownerFile, encoding: .utf8) else { return nil }
+        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 

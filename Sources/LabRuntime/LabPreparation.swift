@@ -59,7 +59,7 @@ public struct LabPreparation: Sendable {
                     + blocking.map { "CONFIG_\($0.option) (\($0.why))" }.joined(separator: "; "))
             }
         }
-        let agent = try AgentBinary.strippedCopy(cache: cache)
+        let agent = try await AgentBinary.strippedCopy(cache: cache)
         func buildImage(_ kernel: Kernel) async throws -> BuiltImage {
             let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
             return try await ImageBuilder(cache: cache).build(
@@ -94,21 +94,38 @@ public enum AgentBinary {
             + "build it with `swift build`, or set CXLLAB_AGENT")
     }
 
-    public static func strippedCopy(cache: CacheDirectory) throws -> String {
+    public static func strippedCopy(cache: CacheDirectory) async throws -> String {
         let source = try locate()
         let digest = try FileDigest.sha256(ofFile: source)
         let target = try cache.folder("agents") + "/cxllab-agent-\(digest.prefix(16))"
         if FileManager.default.fileExists(atPath: target) { return target }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ExecutableLocator.require("strip"))
+        try await strip(source, to: target)
+        return target
+    }
+
+    /// Strips `source` into `target` within `deadline`: a strip that hangs (a wedged file
+    /// system, a broken binutils) fails the lab with the reason instead of holding it forever.
+    static func strip(_ source: String, to target: String, tool: String = "strip", deadline: Duration = .seconds(120)) async throws {
         // A private temporary name, then an atomic rename: concurrent labs may strip at once.
         let temporary = target + ".tmp-\(UUID().uuidString.prefix(8))"
-        process.arguments = ["-o", temporary, source]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw LabError(.host, "strip failed on \(source)") }
-        guard rename(temporary, target) == 0 else { throw LabError(.host, "cannot place the stripped agent at \(target)") }
-        return target
+        let result: ProcessResult
+        do {
+            result = try await ProcessRunner.run(tool, ["-o", temporary, source], timeout: deadline)
+        } catch {
+            throw LabError(.host, "cannot strip the guest agent \(source): \(error)", cause: error)
+        }
+        guard result.succeeded else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            if result.timedOut {
+                throw LabError(.host, "strip did not finish within \(Int(deadline.seconds)) s on the guest agent \(source); "
+                    + "check that the disk holding it and the cache answer, then try again")
+            }
+            throw LabError(.host, CommandFailure(result, context: "strip failed on the guest agent \(source)").description)
+        }
+        guard rename(temporary, target) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw LabError(.host, "cannot place the stripped agent at \(target)")
+        }
     }
 }
 

@@ -77,6 +77,7 @@ public struct MatrixFile: Sendable, Codable, Hashable {
                 return "suites, tests, load_first and timeout_multiplier belong to the ndctl-suite scenario"
             case "driver-order":
                 if kinds != nil || rounds != nil || workers != nil { return "kinds, rounds and workers belong to the race scenario; driver-order takes orders and repeat" }
+                if let `repeat`, let problem = DriverOrderScenario.repeatProblem(`repeat`, spelled: "repeat") { return problem }
                 return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
             case "race":
                 if orders != nil || `repeat` != nil { return "orders and repeat belong to driver-order; a race takes kinds, rounds and workers" }

@@ -95,11 +95,21 @@ public final class ResultStore: Sendable {
         }
     }
 
+    /// How far past this host's clock a merged cell's `finished` may lie (clocks of shard
+    /// hosts drift a little); a later one is a wrong clock, not a newer result.
+    public static let mergeClockSkew: TimeInterval = 5 * 60
+
     /// Copies the cells of other stores (shards run on other hosts) into this one, by column
     /// name: a cell this store lacks is added, one it has is replaced only by a newer result.
+    /// A cell finished after `now` plus `mergeClockSkew` (or at no readable time) is left out,
+    /// said on standard error: a wrong clock must not make a result "newest" for good.
     /// Returns how many rows changed.
-    public func merge(from paths: [String]) throws -> Int {
+    public func merge(from paths: [String], now: Date = Date()) throws -> Int {
         var copied = 0
+        let latest = now.addingTimeInterval(Self.mergeClockSkew)
+        let prefixed = Self.columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+        // julianday reads any date SQLite can; a date it cannot read gives NULL and the row is left out.
+        let believable = "julianday(o.finished) <= julianday(?)"
         for path in paths {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw MatrixError("cannot read \(path): give the results.sqlite of another cxllab's cache", code: .notFound)
@@ -112,16 +122,25 @@ public final class ResultStore: Sendable {
                 guard wanted.allSatisfy(columns.contains) else {
                     throw MatrixError("\(path) is not a cxllab result store (it has no cell table with cxllab's columns)", code: .invalidFile)
                 }
+                let future = try Int.fetchOne(db, sql: "SELECT count(*) FROM other.cell o WHERE NOT coalesce(\(believable), 0)",
+                                              arguments: [latest]) ?? 0
                 try db.inTransaction {
-                    try db.execute(sql: "INSERT OR IGNORE INTO cell (\(Self.columns)) SELECT \(Self.columns) FROM other.cell")
+                    try db.execute(sql: "INSERT OR IGNORE INTO cell (\(Self.columns)) SELECT \(prefixed) FROM other.cell o WHERE \(believable)",
+                                   arguments: [latest])
                     copied += db.changesCount
                     try db.execute(sql: """
                         INSERT OR REPLACE INTO cell (\(Self.columns))
-                        SELECT \(Self.columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
-                        FROM other.cell o JOIN main.cell c ON c.run = o.run AND c.cell = o.cell WHERE o.finished > c.finished
-                        """)
+                        SELECT \(prefixed)
+                        FROM other.cell o JOIN main.cell c ON c.run = o.run AND c.cell = o.cell
+                        WHERE julianday(o.finished) > julianday(c.finished) AND \(believable)
+                        """, arguments: [latest])
                     copied += db.changesCount
                     return .commit
+                }
+                if future > 0 {
+                    FileHandle.standardError.write(Data(("cxllab: \(future) cell result(s) in \(path) finished later than this host's clock "
+                        + "allows (now plus \(Int(Self.mergeClockSkew / 60)) min) or at no readable time, and were left out: "
+                        + "check the clock of the host that ran them, then merge again\n").utf8))
                 }
             }
         }

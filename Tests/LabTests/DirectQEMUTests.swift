@@ -26,6 +26,26 @@ import Testing
         #expect(Array(arguments.prefix(2)) == ["-name", "guest=x,debug-threads=on"])
     }
 
+    /// The bench's QEMU runs as an unprivileged user (dropped before QEMU starts) under the
+    /// seccomp sandbox; what the line said about either gives way, async teardown stays.
+    @Test func runsUnprivilegedUnderTheSandbox() throws {
+        let line = Self.line + " -sandbox on,obsolete=allow -run-with async-teardown=on,user=root -runas root -chroot /"
+        let user = UnprivilegedUser(name: "libvirt-qemu", uid: 64055, gid: 993)
+        let command = DirectQEMU.confined(try DirectQEMU.command(fromLibvirtLine: line), user: user)
+        #expect(command.executable == "setpriv")
+        let arguments = command.arguments
+        #expect(Array(arguments.prefix(7)) == ["--reuid=64055", "--regid=993", "--init-groups", "--inh-caps=-all", "--no-new-privs", "--",
+                                               "/usr/bin/qemu-system-x86_64"])
+        #expect(arguments.filter { $0 == "-sandbox" }.count == 1)
+        #expect(Array(arguments.suffix(2)) == ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"])
+        #expect(!arguments.contains("-runas") && !arguments.contains("-chroot") && !arguments.contains { $0.contains("user=") })
+        #expect(arguments.firstIndex(of: "-run-with").map { arguments[$0 + 1] } == "async-teardown=on")
+        #expect(arguments.contains("-no-reboot") && arguments.contains("console=ttyS0 panic=-1"))
+        // The user: the first candidate that exists and is not root.
+        #expect(DirectQEMU.unprivilegedUser(candidates: ["no-such-user-cxllab", "root", "nobody"])?.name == "nobody")
+        #expect(DirectQEMU.unprivilegedUser(candidates: ["no-such-user-cxllab", "root"]) == nil)
+    }
+
     @Test func shellWordsFollowPOSIXQuoting() throws {
         #expect(try DirectQEMU.words(#"a 'b c' "d \"e\"" f\ g '' h"#) == ["a", "b c", #"d "e""#, "f g", "", "h"])
         #expect(throws: DirectQEMU.ParseError.self) { try DirectQEMU.words("a 'b") }

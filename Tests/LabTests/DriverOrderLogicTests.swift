@@ -1,8 +1,15 @@
+import Foundation
+import Synchronization
 @testable import LabRuntime
 @testable import Scenarios
 @testable import Matrix
 @testable import Bench
 import Testing
+
+/// Orders drawn on another thread.
+final class DrawnOrders: Sendable {
+    let orders = Mutex<[[String]]?>(nil)
+}
 
 @Suite struct DriverOrderLogicTests {
     @Test func allOrdersOfThreeDrivers() {
@@ -41,6 +48,41 @@ import Testing
         #expect(DriverOrders.problem(orders: "zero", drivers: ["a"])?.contains("neither 'all', a positive number of orders to sample, nor an order of the drivers a") == true)
         #expect(DriverOrders.problem(orders: "-3", drivers: ["a"])?.contains("neither 'all'") == true)
         #expect(DriverOrders.problem(orders: "all", drivers: ["a", "a"])?.contains("twice") == true)
+    }
+
+    /// Drawing a sample is bounded for any number of drivers and any N: many drivers draw
+    /// fast, N past what a sample holds is capped (and refused with the fix), and a list that
+    /// names a driver twice, fewer distinct orders than N, still ends.
+    @Test func samplingIsBoundedForAnyDriverCount() throws {
+        let clock = ContinuousClock()
+        for size in [25, 200] {
+            let drivers = (0..<size).map { "d\($0)" }
+            let start = clock.now
+            let sample = DriverOrders.orders(drivers, selection: .sample(50), seed: 3, round: 0)
+            #expect(clock.now - start < .seconds(2), "\(size) drivers")
+            #expect(sample.count == 50 && Set(sample).count == 50 && sample.allSatisfy { Set($0) == Set(drivers) })
+            #expect(sample == DriverOrders.orders(drivers, selection: .sample(50), seed: 3, round: 0))
+        }
+        let drivers = (0..<25).map { "d\($0)" }
+        let start = clock.now
+        let huge = DriverOrders.orders(drivers, selection: .sample(200_000), seed: 3, round: 0)
+        #expect(huge.count == DriverOrders.maximumSample)
+        #expect(clock.now - start < .seconds(20))
+        #expect(DriverOrders.problem(orders: "200000", drivers: drivers)?.contains("give orders: 40320 or fewer") == true)
+        #expect(DriverOrders.problem(orders: "40320", drivers: drivers) == nil)
+        // Nine names, eight of them the same: nine distinct orders, not 9! of them. Drawn on
+        // another thread, so that an endless draw fails the test instead of hanging it.
+        let repeated = Array(repeating: "a", count: 8) + ["b"]
+        let ended = DispatchSemaphore(value: 0)
+        let result = DrawnOrders()
+        DispatchQueue.global().async {
+            let orders = DriverOrders.orders(repeated, selection: .sample(20), seed: 1, round: 0)
+            result.orders.withLock { $0 = orders }
+            ended.signal()
+        }
+        #expect(ended.wait(timeout: .now() + 10) == .success, "the draw did not end")
+        let drawn = result.orders.withLock { $0 }
+        #expect(drawn.map { Set($0).count } == 9, "the draw did not end")
     }
 
     /// Names typed by people become domain and folder names: nothing that climbs out of the
@@ -108,5 +150,34 @@ import Testing
         let stuck = [OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: "could not unload device_dax")]
         let erred = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [stuck])
         #expect(erred.cases.first?.verdict == .error && erred.verdict == .fail)
+    }
+}
+
+/// A matrix file's `repeat` has the bound `--repeat` has, said with the file and the scenario.
+@Suite struct MatrixFileRepeatTests {
+    func load(repeat value: Int) throws -> MatrixFile {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-repeat-\(UUID().uuidString.prefix(6)).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try """
+            name: r
+            kernels: [debian:bookworm-backports]
+            topologies: [topologies/nvdimm-single.yaml]
+            scenarios:
+              - name: driver-order
+                repeat: \(value)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return try MatrixFile.load(path: path)
+    }
+
+    @Test func repeatOutsideItsRangeIsRefusedWithThePlace() throws {
+        for bad in [0, -5, 1001, 1_000_000_000] {
+            do {
+                _ = try load(repeat: bad)
+                Issue.record("repeat \(bad) was accepted")
+            } catch let error as MatrixError {
+                #expect(error.message.contains("scenario driver-order: repeat \(bad) is out of range: give 1 to 1000"), "\(error.message)")
+            }
+        }
+        #expect(try load(repeat: 1000).scenarios.first?.repeat == 1000)
     }
 }

@@ -219,7 +219,8 @@ import XML
         second.cell.seed = 2
         second.cellID = second.cell.id
         try ResultStore(cache: other).save(second, run: "a")
-        let merged = try store.merge(from: [other.path + "/results.sqlite"])
+        // The fixture's dates lie in 2027: merged as of then, they are not from the future.
+        let merged = try store.merge(from: [other.path + "/results.sqlite"], now: result.finished)
         #expect(merged == 1)
         #expect(Set(try store.results(run: "a").map(\.cellID)) == [cell.id, second.cell.id])
     }
@@ -256,5 +257,29 @@ import XML
         #expect(try local.results(run: "r").first?.verdict == .fail)
         try "plain text".write(toFile: folder + "/c.txt", atomically: true, encoding: .utf8)
         #expect(throws: (any Error).self) { try local.merge(from: [folder + "/c.txt"]) }
+    }
+
+    /// A shard host whose clock runs ahead must not win for good: a row finished after now
+    /// (plus the skew) neither replaces a local row nor joins the store; within the skew a
+    /// newer row still replaces.
+    @Test func mergeLeavesOutResultsFinishedInTheFuture() throws {
+        let folder = FileManager.default.temporaryDirectory.path + "/cxllab-merge-future-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let local = try ResultStore(path: folder + "/a.sqlite"), shard = try ResultStore(path: folder + "/b.sqlite")
+        let cell = Fixtures.cell(drivers: ["device_dax"])
+        var other = cell
+        other.seed = 2
+        let pass = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real, rounds: [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]])
+        let fail = Fixtures.outcome(drivers: ["device_dax"], fsdev: .real,
+                                    rounds: [[OrderResult(order: ["device_dax"], observations: [Fixtures.violation()], seconds: 1, error: nil)]])
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try local.save(Fixtures.result(cell, pass, finished: now.addingTimeInterval(-3600)), run: "r")
+        try shard.save(Fixtures.result(cell, fail, finished: now.addingTimeInterval(365 * 86_400)), run: "r")
+        try shard.save(Fixtures.result(other, fail, finished: now.addingTimeInterval(3600)), run: "r")
+        #expect(try local.merge(from: [folder + "/b.sqlite"], now: now) == 0)
+        #expect(try local.results(run: "r").map(\.verdict) == [.pass])
+        try shard.save(Fixtures.result(cell, fail, finished: now.addingTimeInterval(60)), run: "r")
+        #expect(try local.merge(from: [folder + "/b.sqlite"], now: now) == 1)
+        #expect(try local.results(run: "r").map(\.verdict) == [.fail])
     }
 }

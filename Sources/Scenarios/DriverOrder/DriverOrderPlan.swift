@@ -51,6 +51,10 @@ public enum DriverOrders {
     /// run samples (`--orders N`).
     public static let maximumForAll = 8
 
+    /// The most orders a sample holds: as many as `all` lists at most (8!), hours of guest
+    /// work already; also what keeps drawing a sample bounded for any number of drivers.
+    public static let maximumSample = 40_320
+
     /// What is wrong with an `orders` setting for a driver set, in words with the fix; nil
     /// when it can run.
     public static func problem(orders: String, drivers: [String]) -> String? {
@@ -63,6 +67,10 @@ public enum DriverOrders {
         }
         if selection == .all, drivers.count > maximumForAll {
             return "\(drivers.count) drivers have \(count(drivers.count).map(String.init) ?? "too many") orders; sample some with orders: N (or --orders N)"
+        }
+        if case .sample(let wanted) = selection, wanted > maximumSample {
+            return "orders \(wanted) asks for more orders than a run samples (at most \(maximumSample), as many as `all` lists for \(maximumForAll) drivers); "
+                + "give orders: \(maximumSample) or fewer"
         }
         if Set(drivers).count != drivers.count { return "the driver list names a driver twice: \(drivers.joined(separator: ", "))" }
         return nil
@@ -90,15 +98,27 @@ public enum DriverOrders {
             shuffled.shuffle(using: &generator)
             return Array(shuffled.prefix(count))
         case .sample(let count):
-            // Too many orders to list: draw distinct ones, never more than there are.
-            let wanted = min(count, Self.count(drivers.count) ?? count)
+            // Too many orders to list: draw distinct ones, never more than there are (a name
+            // given twice makes fewer) nor than a sample holds. Rejection then ends quickly,
+            // and the attempts are capped besides: a draw is never an endless loop.
+            let wanted = min(count, maximumSample, distinctCount(drivers) ?? count)
             var drawn: [[String]] = []
             var seen: Set<[String]> = []
-            while drawn.count < wanted {
+            var attempts = 0
+            while drawn.count < wanted, attempts < wanted * 64 + 1024 {
+                attempts += 1
                 let order = drivers.shuffled(using: &generator)
                 if seen.insert(order).inserted { drawn.append(order) }
             }
             return drawn
         }
+    }
+
+    /// How many distinct orders a list has (n! over k! for each name given k times), or nil
+    /// past `Int`.
+    static func distinctCount(_ drivers: [String]) -> Int? {
+        let repeats = Dictionary(drivers.map { ($0, 1) }, uniquingKeysWith: +).values
+        guard let all = count(drivers.count) else { return nil }
+        return repeats.reduce(all) { $0 / (count($1) ?? 1) }
     }
 }

@@ -30,6 +30,17 @@ public struct DriverOrderScenario: Scenario {
     public var seed: UInt64
     public var repeats: Int
 
+    /// How many rounds `--repeat` (or a matrix file's `repeat`) may ask for: each round runs
+    /// every order again in the guest, so a thousand is hours already.
+    public static let repeatRange = 1...1000
+
+    /// What is wrong with a repeat count, spelled as the input named it (`--repeat`, `repeat`),
+    /// with the fix; nil when it can run. The command line and matrix files both check here.
+    public static func repeatProblem(_ repeats: Int, spelled name: String) -> String? {
+        guard !repeatRange.contains(repeats) else { return nil }
+        return "\(name) \(repeats) is out of range: give \(repeatRange.lowerBound) to \(repeatRange.upperBound) rounds"
+    }
+
     public init(drivers: [String]? = nil, modules: [ModuleSpec] = [], standInSource: String, selection: OrderSelection = .all,
                 seed: UInt64 = 1, repeats: Int = 1) {
         self.drivers = drivers ?? Self.defaultDrivers
