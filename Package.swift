@@ -29,7 +29,7 @@ let package = Package(
         ),
         // Optimised in every configuration: content hashes are checked on every cache hit.
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt", "HostSupport"]),
         .target(name: "XML", dependencies: ["CLibXML2", "HostSupport"]),
         .target(name: "HostSupport", dependencies: ["CSHA256"]),
         .target(name: "AgentProtocol"),

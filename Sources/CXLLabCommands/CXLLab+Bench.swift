@@ -37,7 +37,7 @@ extension CXLLab {
             var figures = BenchFigures()
             let topologyPath = try ProjectFiles.folder(topology)
             let matrixPath = matrix.hasPrefix("/") ? matrix : try ProjectFiles.folder(matrix)
-            let libvirt = try Connection()
+            let libvirt = try await Connection.open()
             figures.host = BenchFigures.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
                                              memoryGiB: Int(ProcessInfo.processInfo.physicalMemory >> 30),
                                              libvirt: (try? libvirt.libraryVersion().description) ?? "unknown")

@@ -44,7 +44,7 @@ extension CXLLab {
                 LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
                            domainType: prepared.domainType, shell: shell,
                            runID: "up", cellID: labName, persistent: true),
-                libvirt: try Connection(), progress: { terminal.status($0) }
+                libvirt: try await Connection.open(), progress: { terminal.status($0) }
             )
             terminal.clearStatus()
             let seconds = (clock.now - start).seconds
@@ -112,7 +112,7 @@ extension CXLLab {
             let record = try LabLookup.record(name)
             let watcher = ConsoleWatcher(path: record.consoleLog)
             var printed = 0
-            let libvirt = try Connection()
+            let libvirt = try await Connection.open()
             let events = try libvirt.lifecycleEvents()
             let domainName = record.domainName
             // Printing follows the watcher's text, waking when it grows; the loop ends when
@@ -140,7 +140,7 @@ extension CXLLab {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let labs = try LabLookup.all(libvirt: try Connection())
+            let labs = try LabLookup.all(libvirt: try await Connection.open())
             if json {
                 print(try JSONOutput.encode(labs))
                 return
@@ -172,7 +172,7 @@ extension CXLLab {
 
         func run() async throws {
             let domainName = try LabNames.validated(name)
-            let libvirt = try Connection()
+            let libvirt = try await Connection.open()
             let found = try libvirt.lookupDomain(named: domainName)
             try LabLookup.checkDown(lab: name, domain: found, force: force)
             guard let domain = found else {
@@ -214,7 +214,7 @@ extension CXLLab {
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
 
         func run() async throws {
-            let removed = try LabLookup.clean(includingUp: all, libvirt: try Connection())
+            let removed = try LabLookup.clean(includingUp: all, libvirt: try await Connection.open())
                 + CacheSweep.sweep(cacheOptions.cache).map { "removed \($0) (left in the cache by an interrupted cxllab)" }
             if removed.isEmpty { print("Nothing to clean.") }
             for line in removed { print(line) }

@@ -123,7 +123,7 @@ public struct Doctor: Sendable {
     func libvirtChecks() async -> (version: String?, checks: [DoctorCheck]) {
         let connection: Connection
         do {
-            connection = try Connection(uri: libvirtURI)
+            connection = try await Connection.open(uri: libvirtURI)
         } catch {
             return (nil, [DoctorCheck(
                 "libvirt", .failed, "cannot connect to \(libvirtURI): \(error)",

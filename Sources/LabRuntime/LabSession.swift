@@ -88,7 +88,7 @@ public final class LabSession: GuestAgent {
     /// dies by itself while a guest boots (an assertion in `iotlb_to_section` once in CI on
     /// 2026-12-01, at 1.4 s into the guest's boot): the host's fault, not the kernel's, so a
     /// boot that QEMU's death ended is made once more. A second death is the error.
-    public static func start(_ request: LabRequest, libvirt: Connection, progress: @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
+    public static func start(_ request: LabRequest, libvirt: Connection, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
         do {
             return try await boot(request, libvirt: libvirt, progress: progress)
         } catch let error as LabError where error.code == .emulatorDied {
@@ -97,7 +97,7 @@ public final class LabSession: GuestAgent {
         }
     }
 
-    private static func boot(_ request: LabRequest, libvirt: Connection, progress: @Sendable (String) -> Void) async throws -> LabSession {
+    private static func boot(_ request: LabRequest, libvirt: Connection, progress: @escaping @Sendable (String) -> Void) async throws -> LabSession {
         let domainName = try LabNames.validated(request.name)
         let folder = LabPaths.folder(ofDomain: domainName)
         let fm = FileManager.default
@@ -132,7 +132,9 @@ public final class LabSession: GuestAgent {
             cleanup.beginCreate(libvirt: libvirt, domainName: domainName)
             let domain: Domain
             do {
-                domain = try createDomain(spec.xml, persistent: request.persistent, libvirt: libvirt, progress: progress)
+                // libvirt's start waits for QEMU's monitor: on a thread of its own, off the pool.
+                let xml = spec.xml, persistent = request.persistent
+                domain = try await offThePool { try createDomain(xml, persistent: persistent, libvirt: libvirt, progress: progress) }
             } catch {
                 cleanup.endCreate(nil)
                 throw error
@@ -285,7 +287,9 @@ public final class LabSession: GuestAgent {
     public func teardown() async {
         // Cancelling twice is harmless, and the resources remember what they removed.
         for monitor in monitors.withLock({ $0 }) { monitor.cancel() }
-        resources.teardownNow()
+        // A teardown waits for a start still under way and for libvirt's destroy: off the pool.
+        let resources = resources
+        await offThePool { resources.teardownNow() }
     }
 
     /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer

@@ -1,5 +1,6 @@
 import CLibvirt
 import Foundation
+import HostSupport
 import Glibc
 
 /// A libvirt version number, decoded from libvirt's `major * 1_000_000 + minor * 1_000 + micro`.
@@ -65,6 +66,12 @@ public final class Connection: @unchecked Sendable {
         }
         // Without the event loop keep-alive cannot run; the test driver has none to offer.
         if uri.hasPrefix("qemu") { try? enableKeepAlive() }
+    }
+
+    /// Opens `uri` as `init` does, from async code: the open waits on a thread of its own,
+    /// never on the cooperative pool (a wedged daemon holds it up to the deadline).
+    public static func open(uri: String = "qemu:///system", deadlineSeconds: Int = Connection.openDeadlineSeconds) async throws -> Connection {
+        try await offThePool { try Connection(uri: uri, deadlineSeconds: deadlineSeconds) }
     }
 
     deinit {

@@ -116,7 +116,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      domainType: prepared.domainType, shell: keep,
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
-            let session = try await LabSession.start(request, libvirt: try Connection(), progress: progress)
+            let session = try await LabSession.start(request, libvirt: try await Connection.open(), progress: progress)
             // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
             // one before it (the boot) made `start` throw, and the cell could not run.
             let alertsBefore = session.console.alertsSoFar.count
