@@ -80,7 +80,7 @@ let package = Package(
                     exclude: ["Transcripts"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt", "TestSupport"]),
-        .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport", "TestSupport"]),
+        .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport", "Matrix", "Scenarios", "TestSupport"]),
         .testTarget(name: "YAMLGuardTests", dependencies: ["YAMLGuard", "TestSupport"]),
         .testTarget(
             name: "TopologyTests",

@@ -23,7 +23,7 @@ extension CXLLab {
                 """
         )
         @OptionGroup var cacheOptions: CacheOptions
-        @Option(help: "The kernel of the cell, image and start measurements.") var kernel = "debian:bookworm-backports"
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @Option(help: "The topology of the cell and start measurements.") var topology = "topologies/nvdimm-single.yaml"
         @Option(help: "The matrix for throughput and memory.") var matrix = "matrices/default.yaml"
         @Option(help: "Cell pairs (direct, cxllab) to take the median of.") var runs = 3
@@ -32,6 +32,7 @@ extension CXLLab {
 
         func run() async throws {
             InterruptTeardown.install()
+            let kernel = guestKernel.kernel
             let terminal = Terminal.standardError
             let cache = cacheOptions.cache
             var figures = BenchFigures()

@@ -65,22 +65,22 @@ extension CXLLab.Image {
     struct Build: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Build (or find in the cache) an image and say what went in.")
         @OptionGroup var cacheOptions: CacheOptions
-        @Option(help: "The kernel the image is for, e.g. debian:bookworm-backports.") var kernel: String
-        @Option(help: "The recipe: a name under images/ or a YAML path.") var recipe = "default"
+        @OptionGroup var guestKernel: KernelOption<KernelRequired>
+        @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "Module groups of the recipe to add (nvdimm, cxl, legacy-pmem, fsdev).") var feature: [String] = []
-        @Option(help: "An extra in-tree module, or a .ko file built for the kernel.") var module: [String] = []
+        @OptionGroup var guestModules: ModuleOptions<AddsModule>
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let terminal = Terminal.standardError
-            let reference = try KernelReference(parsing: kernel)
+            let reference = try KernelReference(parsing: guestKernel.kernel)
             let store = try KernelStore(cache: cacheOptions.cache)
             let found = try await store.kernel(reference) { terminal.status($0) }
             let features = Set(feature)
             try ConfigCheck.require(found, features: features, terminal: terminal)
-            let modules = try await ModuleBuilder(cache: cacheOptions.cache).resolve(module, for: found) { terminal.status($0) }
+            let modules = try await ModuleBuilder(cache: cacheOptions.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
             let request = ImageRequest(
-                recipe: try ProjectFiles.recipe(named: recipe), kernel: found, features: features,
+                recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), kernel: found, features: features,
                 extraModules: modules.inTree, userModules: modules.files
             )
             let clock = ContinuousClock()
@@ -111,15 +111,15 @@ extension CXLLab.Image {
             discussion: "Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of repeated builds that hit the cache."
         )
         @OptionGroup var cacheOptions: CacheOptions
-        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
-        @Option(help: "The recipe.") var recipe = "default"
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
+        @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "Module groups.") var feature: [String] = ["nvdimm", "cxl"]
         @Option(help: "Warm builds to take the median of.") var repeats = 21
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let found = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: kernel))
-            let figures = try await ImageBenchmark.measure(cache: cacheOptions.cache, kernel: found, recipe: try ProjectFiles.recipe(named: recipe),
+            let found = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
+            let figures = try await ImageBenchmark.measure(cache: cacheOptions.cache, kernel: found, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
                                                            features: Set(feature), repeats: repeats)
             if json { print(try JSONOutput.encode(figures)); return }
             print("""

@@ -20,10 +20,10 @@ extension CXLLab.Kernel {
     struct Fetch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Fetch a kernel into the cache.")
         @OptionGroup var cacheOptions: CacheOptions
-        @Argument(help: "The kernel, e.g. debian:bookworm-backports.") var kernel: String
+        @OptionGroup var requested: KernelArgument
 
         func run() async throws {
-            let reference = try KernelReference(parsing: kernel)
+            let reference = try KernelReference(parsing: requested.kernel)
             let store = try KernelStore(cache: cacheOptions.cache)
             let terminal = Terminal.standardError
             let fetched = try await store.kernel(reference) { terminal.status($0) }
@@ -107,10 +107,10 @@ extension CXLLab.Kernel {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one cached kernel.")
         @OptionGroup var cacheOptions: CacheOptions
-        @Argument(help: "The kernel.") var kernel: String
+        @OptionGroup var requested: KernelArgument
 
         func run() async throws {
-            let found = try cachedKernel(kernel, cache: cacheOptions)
+            let found = try cachedKernel(requested.kernel, cache: cacheOptions)
             print(try JSONOutput.encode(found))
             guard let config = KernelConfig(contentsOf: found.configPath) else {
                 print("config: none kept; options cannot be checked before boot")
@@ -128,10 +128,10 @@ extension CXLLab.Kernel {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a cached kernel.")
         @OptionGroup var cacheOptions: CacheOptions
-        @Argument(help: "The kernel.") var kernel: String
+        @OptionGroup var requested: KernelArgument
 
         func run() async throws {
-            let found = try cachedKernel(kernel, cache: cacheOptions)
+            let found = try cachedKernel(requested.kernel, cache: cacheOptions)
             try KernelStore(cache: cacheOptions.cache).remove(found)
             print("removed \(found.release)")
         }

@@ -7,15 +7,6 @@ import LabRuntime
 import Libvirt
 import XML
 
-/// Options of commands that boot a lab.
-struct BootOptions: ParsableArguments {
-    @Option(help: "The kernel: debian:<release|suite>, build:<dir> or files:<bzImage>[,modules=<dir>][,config=<file>].")
-    var kernel = "debian:bookworm-backports"
-    @Option(help: "The guest image recipe (a name under images/ or a YAML path).") var recipe = "default"
-    @Option(help: "An extra module: an in-tree name, a .ko built for the kernel, or a module source folder. Repeatable.")
-    var module: [String] = []
-}
-
 extension CXLLab {
     struct Up: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -23,7 +14,9 @@ extension CXLLab {
             discussion: "The lab runs until `cxllab down NAME`. Use `cxllab exec NAME -- cxl list` to work in it."
         )
         @OptionGroup var cacheOptions: CacheOptions
-        @OptionGroup var boot: BootOptions
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
+        @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
+        @OptionGroup var guestModules: ModuleOptions<AddsModule>
         @Argument(help: "The topology file, e.g. topologies/cxl-pmem-single.yaml.") var topology: String
         @Option(help: "The lab's name (letters, digits, - _ .).") var name: String?
         @Flag(inversion: .prefixedNo, help: "Let `exec` run any shell command in the guest.") var shell = true
@@ -33,10 +26,10 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
-            let kernel = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: boot.kernel)) { terminal.status($0) }
+            let kernel = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: guestKernel.kernel)) { terminal.status($0) }
             let prepared = try await LabPreparation(cache: cacheOptions.cache).prepare(
-                topologyFile: topology, kernel: kernel, recipe: try ProjectFiles.recipe(named: boot.recipe),
-                modules: boot.module, progress: { terminal.status($0) }
+                topologyFile: topology, kernel: kernel, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+                modules: guestModules.module, progress: { terminal.status($0) }
             )
             let clock = ContinuousClock()
             let start = clock.now

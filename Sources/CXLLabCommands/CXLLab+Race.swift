@@ -24,11 +24,10 @@ extension CXLLab {
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The topology file.") var topology: String
-        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
-        @Option(help: "The image recipe.") var recipe = "default"
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
+        @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "The dax drivers that race, comma-separated (default: device_dax,kmem,fsdev_dax).") var drivers: String?
-        @Option(help: "A module to use in place of the driver of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
-        var module: [String] = []
+        @OptionGroup var guestModules: ModuleOptions<ReplacesModuleOfItsName>
         @Option(help: "Race kinds, comma-separated: load, coldplug, create.") var kinds = "load,coldplug,create"
         @Option(help: "Rounds of each kind.") var rounds = RaceScenario.defaultRounds
         @Option(help: "The seed the delays are drawn from; the same seed gives the same delays.") var seed: UInt64 = 1
@@ -37,6 +36,19 @@ extension CXLLab {
         @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
         var bisect = false
 
+        /// `--drivers` as a list; nil: the scenario's default drivers.
+        var driverList: [String]? { drivers.map { $0.split(separator: ",").map(String.init) } }
+
+        /// The race's settings under the rule matrix files follow too; nil when they can run.
+        var settingsProblem: String? {
+            RaceScenario.problem(kinds: kinds.split(separator: ",").map(String.init), rounds: rounds, workers: workers,
+                                 drivers: driverList ?? DriverOrderScenario.defaultDrivers)
+        }
+
+        func validate() throws {
+            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
+        }
+
         func run() async throws {
             try await ScenarioCommand.bisectable(bisect) { try await execute() }
         }
@@ -44,18 +56,11 @@ extension CXLLab {
         func execute() async throws {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
-            guard let kinds = RaceKind.parse(list: kinds) else {
-                throw ValidationError("--kinds '\(kinds)' names an unknown kind; use load, coldplug or create, comma-separated")
-            }
-            guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds \(rounds) is out of range; give 1 to 10000 rounds") }
-            if let workers, !(1...64).contains(workers) { throw ValidationError("--workers \(workers) is out of range; give 1 to 64") }
-            let driverList = drivers.map { $0.split(separator: ",").map(String.init) }
-            if let problem = DriverOrders.problem(orders: "1", drivers: driverList ?? DriverOrderScenario.defaultDrivers) {
-                throw ValidationError(problem)
-            }
-            let scenario = RaceScenario(drivers: driverList, modules: module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
+            // validate() has refused every list RaceKind cannot read; this names the kinds.
+            guard let kinds = RaceKind.parse(list: kinds) else { throw ValidationError(settingsProblem ?? "--kinds '\(kinds)' cannot be read") }
+            let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
                                         kinds: kinds, rounds: rounds, seed: seed, workers: workers)
-            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
             terminal.clearStatus()

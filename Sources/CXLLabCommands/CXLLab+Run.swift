@@ -17,11 +17,10 @@ extension CXLLab {
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The topology file.") var topology: String
-        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
-        @Option(help: "The image recipe.") var recipe = "default"
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
+        @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "The dax drivers to order, comma-separated (default: device_dax,kmem,fsdev_dax).") var drivers: String?
-        @Option(help: "A module to use in place of the driver of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
-        var module: [String] = []
+        @OptionGroup var guestModules: ModuleOptions<ReplacesModuleOfItsName>
         @Option(help: "all, how many orders to sample, or one order of the drivers (fsdev_dax,device_dax,kmem: how `cxllab race` replays a failing round); the order udev loads them in (modprobe $MODALIAS) runs too.") var orders = "all"
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times (1 to 1000) and report the failure rate.") var `repeat` = 1
@@ -31,8 +30,17 @@ extension CXLLab {
         @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
                                    valueName: "FILE")) var transcript: String?
 
+        /// `--drivers` as a list; nil: the scenario's default drivers.
+        var driverList: [String]? { drivers.map { $0.split(separator: ",").map(String.init) } }
+
+        /// `--orders` and `--repeat` under the rules matrix files follow too; nil when it can run.
+        var settingsProblem: String? {
+            DriverOrders.problem(orders: orders, drivers: driverList ?? DriverOrderScenario.defaultDrivers)
+                ?? DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat")
+        }
+
         func validate() throws {
-            if let problem = DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat") { throw ValidationError(problem) }
+            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
         }
 
         func run() async throws {
@@ -42,13 +50,11 @@ extension CXLLab {
         func execute() async throws {
             InterruptTeardown.install()
             let terminal = Terminal.standardError
-            guard let selection = OrderSelection(argument: orders) else { throw ValidationError("--orders takes 'all' or a positive number") }
-            if let problem = DriverOrders.problem(orders: orders, drivers: drivers.map { $0.split(separator: ",").map(String.init) } ?? DriverOrderScenario.defaultDrivers) {
-                throw ValidationError(problem)
-            }
+            // validate() has refused every --orders OrderSelection cannot read.
+            guard let selection = OrderSelection(argument: orders) else { throw ValidationError(settingsProblem ?? "--orders '\(orders)' cannot be read") }
             var cell = ScenarioCell(
-                kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: recipe),
-                scenario: DriverOrderScenario(drivers: drivers.map { $0.split(separator: ",").map(String.init) }, modules: module.map(ModuleSpec.init(parsing:)),
+                kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+                scenario: DriverOrderScenario(drivers: driverList, modules: guestModules.module.map(ModuleSpec.init(parsing:)),
                                               standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"), selection: selection,
                                               seed: seed, repeats: `repeat`),
                 runID: "run", cellID: String(UUID().uuidString.prefix(6)).lowercased()

@@ -24,11 +24,10 @@ extension CXLLab {
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The suite: ndctl.") var project: String
-        @Option(help: "The kernel.") var kernel = "debian:bookworm-backports"
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @Option(help: "The topology (default: topologies/ndctl-suite.yaml, 8 GiB with 4 GiB of memmap= pmem).") var topology: String?
-        @Option(help: "The image recipe.") var recipe = "ndctl-suite"
-        @Option(help: "A module in place of the one of its name: a .ko or a source folder, with parameters after ':' (PATH:automatch=1). Repeatable.")
-        var module: [String] = []
+        @OptionGroup var guestRecipe: RecipeOption<NdctlSuiteRecipe>
+        @OptionGroup var guestModules: ModuleOptions<ReplacesModuleOfItsName>
         @Option(help: "Modules to load, in this order, before the dax drivers (comma-separated names; give their files with --module).")
         var loadFirst: String?
         @Option(help: "Tests to run, comma-separated (default: every test of --suites).") var tests: String?
@@ -40,27 +39,34 @@ extension CXLLab {
         @Option(help: "Write JUnit XML here.") var junit: String?
         @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the suite could not run.") var bisect = false
 
+        /// A comma-separated option as names.
+        static func names(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+        /// The suite and its settings under the rule matrix files follow too; nil when they can run.
+        var settingsProblem: String? {
+            guard project == "ndctl" else { return "'\(project)' is not a suite cxllab runs; the one it has is ndctl" }
+            return NdctlSuiteScenario.problem(suites: Self.names(suites), loadFirst: loadFirst.map(Self.names) ?? [],
+                                              timeoutMultiplier: timeoutMultiplier)
+        }
+
+        func validate() throws {
+            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
+        }
+
         func run() async throws {
             try await ScenarioCommand.bisectable(bisect) { try await execute() }
         }
 
         func execute() async throws {
             InterruptTeardown.install()
-            guard project == "ndctl" else {
-                throw ValidationError("'\(project)' is not a suite cxllab runs; the one it has is ndctl")
-            }
-            func names(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            let suiteList = names(suites)
-            let testList = tests.map(names)
-            let loadList = loadFirst.map(names) ?? []
-            if let problem = NdctlSuiteScenario.problem(suites: suiteList, loadFirst: loadList, timeoutMultiplier: timeoutMultiplier) {
-                throw ValidationError(problem)
-            }
+            let suiteList = Self.names(suites)
+            let testList = tests.map(Self.names)
+            let loadList = loadFirst.map(Self.names) ?? []
             let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
-            let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: module, loadFirst: loadList,
+            let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: guestModules.module, loadFirst: loadList,
                                               ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml",
                                               timeoutMultiplier: timeoutMultiplier)
-            let cell = ScenarioCell(kernel: kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let terminal = Terminal.standardError
             let clock = ContinuousClock()
@@ -68,8 +74,8 @@ extension CXLLab {
             let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
             terminal.clearStatus()
             if let junit, let pinned = outcome.kernel {
-                var matrixCell = MatrixCell(kernel: kernel, pinned: pinned, topology: topology ?? "topologies/ndctl-suite.yaml", scenario: scenario.name,
-                                            drivers: [], modules: module, orders: "", seed: 0, repeats: 1, variant: "suite")
+                var matrixCell = MatrixCell(kernel: guestKernel.kernel, pinned: pinned, topology: topology ?? "topologies/ndctl-suite.yaml", scenario: scenario.name,
+                                            drivers: [], modules: guestModules.module, orders: "", seed: 0, repeats: 1, variant: "suite")
                 matrixCell.suiteTests = testList
                 matrixCell.suites = suiteList
                 matrixCell.loadFirst = loadList

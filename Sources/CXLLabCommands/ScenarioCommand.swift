@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Scenarios
 
-/// What `run` and `race` share at their ends: `--bisect`'s rule, and the report and exit
-/// status of an outcome.
+/// What `run`, `race` and `suite` share: `--bisect`'s rule, refusing settings before they
+/// run, and the report and exit status of an outcome.
 enum ScenarioCommand {
     /// Runs a command's body; with `--bisect`, whatever stops it before a verdict (a missing
     /// file, a bad argument) means this commit cannot be tested (125), not that it is bad.
@@ -16,6 +16,19 @@ enum ScenarioCommand {
             Terminal.standardError.line("Error: \(error)")
             throw ExitCode(125)
         }
+    }
+
+    /// Refuses settings a scenario cannot run with, from a command's `validate()`, in the
+    /// words of the scenario's own check (the one matrix files use too): argument-parser
+    /// prints them with the command's usage line. With `--bisect` it is 125 instead, as for
+    /// any error before a verdict: a usage error's status would mark the commit bad.
+    static func refuse(_ problem: String?, bisect: Bool) throws {
+        guard let problem else { return }
+        if bisect {
+            Terminal.standardError.line("Error: \(problem)")
+            throw ExitCode(125)
+        }
+        throw ValidationError(problem)
     }
 
     /// Prints the outcome for people or as JSON, and exits as its verdict says.

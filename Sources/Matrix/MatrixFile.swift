@@ -81,12 +81,7 @@ public struct MatrixFile: Sendable, Codable, Hashable {
                 return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
             case "race":
                 if orders != nil || `repeat` != nil { return "orders and repeat belong to driver-order; a race takes kinds, rounds and workers" }
-                if let kinds, RaceKind.parse(list: kinds.joined(separator: ",")) == nil {
-                    return "kinds \(kinds.joined(separator: ", ")) names an unknown kind; use load, coldplug and create"
-                }
-                if let rounds, !(1...10_000).contains(rounds) { return "rounds \(rounds) is out of range; give 1 to 10000" }
-                if let workers, !(1...64).contains(workers) { return "workers \(workers) is out of range; give 1 to 64" }
-                return DriverOrders.problem(orders: "1", drivers: drivers)
+                return RaceScenario.problem(kinds: kinds, rounds: rounds, workers: workers, drivers: drivers)
             default:
                 return "unknown scenario '\(name)'; the scenarios cxllab has are driver-order, race and ndctl-suite"
             }

@@ -56,6 +56,33 @@ public struct RaceScenario: Scenario {
     public var roundTimeoutSeconds = 30
 
     public static let defaultRounds = 40
+    /// The rounds of each kind and coldplug's workers a race takes, written once for the
+    /// command line and matrix files.
+    public static let roundsRange = 1...10_000
+    public static let workersRange = 1...64
+
+    /// What is wrong with a race's settings as a user gave them (`kinds`, `rounds`, `workers`
+    /// and `drivers` of a matrix file, or `cxllab race`'s options), or nil: the one rule of
+    /// both, so both refuse the same value in the same words.
+    public static func problem(kinds: [String]?, rounds: Int?, workers: Int?, drivers: [String]) -> String? {
+        if let kinds {
+            // As RaceKind.parse(list:) reads them: an entry may itself be a comma-separated list.
+            let names = kinds.joined(separator: ",").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let unknown = names.filter { RaceKind(rawValue: $0) == nil }
+            if names.isEmpty || !unknown.isEmpty {
+                let named = unknown.isEmpty ? "none" : "'\(unknown.joined(separator: ", "))'"
+                return "kinds names \(named); the race kinds are load, coldplug and create"
+            }
+        }
+        if let rounds, !roundsRange.contains(rounds) {
+            return "rounds \(rounds) is out of range; give \(roundsRange.lowerBound) to \(roundsRange.upperBound)"
+        }
+        if let workers, !workersRange.contains(workers) {
+            return "workers \(workers) is out of range; give \(workersRange.lowerBound) to \(workersRange.upperBound)"
+        }
+        // A race draws its orders from the driver list: the list must be one orders can be drawn from.
+        return DriverOrders.problem(orders: "1", drivers: drivers)
+    }
 
     public init(drivers: [String]? = nil, modules: [String] = [], standInSource: String, kinds: [RaceKind] = RaceKind.allCases,
                 rounds: Int = defaultRounds, seed: UInt64 = 1, workers: Int? = nil) {
