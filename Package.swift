@@ -44,28 +44,33 @@ let package = Package(
         // The one guard every YAML reader runs before Yams composes: libyaml's events, through
         // Yams' own copy of libyaml (CYaml, in the Yams product's closure).
         .target(name: "YAMLGuard", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "GuestImage", dependencies: ["HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
+        // Getting kernels: the Debian archive, references, the kernel store, pins, integrity.
+        .target(name: "Kernels", dependencies: ["HostSupport"]),
+        // Assembling guest images from a kernel, a recipe and payloads.
+        .target(name: "GuestImage", dependencies: ["Kernels", "HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
+        // Building test artifacts for a kernel: out-of-tree and test modules, ndctl's tests.
+        .target(name: "TestBuilds", dependencies: ["Kernels", "GuestImage", "HostSupport"]),
         .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
-        .target(name: "HostCheck", dependencies: ["HostSupport", "GuestImage", "Libvirt", "XML", "Topology"]),
+        .target(name: "HostCheck", dependencies: ["HostSupport", "Kernels", "Libvirt", "XML", "Topology"]),
         // Labs at run time: sessions, the agent connection, console watching, preparation,
         // lab paths and records, interrupt teardown, lookup and clean.
-        .target(name: "LabRuntime", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Libvirt", "Topology", "XML"]),
+        .target(name: "LabRuntime", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Kernels", "Libvirt", "TestBuilds", "Topology", "XML"]),
         // What runs in a lab: the Scenario seam, one cell from inputs to outcome, the scenarios.
-        .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "LabRuntime", "Libvirt", "Topology"]),
+        .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "TestBuilds", "Topology"]),
         // Kernels x topologies x scenarios: matrix files, pinning, the runner, the result store
         // (the only SQLite user) and the reports.
         .target(
             name: "Matrix",
-            dependencies: ["GuestImage", "HostSupport", "LabRuntime", "Scenarios", "XML", "YAMLGuard",
+            dependencies: ["GuestImage", "HostSupport", "Kernels", "LabRuntime", "Scenarios", "XML", "YAMLGuard",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
         // cxllab bench: QEMU run directly, domain start latency, the figures.
-        .target(name: "Bench", dependencies: ["GuestImage", "HostSupport", "LabRuntime", "Libvirt", "Topology"]),
+        .target(name: "Bench", dependencies: ["GuestImage", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "Topology"]),
         .target(
             name: "CXLLabCommands",
             dependencies: [
-                "AgentProtocol", "Bench", "GuestImage", "HostCheck", "HostSupport", "LabRuntime", "Libvirt", "Matrix", "Scenarios",
-                "Topology", "XML",
+                "AgentProtocol", "Bench", "GuestImage", "HostCheck", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "Matrix", "Scenarios",
+                "TestBuilds", "Topology", "XML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,11 +80,13 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport", "TestSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol", "HostSupport"]),
-        .testTarget(name: "LabTests", dependencies: ["TestSupport", "LabRuntime", "Scenarios", "Matrix", "Bench", "GuestImage", "Topology", "HostSupport",
-                                                     "Libvirt", "AgentProtocol", "HostCheck"],
+        .testTarget(name: "LabTests", dependencies: ["TestSupport", "LabRuntime", "Scenarios", "Matrix", "Bench", "GuestImage", "Kernels", "TestBuilds", "Topology",
+                                                     "HostSupport", "Libvirt", "AgentProtocol", "HostCheck"],
                     exclude: ["Transcripts"]),
         .testTarget(name: "HostSupportTests", dependencies: ["HostSupport"]),
-        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "HostSupport", "Libvirt", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "Kernels", "TestBuilds", "HostSupport", "Libvirt", "TestSupport"]),
+        .testTarget(name: "TestBuildsTests", dependencies: ["TestBuilds", "GuestImage", "Kernels", "HostSupport", "TestSupport"]),
         .testTarget(name: "HostCheckTests", dependencies: ["HostCheck", "CXLLabCommands", "HostSupport", "Matrix", "Scenarios", "TestSupport"]),
         .testTarget(name: "YAMLGuardTests", dependencies: ["YAMLGuard", "TestSupport"]),
         .testTarget(

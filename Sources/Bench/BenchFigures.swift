@@ -1,5 +1,4 @@
 import Foundation
-import GuestImage
 
 /// What `cxllab bench` measured. Missing parts are in `failures`, with the reason.
 public struct BenchFigures: Codable, Sendable {

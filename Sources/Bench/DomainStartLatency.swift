@@ -1,5 +1,5 @@
 import Foundation
-import GuestImage
+import Kernels
 import HostSupport
 import LabRuntime
 import Libvirt

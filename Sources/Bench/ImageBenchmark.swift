@@ -1,6 +1,7 @@
 import Foundation
 import GuestImage
 import HostSupport
+import Kernels
 
 /// Cold and warm builds of one image. Cold: the image, the kernel's decompressed modules and
 /// the digest memo removed first. Warm: builds that must hit the cache.
@@ -16,7 +17,7 @@ public enum ImageBenchmark {
         public let files: Int
     }
 
-    public static func measure(cache: CacheDirectory, kernel: GuestImage.Kernel, recipe: ImageRecipe, features: Set<String>, repeats: Int) async throws -> Figures {
+    public static func measure(cache: CacheDirectory, kernel: Kernels.Kernel, recipe: ImageRecipe, features: Set<String>, repeats: Int) async throws -> Figures {
         let request = ImageRequest(recipe: recipe, kernel: kernel, features: features)
         let builder = try ImageBuilder(cache: cache)
         let first = try await builder.build(request)

@@ -3,6 +3,8 @@ import Bench
 import Foundation
 import GuestImage
 import HostSupport
+import Kernels
+import TestBuilds
 
 extension CXLLab {
     struct Image: AsyncParsableCommand {
@@ -143,7 +145,7 @@ enum ConfigCheck {
     }
 
     /// Throws for missing options that block the lab; prints those that only limit it.
-    static func require(_ kernel: GuestImage.Kernel, features: Set<String>, terminal: Terminal) throws {
+    static func require(_ kernel: Kernels.Kernel, features: Set<String>, terminal: Terminal) throws {
         guard let config = KernelConfig(contentsOf: kernel.configPath) else {
             terminal.line("note: \(kernel.origin) has no config; its options cannot be checked before boot")
             return

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GuestImage
+import Kernels
 
 extension CXLLab {
     struct Kernel: AsyncParsableCommand {
@@ -139,7 +139,7 @@ extension CXLLab.Kernel {
 }
 
 /// A kernel the cache holds, or the error that says how to fetch it.
-private func cachedKernel(_ text: String, cache: CacheOptions) throws -> GuestImage.Kernel {
+private func cachedKernel(_ text: String, cache: CacheOptions) throws -> Kernels.Kernel {
     let reference = try KernelReference(parsing: text)
     guard let found = try KernelStore(cache: cache.cache).cached(reference) else { throw KernelStoreError.notCached(text) }
     return found

@@ -1,7 +1,7 @@
 import AgentProtocol
 import ArgumentParser
 import Foundation
-import GuestImage
+import Kernels
 import HostSupport
 import LabRuntime
 import Libvirt

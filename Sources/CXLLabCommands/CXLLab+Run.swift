@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GuestImage
 import HostSupport
 import LabRuntime
 import Scenarios

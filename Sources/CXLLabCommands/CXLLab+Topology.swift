@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import GuestImage
+import Kernels
 import HostCheck
 import HostSupport
 import Topology

@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// What an image is built from.
 public struct ImageRequest: Sendable {

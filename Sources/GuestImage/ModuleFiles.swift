@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// Plain (decompressed) copies of a kernel's modules, kept beside the kernel so the guest's
 /// modprobe needs no xz or zstd support and later images reuse them.

@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// Another Debian suite's packages unpacked into a folder of the cache, so a guest can run
 /// that suite's tools (trixie's ndctl 81, whose cxl tool can create volatile regions that

@@ -1,5 +1,5 @@
 import Foundation
-import GuestImage
+import Kernels
 import HostSupport
 
 /// Which accelerator guests get, and why.

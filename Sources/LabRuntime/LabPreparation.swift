@@ -3,6 +3,8 @@ import GuestImage
 import HostCheck
 import HostSupport
 import Topology
+import Kernels
+import TestBuilds
 
 /// Everything a lab needs before it boots, resolved once: the kernel, the validated topology,
 /// the image built for both (with the agent), and the accelerator.

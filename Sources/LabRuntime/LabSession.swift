@@ -5,6 +5,7 @@ import HostSupport
 import Libvirt
 import Synchronization
 import Topology
+import Kernels
 
 /// What to boot.
 public struct LabRequest: Sendable {

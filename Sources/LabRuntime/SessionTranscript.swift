@@ -3,6 +3,7 @@ import Foundation
 import GuestImage
 import Synchronization
 import Topology
+import Kernels
 
 /// What one lab session started from and every request it sent the agent with the reply it
 /// got, in order: enough to run the same guest work again without cxllab (`cxllab bench`

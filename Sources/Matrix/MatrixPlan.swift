@@ -1,5 +1,5 @@
 import Foundation
-import GuestImage
+import Kernels
 import Scenarios
 
 /// A matrix ready to run: every kernel it names resolved once, at its start, so all its cells

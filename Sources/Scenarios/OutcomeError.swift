@@ -1,8 +1,10 @@
 import Foundation
 import GuestImage
+import Kernels
 import HostSupport
 import LabRuntime
 import Libvirt
+import TestBuilds
 import Topology
 
 /// Why a run could not be done, kept typed to the store and every report: the layer that

@@ -3,6 +3,7 @@ import GuestImage
 import HostSupport
 import LabRuntime
 import Topology
+import Kernels
 
 /// What a scenario is to a cell, the matrix, the store and every report: it decides, from the
 /// kernel, what the guest image must carry; then it runs against a guest's agent and returns

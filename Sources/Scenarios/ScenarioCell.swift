@@ -3,6 +3,7 @@ import GuestImage
 import HostSupport
 import LabRuntime
 import Libvirt
+import Kernels
 
 /// What one cell found: the scenario's outcome and the lab it ran in.
 public struct CellOutcome: Sendable, Codable {

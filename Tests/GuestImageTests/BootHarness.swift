@@ -2,6 +2,7 @@ import Foundation
 import GuestImage
 import HostSupport
 import Libvirt
+import Kernels
 
 /// Boots a kernel and image through the real qemu:///system daemon until the guest powers
 /// off, and returns its console. Files go in a lab folder the qemu user can reach, removed

@@ -2,6 +2,7 @@ import Foundation
 @testable import GuestImage
 import HostSupport
 import Testing
+@testable import Kernels
 
 @Suite struct CPIOArchiveTests {
     func sample() -> CPIOArchive {

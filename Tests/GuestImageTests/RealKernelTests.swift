@@ -4,6 +4,8 @@ import HostSupport
 import Synchronization
 import Testing
 import TestSupport
+@testable import Kernels
+@testable import TestBuilds
 
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
 /// TCG. Serialized: each guest takes a core.

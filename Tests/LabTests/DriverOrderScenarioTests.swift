@@ -8,6 +8,8 @@ import HostSupport
 import Libvirt
 import Testing
 import TestSupport
+import Kernels
+import TestBuilds
 
 /// The driver-order scenario in real guests, against the behaviour measured on this machine
 /// and described in the fsdev V9 review thread.

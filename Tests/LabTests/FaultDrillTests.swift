@@ -1,5 +1,5 @@
 import Foundation
-import GuestImage
+import Kernels
 import HostSupport
 @testable import LabRuntime
 @testable import Scenarios

@@ -5,6 +5,7 @@ import HostSupport
 @testable import Scenarios
 import Synchronization
 @testable import LabRuntime
+@testable import Kernels
 
 /// Values the pure tests build cells and outcomes from, without a kernel on disk.
 enum Fixtures {

@@ -1,5 +1,7 @@
 import Foundation
 import GuestImage
+import Kernels
+import TestBuilds
 @testable import LabRuntime
 @testable import Scenarios
 import Testing

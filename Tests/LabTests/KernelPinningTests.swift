@@ -1,5 +1,4 @@
 import Foundation
-import GuestImage
 @testable import Matrix
 @testable import Scenarios
 import Testing

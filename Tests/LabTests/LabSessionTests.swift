@@ -1,6 +1,6 @@
 import AgentProtocol
 import Foundation
-import GuestImage
+import Kernels
 import HostSupport
 @testable import LabRuntime
 @testable import Scenarios

@@ -1,5 +1,6 @@
 import Foundation
 import GuestImage
+import Kernels
 import HostSupport
 @testable import LabRuntime
 @testable import Scenarios

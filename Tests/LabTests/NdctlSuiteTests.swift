@@ -7,6 +7,8 @@ import Libvirt
 @testable import Scenarios
 import Testing
 import TestSupport
+@testable import Kernels
+@testable import TestBuilds
 
 /// The suite's logic without a guest: meson's test list as recorded from ndctl 81, test
 /// selection, verdicts and evidence from a test's output, the test modules' config rules,

@@ -4,6 +4,7 @@ import HostSupport
 @testable import Scenarios
 import Synchronization
 import Testing
+@testable import Kernels
 
 /// A `build:` tree rebuilt between two cells of one matrix: the second cell never boots the
 /// new kernel under the id the run gave it for the pinned one.

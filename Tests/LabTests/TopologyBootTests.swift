@@ -1,6 +1,5 @@
 import AgentProtocol
 import Foundation
-import GuestImage
 import HostSupport
 @testable import LabRuntime
 @testable import Scenarios

@@ -1,6 +1,8 @@
 import Foundation
 import GuestImage
 import HostSupport
+import Kernels
+import TestBuilds
 
 /// A `--module PATH[:param=value,...]` argument.
 public struct ModuleSpec: Sendable, Hashable {

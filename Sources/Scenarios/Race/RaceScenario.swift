@@ -1,6 +1,5 @@
 import AgentProtocol
 import Foundation
-import GuestImage
 import HostSupport
 import LabRuntime
 

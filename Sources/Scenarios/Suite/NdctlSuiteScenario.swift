@@ -3,6 +3,7 @@ import Foundation
 import GuestImage
 import HostSupport
 import LabRuntime
+import TestBuilds
 
 /// ndctl's own test suite in a lab: the kernel's test modules (nfit_test, cxl_test) built for
 /// the kernel under test, ndctl's tests built from its source, both put into the image, and

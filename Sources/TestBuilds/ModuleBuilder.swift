@@ -1,5 +1,7 @@
 import Foundation
+import GuestImage
 import HostSupport
+import Kernels
 
 public enum ModuleBuildError: Error, Sendable, CustomStringConvertible {
     case wrongKernel(module: String, vermagic: String, kernel: String, expected: String)

@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// The kernel's own test modules for ndctl's suite: tools/testing/nvdimm builds nfit_test (a
 /// mocked NFIT bus) with test builds of the modules it wraps; tools/testing/cxl builds

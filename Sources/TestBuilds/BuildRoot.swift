@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// A Debian suite's minimal system in a folder of the cache (debootstrap), for building kernel
 /// modules for a kernel whose kbuild this host cannot run: trixie's kernels want gcc-14 and a

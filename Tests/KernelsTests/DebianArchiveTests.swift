@@ -1,4 +1,4 @@
-@testable import GuestImage
+@testable import Kernels
 import Testing
 
 @Suite struct AptSourcesTests {

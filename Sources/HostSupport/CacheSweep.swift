@@ -1,5 +1,4 @@
 import Foundation
-import HostSupport
 
 /// What an interrupted cxllab leaves in the cache: half-made kernels, images, modules and
 /// sysroots (`.staging-*`, `*.staging-*`, `*.work`, `*.tmp-*`) and damaged copies set aside

@@ -7,8 +7,8 @@ import HostSupport
 public struct DebianArchive: Sendable {
     /// The suites cxllab reads kernels and guest tools from.
     public static let suites = ["bookworm", "bookworm-updates", "bookworm-backports", "trixie", "trixie-backports"]
-    static let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    static let defaultMirror = "http://deb.debian.org/debian"
+    public static let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    public static let defaultMirror = "http://deb.debian.org/debian"
 
     public let root: String
     public let sources: [AptSource]
@@ -136,7 +136,7 @@ public struct DebianArchive: Sendable {
     }
 
     /// Reads the lists while no update rewrites them.
-    func readLocked<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    public func readLocked<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         try await FileLock.withLock(root + "/.lock", exclusive: false, body)
     }
 
@@ -164,7 +164,7 @@ public struct DebianArchive: Sendable {
 }
 
 /// Splits a Depends field into package names, dropping versions and alternatives after the first.
-func dependencyNames(_ field: String) -> [String] {
+public func dependencyNames(_ field: String) -> [String] {
     field.split(separator: ",").compactMap { clause in
         let first = clause.split(separator: "|").first ?? clause
         return first.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)

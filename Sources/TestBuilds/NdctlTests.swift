@@ -1,5 +1,7 @@
 import Foundation
+import GuestImage
 import HostSupport
+import Kernels
 
 /// One test of a meson test suite, as `meson introspect --tests` describes it, with its paths
 /// already those of the guest.

@@ -2,7 +2,9 @@ import Foundation
 import HostSupport
 import Testing
 import TestSupport
-@testable import GuestImage
+import GuestImage
+@testable import Kernels
+@testable import TestBuilds
 
 /// Names never become paths: a bare word given to `--module` (or `--load-first`) names an
 /// in-tree module even when a folder of that name sits in the working folder, which cxllab,

@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Kernels
 
 /// A Debian source package's files through apt's signed chain: `apt-get source
 /// --download-only` from a private apt root whose `deb-src` lines are signed by Debian's
