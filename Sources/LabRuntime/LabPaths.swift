@@ -39,20 +39,19 @@ public enum LabPaths {
     /// Lab folders this process has claimed and not yet torn down.
     private static let claimed = Mutex<Set<String>>([])
 
-    /// Claims a lab's folder for this process, atomically across processes (a lock per name,
-    /// held while the owner is checked and the folder made) and within it (a set of claims):
-    /// of two `up --name X` at once, the second fails here and removes nothing, so its
-    /// teardown can never delete the first one's folder. A folder whose owner is gone is
-    /// taken over. `release` gives the claim back once the folder is removed.
+    /// Claims a lab's folder for this process, atomically across processes (one lock for
+    /// every claim, held only while the owner is checked and the folder made: a lock file per
+    /// name would pile up one file per lab ever made) and within it (a set of claims): of two
+    /// `up --name X` at once, the second fails here and removes nothing, so its teardown can
+    /// never delete the first one's folder. A folder whose owner is gone is taken over.
+    /// `release` gives the claim back once the folder is removed.
     public static func claim(_ folder: String, labName: String) async throws {
-        let name = (folder as NSString).lastPathComponent
-        let locks = labsRoot + "/.claims"
         do {
-            try FileManager.default.createDirectory(atPath: locks, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: labsRoot, withIntermediateDirectories: true)
         } catch {
-            throw LabError(.host, "cannot make \(locks) for lab name claims: \(error.localizedDescription)", cause: error)
+            throw LabError(.host, "cannot make the labs folder \(labsRoot): \(error.localizedDescription)", cause: error)
         }
-        try await FileLock.withLock(locks + "/" + name + ".lock") {
+        try await FileLock.withLock(labsRoot + "/.claim.lock") {
             let fresh = claimed.withLock { $0.insert(folder).inserted }
             guard fresh else {
                 throw LabError(.labExists, "a lab named \(labName) is being made by this cxllab already (\(folder)); pick another --name")
