@@ -39,19 +39,14 @@ public enum LabPaths {
     /// Lab folders this process has claimed and not yet torn down.
     private static let claimed = Mutex<Set<String>>([])
 
-    /// Claims a lab's folder for this process, atomically across processes (one lock for
-    /// every claim, held only while the owner is checked and the folder made: a lock file per
-    /// name would pile up one file per lab ever made) and within it (a set of claims): of two
-    /// `up --name X` at once, the second fails here and removes nothing, so its teardown can
-    /// never delete the first one's folder. A folder whose owner is gone is taken over.
-    /// `release` gives the claim back once the folder is removed.
+    /// Claims a lab's folder for this process, atomically across processes (a lock on the
+    /// labs folder itself, held only while the owner is checked and the folder made: no lock
+    /// file is left among the labs) and within it (a set of claims): of two `up --name X` at
+    /// once, the second fails here and removes nothing, so its teardown can never delete the
+    /// first one's folder. A folder whose owner is gone is taken over. `release` gives the
+    /// claim back once the folder is removed.
     public static func claim(_ folder: String, labName: String) async throws {
-        do {
-            try FileManager.default.createDirectory(atPath: labsRoot, withIntermediateDirectories: true)
-        } catch {
-            throw LabError(.host, "cannot make the labs folder \(labsRoot): \(error.localizedDescription)", cause: error)
-        }
-        try await FileLock.withLock(labsRoot + "/.claim.lock") {
+        try await withLabsFolderLocked {
             let fresh = claimed.withLock { $0.insert(folder).inserted }
             guard fresh else {
                 throw LabError(.labExists, "a lab named \(labName) is being made by this cxllab already (\(folder)); pick another --name")
@@ -67,6 +62,33 @@ public enum LabPaths {
                 throw error
             }
         }
+    }
+
+    /// Runs `body` holding an exclusive flock on the labs folder, waited for by polling (a
+    /// claim holds it for a moment) for at most a minute.
+    static func withLabsFolderLocked(_ body: () throws -> Void) async throws {
+        let root = labsRoot
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw LabError(.host, "cannot make the labs folder \(root): \(error.localizedDescription)", cause: error)
+        }
+        let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw LabError(.host, "cannot open the labs folder \(root): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                throw LabError(.host, "cannot lock the labs folder \(root): \(String(cString: strerror(errno)))")
+            }
+            guard clock.now < deadline else {
+                throw LabError(.host, "another cxllab has held the labs folder \(root) for a minute while claiming a lab name; try again")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        try body()
     }
 
     /// Gives back this process's claim on a folder it has removed.

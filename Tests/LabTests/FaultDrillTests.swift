@@ -203,7 +203,9 @@ import TestSupport
     // MARK: - The guest fails
 
     /// A guest kernel panic in the middle of a cell (a module that panics when loaded, in the
-    /// driver order): the cell is an error with the panic as evidence, and the lab is gone.
+    /// driver order): the kernel under test crashed while the scenario ran, so the cell fails
+    /// (a deviation, exit 1; `--bisect` counts such a revision bad) with the panic as its
+    /// `guest-crash` evidence and its error; the lab is gone.
     @Test func guestPanicMidCell() async throws {
         let source = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-drill-panic-\(UUID().uuidString.prefix(6))/drill_panic").path
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
@@ -218,10 +220,12 @@ import TestSupport
             """.write(toFile: source + "/drill_panic.c", atomically: true, encoding: .utf8)
         let drill = try Drill(drivers: ["device_dax", "drill_panic"], modules: [source], standIn: nil)
         let result = try await Self.run(drill.matrixArguments(), drill: drill)
-        #expect(result.status == 2, "stderr: \(result.stderr)")
+        #expect(result.status == 1, "stderr: \(result.stderr)")
         let cells = try drill.results()
         try #require(cells.count == 1)
-        #expect(cells[0].verdict == .error)
+        #expect(cells[0].verdict == .fail)
+        let crash = cells[0].scenario.cases.first { $0.name == ScenarioOutcome.guestCrashCase }
+        #expect(crash?.message?.contains("cxllab drill") == true, "cases: \(cells[0].scenario.cases.map(\.name))")
         #expect(cells[0].scenario.error?.contains("panic") == true, "error: \(cells[0].scenario.error ?? "none")")
         #expect(cells[0].outcome.console.contains { $0.contains("Kernel panic") && $0.contains("cxllab drill") })
         try await drill.expectNothingLeft()
