@@ -36,6 +36,21 @@ public enum FileLock {
         return try await body()
     }
 
+    /// The same lock taken on a folder itself (flock works on a directory), so no lock file is
+    /// left among what the folder holds. The folder must exist.
+    public static func withLock<T: Sendable>(
+        onFolder path: String, deadline: Duration = defaultDeadline, _ body: @Sendable () async throws -> T
+    ) async throws -> T {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw CocoaError(.fileReadNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        defer { close(descriptor) }
+        try await acquire(descriptor, path: path, operation: LOCK_EX, deadline: deadline, onWait: nil)
+        defer { flock(descriptor, LOCK_UN) }
+        return try await body()
+    }
+
     /// Polls rather than blocks in flock: a poll can stop at the deadline or on cancellation,
     /// and holds no thread while it waits.
     static func acquire(_ descriptor: Int32, path: String, operation: Int32, deadline: Duration,

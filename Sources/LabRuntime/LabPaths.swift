@@ -46,7 +46,14 @@ public enum LabPaths {
     /// first one's folder. A folder whose owner is gone is taken over. `release` gives the
     /// claim back once the folder is removed.
     public static func claim(_ folder: String, labName: String) async throws {
-        try await withLabsFolderLocked {
+        let root = labsRoot
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw LabError(.host, "cannot make the labs folder \(root): \(error.localizedDescription)", cause: error)
+        }
+        // A claim holds the lock for a moment: a minute's wait is a stuck holder.
+        try await FileLock.withLock(onFolder: root, deadline: .seconds(60)) {
             let fresh = claimed.withLock { $0.insert(folder).inserted }
             guard fresh else {
                 throw LabError(.labExists, "a lab named \(labName) is being made by this cxllab already (\(folder)); pick another --name")
@@ -62,33 +69,6 @@ public enum LabPaths {
                 throw error
             }
         }
-    }
-
-    /// Runs `body` holding an exclusive flock on the labs folder, waited for by polling (a
-    /// claim holds it for a moment) for at most a minute.
-    static func withLabsFolderLocked(_ body: () throws -> Void) async throws {
-        let root = labsRoot
-        do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } catch {
-            throw LabError(.host, "cannot make the labs folder \(root): \(error.localizedDescription)", cause: error)
-        }
-        let descriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw LabError(.host, "cannot open the labs folder \(root): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                throw LabError(.host, "cannot lock the labs folder \(root): \(String(cString: strerror(errno)))")
-            }
-            guard clock.now < deadline else {
-                throw LabError(.host, "another cxllab has held the labs folder \(root) for a minute while claiming a lab name; try again")
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        defer { flock(descriptor, LOCK_UN) }
-        try body()
     }
 
     /// Gives back this process's claim on a folder it has removed.

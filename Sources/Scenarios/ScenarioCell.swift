@@ -123,9 +123,12 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             let alertsBefore = session.console.alertsSoFar.count
             var outcome = await scenario.run(setup, on: session, machine: GuestMachine(topology: prepared.topology, features: prepared.features), progress: progress)
             session.console.catchUp()
+            // The console's last lines, read once: a crash's evidence, and a failed cell's.
+            let consoleTail = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { VisibleText.capped(String($0), limit: CaseResult.evidenceLineLength) }
             let alertsDuring = Array(session.console.alertsSoFar.dropFirst(alertsBefore))
             if alertsDuring.contains(where: { $0.kind != .warning }) {
-                outcome = outcome.addingGuestCrashes(alertsDuring, console: session.console.tail(40).split(separator: "\n").map(String.init))
+                outcome = outcome.addingGuestCrashes(alertsDuring, console: consoleTail)
             }
             if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
                 outcome = outcome.addingToError(LabPaths.diskFull().message)
@@ -134,12 +137,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                 outcome = outcome.addingToError("libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "
                     + "and libvirt destroys a lab's domain together with the connection that started it")
             }
-            var console: [String] = []
-            if outcome.verdict.isFailure {
-                session.console.catchUp()
-                console = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false)
-                    .map { VisibleText.capped(String($0), limit: CaseResult.evidenceLineLength) }
-            }
+            let console = outcome.verdict.isFailure ? consoleTail : []
             var keptLab: String?
             if keep {
                 session.detach()
