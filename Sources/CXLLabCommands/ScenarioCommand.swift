@@ -13,9 +13,14 @@ enum ScenarioCommand {
         } catch let error as ExitCode {
             throw error
         } catch where bisect {
-            Terminal.standardError.line("Error: \(error)")
-            throw ExitCode(125)
+            throw untestable(error)
         }
+    }
+
+    /// Says why, and gives `git bisect` its "cannot test this commit".
+    static func untestable(_ reason: Any) -> ExitCode {
+        Terminal.standardError.line("Error: \(reason)")
+        return ExitCode(125)
     }
 
     /// Refuses settings a scenario cannot run with, from a command's `validate()`, in the
@@ -24,10 +29,7 @@ enum ScenarioCommand {
     /// any error before a verdict: a usage error's status would mark the commit bad.
     static func refuse(_ problem: String?, bisect: Bool) throws {
         guard let problem else { return }
-        if bisect {
-            Terminal.standardError.line("Error: \(problem)")
-            throw ExitCode(125)
-        }
+        if bisect { throw untestable(problem) }
         throw ValidationError(problem)
     }
 
