@@ -110,7 +110,7 @@ extension CXLLab {
             let start = clock.now
             let outcome = await cell.run(cache: cache) { terminal.status("race: \($0)") }
             let wall = (clock.now - start).seconds
-            guard case .race(let report) = outcome.outcome.detail, !report.rounds.isEmpty else {
+            guard let report = outcome.outcome.detail.report(as: RaceReport.self), !report.rounds.isEmpty else {
                 throw ValidationError("the bench race ran no round: \(outcome.outcome.error ?? outcome.verdict.rawValue)")
             }
             return BenchFigures.Race(topology: "nvdimm-single", rounds: report.rounds.count, roundSeconds: report.rounds.map(\.seconds).reduce(0, +),

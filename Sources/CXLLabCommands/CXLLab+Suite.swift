@@ -73,12 +73,10 @@ extension CXLLab {
             let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
             terminal.clearStatus()
             if let junit, let pinned = outcome.kernel {
-                var matrixCell = MatrixCell(kernel: guestKernel.kernel, pinned: pinned, topology: topology ?? "topologies/ndctl-suite.yaml", scenario: scenario.name,
-                                            drivers: [], modules: guestModules.module, orders: "", seed: 0, repeats: 1, variant: "suite")
-                matrixCell.suiteTests = testList
-                matrixCell.suites = suiteList
-                matrixCell.loadFirst = loadList
-                matrixCell.timeoutMultiplier = timeoutMultiplier > 1 ? timeoutMultiplier : nil
+                let settings = NdctlSuiteScenario.Settings(modules: guestModules.module, suites: suiteList, suiteTests: testList, loadFirst: loadList,
+                                                           timeoutMultiplier: timeoutMultiplier)
+                let matrixCell = MatrixCell(NdctlSuiteScenario.self, kernel: guestKernel.kernel, pinned: pinned,
+                                            topology: topology ?? "topologies/ndctl-suite.yaml", variant: "suite", settings: settings)
                 let result = CellResult(cell: matrixCell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
                 try JUnitReport.xml([result], name: "cxllab suite ndctl").write(toFile: junit, atomically: true, encoding: .utf8)
             }

@@ -80,7 +80,7 @@ public struct Expectations: Sendable {
         for rule in rules {
             guard let order = rule.order else { continue }
             let drivers = Set(order.components(separatedBy: " < "))
-            if !cells.contains(where: { rule.matches($0) && Set($0.drivers) == drivers }) {
+            if !cells.contains(where: { rule.matches($0) && $0.settings.orderedDrivers.map(Set.init) == drivers }) {
                 problems.append("\(rule.place): order '\(order)' is not an order of the drivers of any cell it matches (write it as `a < b < c`)")
             }
         }

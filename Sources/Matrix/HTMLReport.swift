@@ -71,10 +71,11 @@ public enum HTMLReport {
                 body += "<p>Reproduce: <code>cxllab repro \(escape(result.cellID))</code> or <code>\(escape(result.cell.command))</code></p></div>\n"
             }
         }
-        // What every cell's steps proved (and which it skipped and why), or its races found.
+        // Each scenario's own summary: what driver-order's steps proved (and which it skipped
+        // and why), what races found, a suite's tests.
         let summarized = results.filter { !$0.scenario.detail.summaryLines.isEmpty }.sorted { $0.cell.label < $1.cell.label }
         if !summarized.isEmpty {
-            body += "<h2>Steps and races</h2>\n"
+            body += "<h2>What each cell found</h2>\n"
             for result in summarized {
                 body += "<details><summary>\(escape(result.cell.label))</summary><pre>\(escape(result.scenario.detail.summaryLines.joined(separator: "\n")))</pre></details>\n"
             }

@@ -29,7 +29,9 @@ public enum JUnitReport {
             .init("failures", String(counted + extra)), .init("time", String(format: "%.1f", result.seconds)),
         ]
         var properties = XMLTree("properties")
-        let facts = [("kernel", result.cell.pinned.release), ("repro", result.cell.command)] + result.scenario.facts.map { ($0.name, $0.value) }
+        let report = result.scenario.detail.report
+        let facts = [("kernel", result.cell.pinned.release), ("repro", result.cell.command)]
+            + (result.scenario.facts + (report?.properties ?? [])).map { ($0.name, $0.value) }
         properties.children = facts.map { key, value in
             var property = XMLTree("property")
             property.attributes = [.init("name", key), .init("value", value)]
@@ -55,7 +57,7 @@ public enum JUnitReport {
         for (index, run) in cases.enumerated() {
             var testcase = XMLTree("testcase")
             let round = result.scenario.rounds > 1 ? " (run \(index + 1))" : ""
-            let name = result.scenario.scenario == "driver-order" ? "order \(run.name)" : run.name
+            let name = report?.caseTitle(run.name) ?? run.name
             testcase.attributes = [.init("classname", result.cell.label), .init("name", "\(name)\(round)"),
                                    .init("time", String(format: "%.1f", run.seconds))]
             if run.verdict == .notApplicable {

@@ -24,3 +24,25 @@ extension MatrixFile {
         return problems
     }
 }
+
+extension MatrixFile {
+    /// A scenario entry refused while the file is read, with where in it.
+    struct EntryRefusal: Error {
+        let message: String
+        let codingPath: [any CodingKey]
+    }
+
+    /// The line of the index-th entry of `scenarios:` ("?" when the text does not say).
+    static func line(ofScenario index: Int, yaml: String) -> String {
+        guard let entries = (try? Yams.compose(yaml: yaml))?.mapping?["scenarios"]?.sequence, index < entries.count,
+              let line = entries[index].mark?.line else { return "?" }
+        return String(line)
+    }
+
+    /// The line of the scenario entry a coding path points into.
+    static func line(of codingPath: [any CodingKey], yaml: String) -> String {
+        guard let at = codingPath.firstIndex(where: { $0.stringValue == "scenarios" }), at + 1 < codingPath.count,
+              let index = codingPath[at + 1].intValue else { return "?" }
+        return line(ofScenario: index, yaml: yaml)
+    }
+}

@@ -31,60 +31,37 @@ public struct MatrixError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A matrix: kernels x topologies x scenarios, from a YAML file under matrices/.
-public struct MatrixFile: Sendable, Codable, Hashable {
-    public struct Scenario: Sendable, Codable, Hashable {
+public struct MatrixFile: Sendable, Decodable {
+    /// A `scenarios:` entry: a registered scenario's name and its own entry, as written.
+    public struct Scenario: Sendable, Decodable {
         public var name: String
-        /// The dax drivers to order (default: device_dax, kmem, fsdev_dax).
-        public var drivers: [String]?
-        /// Modules in place of the drivers of their names (`PATH[:param=value,...]`).
-        public var modules: [String]?
-        /// Where the kernel lacks fsdev_dax: the stand-in's automatch values to run, one cell
-        /// each (default: [0]).
-        public var standIn: [Int]?
-        public var orders: String?
-        public var seed: UInt64?
-        public var `repeat`: Int?
-        /// race: the kinds (load, coldplug, create), rounds of each, and coldplug's workers.
-        public var kinds: [String]?
-        public var rounds: Int?
-        public var workers: Int?
-        /// ndctl-suite: ndctl's suites (ndctl, dax, cxl), or exactly these tests, and modules
-        /// loaded before the dax drivers.
-        public var suites: [String]?
-        public var tests: [String]?
-        public var loadFirst: [String]?
-        /// ndctl-suite: multiplies each test's meson timeout (`--timeout-multiplier`).
-        public var timeoutMultiplier: Int?
+        public var entry: any ScenarioEntry
+        public var plugin: any ScenarioPlugin.Type
 
-        enum CodingKeys: String, CodingKey {
-            case name, drivers, modules, orders, seed, `repeat`, kinds, rounds, workers, suites, tests
-            case standIn = "stand_in"
-            case loadFirst = "load_first"
-            case timeoutMultiplier = "timeout_multiplier"
+        struct Key: CodingKey {
+            let stringValue: String
+            init(_ string: String) { stringValue = string }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
         }
 
-        /// What is wrong with this scenario's settings, in words with the fix; nil when it can run.
-        var problem: String? {
-            let drivers = self.drivers ?? DriverOrderScenario.defaultDrivers
-            let suiteKeys = suites != nil || tests != nil || loadFirst != nil || timeoutMultiplier != nil
-            switch name {
-            case "ndctl-suite":
-                if orders != nil || `repeat` != nil || kinds != nil || rounds != nil || workers != nil || self.drivers != nil {
-                    return "ndctl-suite takes suites, tests, modules, stand_in, load_first and timeout_multiplier; orders, repeat, kinds, rounds, workers and drivers belong to driver-order and race"
-                }
-                return NdctlSuiteScenario.problem(suites: suites, loadFirst: loadFirst ?? [], timeoutMultiplier: timeoutMultiplier ?? 1)
-            case _ where suiteKeys:
-                return "suites, tests, load_first and timeout_multiplier belong to the ndctl-suite scenario"
-            case "driver-order":
-                if kinds != nil || rounds != nil || workers != nil { return "kinds, rounds and workers belong to the race scenario; driver-order takes orders and repeat" }
-                if let `repeat`, let problem = DriverOrderScenario.repeatProblem(`repeat`, spelled: "repeat") { return problem }
-                return DriverOrders.problem(orders: orders ?? "all", drivers: drivers)
-            case "race":
-                if orders != nil || `repeat` != nil { return "orders and repeat belong to driver-order; a race takes kinds, rounds and workers" }
-                return RaceScenario.problem(kinds: kinds, rounds: rounds, workers: workers, drivers: drivers)
-            default:
-                return "unknown scenario '\(name)'; the scenarios cxllab has are driver-order, race and ndctl-suite"
+        /// Keys of no scenario, or of another, are refused with the scenario they belong to and
+        /// the keys this one takes.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            name = try container.decode(String.self, forKey: Key("name"))
+            guard let plugin = ScenarioRegistry.plugin(named: name) else {
+                throw EntryRefusal(message: "unknown scenario '\(name)'; the scenarios cxllab has are \(ScenarioRegistry.names)", codingPath: decoder.codingPath)
             }
+            self.plugin = plugin
+            for key in container.allKeys.map(\.stringValue) where key != "name" && !plugin.entryKeys.contains(key) {
+                let owners = ScenarioRegistry.plugins.filter { $0.entryKeys.contains(key) }.map { $0.name }
+                let belongs = owners.isEmpty ? "is not a setting of any scenario" : "belongs to the \(ScenarioRegistry.list(owners)) scenario"
+                throw EntryRefusal(message: "scenario \(name): '\(key)' \(belongs); \(name) takes \(ScenarioRegistry.list(plugin.entryKeys))",
+                                   codingPath: decoder.codingPath)
+            }
+            entry = try plugin.decodeEntry(from: decoder)
         }
     }
 
@@ -125,8 +102,10 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             guard !matrix.kernels.isEmpty, !matrix.topologies.isEmpty, !matrix.scenarios.isEmpty else {
                 throw MatrixError("\(path): a matrix needs at least one kernel, topology and scenario")
             }
-            for scenario in matrix.scenarios {
-                if let problem = scenario.problem { throw MatrixError("\(path): scenario \(scenario.name): \(problem)") }
+            for (index, scenario) in matrix.scenarios.enumerated() {
+                if let problem = scenario.entry.problem {
+                    throw MatrixError("\(path):\(line(ofScenario: index, yaml: text)): scenario \(scenario.name): \(problem)")
+                }
             }
             let duplicates = duplicateEntries(yaml: text, file: path)
             if !duplicates.isEmpty { throw MatrixError(duplicates.joined(separator: "\n")) }
@@ -135,6 +114,12 @@ public struct MatrixFile: Sendable, Codable, Hashable {
             return withRules
         } catch let error as MatrixError {
             throw error
+        } catch let refusal as EntryRefusal {
+            throw MatrixError("\(path):\(line(of: refusal.codingPath, yaml: text)): \(refusal.message)")
+        } catch let DecodingError.dataCorrupted(context) where context.underlyingError is EntryRefusal {
+            // Yams hands an entry's own refusal on inside its decoding error.
+            let refusal = context.underlyingError as? EntryRefusal
+            throw MatrixError("\(path):\(line(of: refusal?.codingPath ?? [], yaml: text)): \(refusal?.message ?? "")")
         } catch let error as ExpectationError {
             throw MatrixError("\(path): " + error.description, cause: error)
         } catch let DecodingError.keyNotFound(key, context) {
@@ -143,94 +128,6 @@ public struct MatrixFile: Sendable, Codable, Hashable {
         } catch {
             throw MatrixError("\(path): \(error)", cause: error)
         }
-    }
-}
-
-/// One cell: a kernel, a topology and one variant of a scenario, run in one guest.
-public struct MatrixCell: Sendable, Codable, Hashable {
-    /// As the matrix file names it (`debian:bookworm-backports`).
-    public var kernel: String
-    /// What that named when the run started: every cell of a run uses this kernel.
-    public var pinned: PinnedKernel
-    public var topology: String
-    public var scenario: String
-    public var drivers: [String]
-    public var modules: [String]
-    public var orders: String
-    public var seed: UInt64
-    /// driver-order: --repeat; race: rounds of each kind.
-    public var repeats: Int
-    /// A short label of the variant for people: "stand-in automatch=1", "real", ...
-    public var variant: String
-    /// race only: the kinds and coldplug's workers (nil: one per device).
-    public var kinds: [String]?
-    public var workers: Int?
-    /// ndctl-suite only: the suites, or the tests, and the modules loaded first.
-    public var suites: [String]?
-    public var suiteTests: [String]?
-    public var loadFirst: [String]?
-    /// ndctl-suite only: the timeout multiplier, when more than 1.
-    public var timeoutMultiplier: Int?
-
-    public init(kernel: String, pinned: PinnedKernel, topology: String, scenario: String, drivers: [String], modules: [String], orders: String,
-                seed: UInt64, repeats: Int, variant: String, kinds: [String]? = nil, workers: Int? = nil) {
-        self.kernel = kernel
-        self.pinned = pinned
-        self.topology = topology
-        self.scenario = scenario
-        self.drivers = drivers
-        self.modules = modules
-        self.orders = orders
-        self.seed = seed
-        self.repeats = repeats
-        self.variant = variant
-        self.kinds = kinds
-        self.workers = workers
-    }
-
-    private var inputs: [String] {
-        let base = [kernel, topology, scenario, drivers.joined(separator: ","), modules.joined(separator: " "), orders, String(seed), String(repeats)]
-        // Only a race's or a suite's own settings extend the hash, so driver-order cells keep their ids.
-        if scenario == "ndctl-suite" {
-            // A multiplier extends it only when given, so cells without one keep their ids.
-            return base + [(suites ?? []).joined(separator: ","), (suiteTests ?? []).joined(separator: ","), (loadFirst ?? []).joined(separator: ",")]
-                + (timeoutMultiplier.map { ["timeout x\($0)"] } ?? [])
-        }
-        guard scenario == "race" else { return base }
-        return base + [(kinds ?? []).joined(separator: ","), workers.map(String.init) ?? "per-device"]
-    }
-
-    /// A stable hash of the cell's inputs, the pinned kernel included: the same cell on the
-    /// same kernel has the same id in every run, on every host, in every shard.
-    public var id: String {
-        let canonical = (inputs + [pinned.release, pinned.imageSHA256]).joined(separator: "\n")
-        return String(FileDigest.sha256(of: Data(canonical.utf8)).prefix(12))
-    }
-
-    /// The same hash without the pinned kernel: the cell across runs whose alias moved
-    /// (`cxllab diff` pairs cells by it).
-    public var key: String {
-        String(FileDigest.sha256(of: Data(inputs.joined(separator: "\n").utf8)).prefix(12))
-    }
-
-    public var label: String { "\(kernel) \((topology as NSString).lastPathComponent) \(scenario) [\(variant)]" }
-
-    /// The command that runs this cell alone, on exactly its kernel.
-    public var command: String {
-        if scenario == "ndctl-suite" {
-            return NdctlSuiteScenario.command(kernel: pinned.exactReference, topology: topology, modules: modules, loadFirst: loadFirst ?? [],
-                                              ndctlVersion: nil, tests: suiteTests, suites: suites, timeoutMultiplier: timeoutMultiplier ?? 1)
-        }
-        let isRace = scenario == "race"
-        var words = ["cxllab", isRace ? "race" : "run", topology, "--kernel", pinned.exactReference, "--drivers", drivers.joined(separator: ",")]
-        for module in modules { words += ["--module", module] }
-        if isRace {
-            words += ["--kinds", (kinds ?? RaceKind.allCases.map(\.rawValue)).joined(separator: ","), "--rounds", String(repeats), "--seed", String(seed)]
-            if let workers { words += ["--workers", String(workers)] }
-        } else {
-            words += ["--orders", orders, "--seed", String(seed), "--repeat", String(repeats)]
-        }
-        return words.map(shellQuoted).joined(separator: " ")
     }
 }
 
@@ -243,49 +140,9 @@ public enum MatrixExpansion {
             guard let underTest = kernels[kernel] else { continue }
             for topology in matrix.topologies {
                 for scenario in matrix.scenarios {
-                    let plain = MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, scenario: scenario.name,
-                                           drivers: scenario.drivers ?? DriverOrderScenario.defaultDrivers, modules: scenario.modules ?? [],
-                                          orders: scenario.orders ?? "all", seed: scenario.seed ?? 1,
-                                          repeats: scenario.name == "race" ? scenario.rounds ?? RaceScenario.defaultRounds : scenario.repeat ?? 1,
-                                          variant: "", kinds: scenario.name == "race" ? scenario.kinds : nil, workers: scenario.workers)
-                    var suiteBase = plain
-                    if scenario.name == "ndctl-suite" {
-                        suiteBase.drivers = []
-                        suiteBase.suites = scenario.suites
-                        suiteBase.suiteTests = scenario.tests
-                        suiteBase.loadFirst = scenario.loadFirst
-                        suiteBase.timeoutMultiplier = scenario.timeoutMultiplier.flatMap { $0 > 1 ? $0 : nil }
-                        // A suite without stand-in variants is one cell, whatever fsdev_dax the kernel has.
-                        if scenario.standIn == nil {
-                            suiteBase.variant = "suite"
-                            cells.append(suiteBase)
-                            continue
-                        }
-                        if case .none = underTest.fsdev { suiteBase.loadFirst?.removeAll { $0 == DriverOrderScenario.fsdev } }
-                    }
-                    let base = suiteBase
-                    let userFsdev = (scenario.modules ?? []).contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
-                    switch (userFsdev, underTest.fsdev) {
-                    case (true, _):
-                        var cell = base
-                        cell.variant = "user fsdev_dax"
-                        cells.append(cell)
-                    case (false, .real):
-                        var cell = base
-                        cell.variant = "real fsdev_dax"
-                        cells.append(cell)
-                    case (false, .none):
-                        var cell = base
-                        cell.drivers.removeAll { $0 == DriverOrderScenario.fsdev }
-                        cell.variant = "no fsdev_dax"
-                        cells.append(cell)
-                    case (false, .standInPossible):
-                        for automatch in scenario.standIn ?? [0] {
-                            var cell = base
-                            cell.modules.append("\(standInSource):automatch=\(automatch)")
-                            cell.variant = "stand-in automatch=\(automatch)"
-                            cells.append(cell)
-                        }
+                    for (variant, settings) in scenario.plugin.cells(of: scenario.entry, fsdev: underTest.fsdev, standInSource: standInSource) {
+                        cells.append(MatrixCell(kernel: kernel, pinned: underTest.pinned, topology: topology, variant: variant, settings: settings,
+                                                scenario: scenario.name))
                     }
                 }
             }

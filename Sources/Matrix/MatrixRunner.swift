@@ -96,58 +96,17 @@ public struct MatrixRunner: Sendable {
 }
 
 extension MatrixCell {
-    /// A `modules:` entry as the scenario takes it: a path (a slash before its parameters)
-    /// taken from the project root when relative; a bare word names an in-tree module and
-    /// stays a name, never a file under the project.
-    static func moduleArgument(_ entry: String, projectRoot: String) -> String {
-        let path = ModuleSpec(parsing: entry).path
-        guard path.contains("/"), !path.hasPrefix("/") else { return entry }
-        return projectRoot + "/" + entry
-    }
-
-    /// This cell in its own lab, on exactly its pinned kernel: what the runner does for each
-    /// cell and `cxllab repro` for one. Relative paths are taken from `projectRoot`.
+    /// This cell in its own lab, on exactly its pinned kernel, by its scenario: what the runner
+    /// does for each cell and `cxllab repro` for one. Relative paths are taken from `projectRoot`.
     public func run(cache: CacheDirectory, recipe: ImageRecipe, projectRoot: String, standInSource: String, runID: String,
                     keep: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
-        let rooted: (String) -> String = { $0.hasPrefix("/") ? $0 : projectRoot + "/" + $0 }
-        let rootedModule: (String) -> String = { Self.moduleArgument($0, projectRoot: projectRoot) }
-        switch scenario {
-        case DriverOrderScenario(standInSource: "").name:
-            guard let selection = OrderSelection(argument: orders) else {
-                return .couldNotRun(scenario, failure: .input("orders '\(orders)' is neither 'all' nor a positive number"), kernel: pinned, topology: topology)
-            }
-            let driverOrder = DriverOrderScenario(drivers: drivers, modules: modules.map { ModuleSpec(parsing: rootedModule($0)) },
-                                                  standInSource: rooted(standInSource), selection: selection, seed: seed, repeats: repeats)
-            var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: recipe, scenario: driverOrder,
-                                    runID: runID, cellID: id, pinned: pinned)
-            cell.keep = keep
-            return await cell.run(cache: cache, progress: progress)
-        case "race":
-            guard let raceKinds = RaceKind.parse(list: (kinds ?? RaceKind.allCases.map(\.rawValue)).joined(separator: ",")) else {
-                return .couldNotRun(scenario, failure: .input("kinds '\((kinds ?? []).joined(separator: ","))' names an unknown race kind"), kernel: pinned, topology: topology)
-            }
-            let race = RaceScenario(drivers: drivers, modules: modules.map(rootedModule), standInSource: rooted(standInSource), kinds: raceKinds,
-                                    rounds: repeats, seed: seed, workers: workers)
-            var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: recipe, scenario: race,
-                                    runID: runID, cellID: id, pinned: pinned)
-            cell.keep = keep
-            return await cell.run(cache: cache, progress: progress)
-        case "ndctl-suite":
-            let suite = NdctlSuiteScenario(suites: suites ?? NdctlSuiteScenario.allSuites, tests: suiteTests, modules: modules.map(rootedModule),
-                                           loadFirst: loadFirst ?? [], topologyArgument: topology, timeoutMultiplier: timeoutMultiplier ?? 1)
-            let suiteRecipe: ImageRecipe
-            do {
-                suiteRecipe = try ImageRecipe.load(path: rooted("images/ndctl-suite.yaml"))
-            } catch {
-                return .couldNotRun(scenario, failure: OutcomeError(error), kernel: pinned, topology: topology)
-            }
-            var cell = ScenarioCell(kernel: pinned.exactReference, topology: rooted(topology), recipe: suiteRecipe, scenario: suite,
-                                    runID: runID, cellID: id, pinned: pinned)
-            cell.keep = keep
-            return await cell.run(cache: cache, progress: progress)
-        default:
-            return .couldNotRun(scenario, failure: .input("unknown scenario '\(scenario)'"), kernel: pinned, topology: topology)
+        guard let plugin else {
+            return .couldNotRun(scenario, failure: .input("unknown scenario '\(scenario)'; the scenarios cxllab has are \(ScenarioRegistry.names)"),
+                                kernel: pinned, topology: topology)
         }
+        let request = CellRequest(pinned: pinned, topology: topology, recipe: recipe, project: ScenarioProject(root: projectRoot, standInSource: standInSource),
+                                  runID: runID, cellID: id, keep: keep, cache: cache, progress: progress)
+        return await plugin.runCell(settings, request)
     }
 }
 

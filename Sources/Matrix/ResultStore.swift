@@ -89,7 +89,7 @@ public final class ResultStore: Sendable {
             try db.execute(
                 sql: "INSERT INTO cell (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [run, result.cellID, result.cell.kernel, result.cell.pinned.release, result.cell.topology, result.cell.scenario,
-                            result.cell.variant, Int64(bitPattern: result.cell.seed), result.outcome.imageKey, result.verdict.rawValue,
+                            result.cell.variant, Int64(bitPattern: result.cell.settings.randomSeed ?? 0), result.outcome.imageKey, result.verdict.rawValue,
                             result.scenario.failedCases.count, result.cases.count, result.seconds, result.finished, blob]
             )
         }

@@ -22,9 +22,10 @@ public enum RunDiff {
             case (let a?, let b?):
                 let rateA = a.scenario.failureRate
                 let rateB = b.scenario.failureRate
-                if case .race(let raceA) = a.scenario.detail, case .race(let raceB) = b.scenario.detail {
-                    lines += raceLines(b.cell.label, raceA, raceB, verdicts: (a.verdict, b.verdict))
-                } else if let change = verdictLine(b.cell.label, a.verdict, b.verdict) {
+                if let earlier = a.scenario.detail.report,
+                   let own = b.scenario.detail.report?.diffLines(label: b.cell.label, earlier: earlier, verdicts: (a.verdict, b.verdict)) {
+                    lines += own
+                } else if let change = Verdict.changeLine(b.cell.label, a.verdict, b.verdict) {
                     lines.append(change)
                 } else if rateA.trials > 0, rateB.trials > 0, abs(rateA.rate - rateB.rate) > 1e-9 {
                     lines.append(String(format: "RATE         %@: %.0f%% -> %.0f%% failed", b.cell.label, rateA.rate * 100, rateB.rate * 100))
@@ -33,30 +34,6 @@ public enum RunDiff {
             case (let a?, nil): lines.append("ONLY IN A    \(a.cell.label): \(a.verdict.rawValue)")
             case (nil, nil): break
             }
-        }
-        return lines
-    }
-
-    /// NEW FAILURE, FIXED or CHANGED when the verdict moved; nil when it did not.
-    static func verdictLine(_ label: String, _ before: Verdict, _ after: Verdict) -> String? {
-        guard before != after else { return nil }
-        let kind = after == .fail ? "NEW FAILURE" : before == .fail && after == .pass ? "FIXED" : "CHANGED"
-        return "\(kind.padding(toLength: 12, withPad: " ", startingAt: 0)) \(label): \(before.rawValue) -> \(after.rawValue)"
-    }
-
-    /// A race's failure rate per kind, with both intervals; a change whose intervals do not
-    /// overlap is called significant, one within them is only a difference.
-    static func raceLines(_ label: String, _ a: RaceReport, _ b: RaceReport, verdicts: (Verdict, Verdict)) -> [String] {
-        var lines = verdictLine(label, verdicts.0, verdicts.1).map { [$0] } ?? []
-        let before = Dictionary(a.summaries.map { ($0.kind, $0.rate) }, uniquingKeysWith: { first, _ in first })
-        for summary in b.summaries {
-            guard let old = before[summary.kind], old.trials > 0, summary.rate.trials > 0 else { continue }
-            let new = summary.rate
-            guard abs(old.rate - new.rate) > 1e-9 else { continue }
-            let significant = old.upper < new.lower || new.upper < old.lower
-            lines.append(String(format: "RATE         %@, %@: %.0f%% [%.0f–%.0f] -> %.0f%% [%.0f–%.0f] failed%@", label, summary.kind.rawValue,
-                                old.rate * 100, old.lower * 100, old.upper * 100, new.rate * 100, new.lower * 100, new.upper * 100,
-                                significant ? " (significant: the 95% intervals do not overlap)" : " (within the 95% intervals)"))
         }
         return lines
     }

@@ -122,7 +122,8 @@ import Testing
         try "name: s\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios: [\(refusal.scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
         let matrixError = try #require(throws: MatrixError.self) { try MatrixFile.load(path: file) }
         let scenarioName = refusal.scenario.dropFirst("{name: ".count).prefix { $0 != "," }
-        #expect(matrixError.message == "\(file): scenario \(scenarioName): \(words)")
+        // At the line of the scenario entry (the fourth of the file).
+        #expect(matrixError.message == "\(file):4: scenario \(scenarioName): \(words)")
     }
 
     /// Under `git bisect run` a refused setting means the commit cannot be tested (125), as any

@@ -178,6 +178,6 @@ final class DrawnOrders: Sendable {
                 #expect(error.message.contains("scenario driver-order: repeat \(bad) is out of range: give 1 to 1000"), "\(error.message)")
             }
         }
-        #expect(try load(repeat: 1000).scenarios.first?.repeat == 1000)
+        #expect((try load(repeat: 1000).scenarios.first?.entry as? DriverOrderScenario.Entry)?.repeat == 1000)
     }
 }

@@ -20,7 +20,7 @@ import TestBuilds
     /// What a cell found, with the driver-order report's fields at hand.
     struct Found {
         let cell: CellOutcome
-        var report: DriverOrderReport? { if case .driverOrder(let report) = cell.outcome.detail { report } else { nil } }
+        var report: DriverOrderReport? { cell.outcome.detail.report(as: DriverOrderReport.self) }
         var fsdev: FsdevDriver? { report?.fsdev }
         var drivers: [String] { report?.drivers ?? [] }
         var devices: [ScenarioDevice] { report?.devices ?? [] }

@@ -33,8 +33,8 @@ enum Fixtures {
 
     static func cell(kernel: String = "debian:x", drivers: [String] = ["device_dax", "fsdev_dax"], seed: UInt64 = 1,
                      variant: String = "v", pinned: PinnedKernel? = nil) -> MatrixCell {
-        MatrixCell(kernel: kernel, pinned: pinned ?? Self.pinned(kernel), topology: "topologies/t.yaml", scenario: "driver-order",
-                   drivers: drivers, modules: [], orders: "all", seed: seed, repeats: 1, variant: variant)
+        MatrixCell(DriverOrderScenario.self, kernel: kernel, pinned: pinned ?? Self.pinned(kernel), topology: "topologies/t.yaml", variant: variant,
+                   settings: DriverOrderScenario.Settings(drivers: drivers, seed: seed))
     }
 
     static let device = ScenarioDevice(name: "dax0.0", role: .devdax, parent: "namespace0.0", source: "nvdimm")
@@ -50,7 +50,7 @@ enum Fixtures {
         let report = DriverOrderReport(drivers: drivers, fsdev: fsdev, devices: devices, rounds: rounds, seed: 1)
         let plan = DriverOrderScenario.Plan(fsdev: fsdev, drivers: drivers)
         return ScenarioOutcome(scenario: "driver-order", cases: report.cases, rounds: rounds.count, subjects: devices.count,
-                               notApplicable: notApplicable, error: nil, guestSeconds: 2, facts: plan.facts, detail: .driverOrder(report))
+                               notApplicable: notApplicable, error: nil, guestSeconds: 2, facts: plan.facts, detail: ScenarioDetail(report))
     }
 
     static func result(_ cell: MatrixCell, _ outcome: ScenarioOutcome, imageKey: String? = nil, seconds: Double = 3,
@@ -98,4 +98,36 @@ extension Fixtures {
             topologyFile: LabSessionTests.root + "/topologies/\(topology).yaml", kernel: resolved,
             recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"))
     }
+}
+
+extension Fixtures {
+    static func moduleArgument(_ entry: String, projectRoot: String) -> String {
+        ScenarioProject(root: projectRoot, standInSource: "").moduleArgument(entry)
+    }
+}
+
+/// The settings tests read of cells, by scenario.
+extension MatrixCell {
+    var drivers: [String] {
+        settings(as: DriverOrderScenario.Settings.self)?.drivers ?? settings(as: RaceScenario.Settings.self)?.drivers ?? []
+    }
+
+    var seed: UInt64 {
+        get { settings.randomSeed ?? 0 }
+        set {
+            if var driverOrder = settings(as: DriverOrderScenario.Settings.self) {
+                driverOrder.seed = newValue
+                settings = driverOrder
+            } else if var race = settings(as: RaceScenario.Settings.self) {
+                race.seed = newValue
+                settings = race
+            }
+        }
+    }
+
+    var suite: NdctlSuiteScenario.Settings? { settings(as: NdctlSuiteScenario.Settings.self) }
+}
+
+extension MatrixFile.Scenario {
+    var race: RaceScenario.Entry? { entry as? RaceScenario.Entry }
 }

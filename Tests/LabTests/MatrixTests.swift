@@ -86,7 +86,7 @@ import XML
         #expect(steps.contains("load") && steps.contains(ProbeStep.load.proves), "\(steps)")
         #expect(steps.contains("late-load") && steps.contains("skipped"))
         let html = HTMLReport.html(results, title: "t")
-        #expect(html.contains("<h2>Steps and races</h2>") && html.contains(ProbeStep.lateLoad.rawValue))
+        #expect(html.contains("<h2>What each cell found</h2>") && html.contains(ProbeStep.lateLoad.rawValue))
     }
 }
 

@@ -63,9 +63,9 @@ import Testing
 
 @Suite struct MatrixModuleEntryTests {
     @Test func aBareModuleNameStaysANameAndAPathIsRooted() {
-        #expect(MatrixCell.moduleArgument("fsdev_dax:automatch=1", projectRoot: "/p") == "fsdev_dax:automatch=1")
-        #expect(MatrixCell.moduleArgument("device_dax", projectRoot: "/p") == "device_dax")
-        #expect(MatrixCell.moduleArgument("images/modules/fsdev_dax:automatch=1", projectRoot: "/p") == "/p/images/modules/fsdev_dax:automatch=1")
-        #expect(MatrixCell.moduleArgument("/abs/mod.ko", projectRoot: "/p") == "/abs/mod.ko")
+        #expect(Fixtures.moduleArgument("fsdev_dax:automatch=1", projectRoot: "/p") == "fsdev_dax:automatch=1")
+        #expect(Fixtures.moduleArgument("device_dax", projectRoot: "/p") == "device_dax")
+        #expect(Fixtures.moduleArgument("images/modules/fsdev_dax:automatch=1", projectRoot: "/p") == "/p/images/modules/fsdev_dax:automatch=1")
+        #expect(Fixtures.moduleArgument("/abs/mod.ko", projectRoot: "/p") == "/abs/mod.ko")
     }
 }

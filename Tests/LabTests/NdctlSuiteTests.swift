@@ -134,16 +134,16 @@ import TestSupport
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let matrix = try MatrixFile.load(path: file)
         let cells = MatrixExpansion.cells(matrix, kernels: Fixtures.defaultKernels, standInSource: "images/modules/fsdev_dax")
-        let variants = cells.filter { $0.suiteTests == ["device-dax"] }
+        let variants = cells.filter { $0.suite?.suiteTests == ["device-dax"] }
         #expect(variants.filter { $0.kernel == "debian:bookworm-backports" }.map(\.variant).sorted() == ["stand-in automatch=0", "stand-in automatch=1"])
         #expect(variants.first { $0.kernel == "debian:trixie-backports" }?.variant == "real fsdev_dax")
         // 6.1 has no fsdev_dax of any kind: nothing to load first.
-        #expect(variants.first { $0.kernel == "debian:bookworm" }?.loadFirst == [])
-        #expect(cells.filter { $0.suites == ["dax"] }.count == 6)
+        #expect(variants.first { $0.kernel == "debian:bookworm" }?.suite?.loadFirst == [])
+        #expect(cells.filter { $0.suite?.suites == ["dax"] }.count == 6)
         // The multiplier makes cells of their own and reaches the command; without it, nothing changes.
-        let slow = cells.filter { $0.timeoutMultiplier == 2 }
+        let slow = cells.filter { $0.suite?.timeoutMultiplier == 2 }
         #expect(slow.count == 3 && slow.allSatisfy { $0.command.hasSuffix("--suites dax --timeout-multiplier 2") })
-        #expect(cells.filter { $0.suites == ["dax"] && $0.timeoutMultiplier == nil }.allSatisfy { $0.command.hasSuffix("--suites dax") })
+        #expect(cells.filter { $0.suite?.suites == ["dax"] && $0.suite?.timeoutMultiplier == nil }.allSatisfy { $0.command.hasSuffix("--suites dax") })
         let command = try #require(variants.first { $0.variant == "stand-in automatch=1" }).command
         #expect(command.hasPrefix("cxllab suite ndctl --kernel debian:6.12.95+deb12-amd64 --topology topologies/ndctl-suite.yaml --module"))
         #expect(command.hasSuffix("--load-first fsdev_dax --tests device-dax"))
@@ -156,9 +156,9 @@ import TestSupport
         for (scenario, words) in [("{name: ndctl-suite, orders: all}", "ndctl-suite takes suites"),
                                   ("{name: ndctl-suite, suites: [nvdimm]}", "ndctl's suites are ndctl, dax and cxl"),
                                   ("{name: ndctl-suite, load_first: [x/fsdev_dax.ko]}", "is not a module name"),
-                                  ("{name: race, tests: [device-dax]}", "belong to the ndctl-suite scenario"),
+                                  ("{name: race, tests: [device-dax]}", "belongs to the ndctl-suite scenario"),
                                   ("{name: ndctl-suite, timeout_multiplier: 0}", "give a whole number from 1 to 100"),
-                                  ("{name: race, timeout_multiplier: 2}", "belong to the ndctl-suite scenario")] {
+                                  ("{name: race, timeout_multiplier: 2}", "belongs to the ndctl-suite scenario")] {
             try "name: s\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios: [\(scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
             #expect(throws: MatrixError.self) { try MatrixFile.load(path: file) }
             do { _ = try MatrixFile.load(path: file) } catch { #expect("\(error)".contains(words), "\(error)") }
@@ -182,7 +182,7 @@ import TestSupport
             recipe: try ImageRecipe.load(path: Self.root + "/images/ndctl-suite.yaml"), scenario: scenario, runID: "test", cellID: cellID
         ).run(cache: cache)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
-        guard case .suite(let report) = outcome.outcome.detail else {
+        guard let report = outcome.outcome.detail.report(as: SuiteReport.self) else {
             Issue.record("no suite report: \(outcome.rendered())")
             throw CancellationError()
         }

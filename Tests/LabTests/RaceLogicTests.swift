@@ -100,11 +100,11 @@ import Topology
     @Test func diffComparesRatesPerKindWithTheirIntervals() {
         let before = Self.report((0..<20).map { Self.round(.load, $0, ["device_dax"], $0 < 10 ? .fail : .pass) })
         let after = Self.report((0..<20).map { Self.round(.load, $0, ["device_dax"], .pass) })
-        let lines = RunDiff.raceLines("cell", before, after, verdicts: (.fail, .pass))
+        let lines = after.diffLines(label: "cell", earlier: before, verdicts: (.fail, .pass)) ?? []
         #expect(lines.first?.hasPrefix("FIXED") == true)
         #expect(lines.contains { $0.contains("load: 50% [30–70] -> 0% [0–16] failed (significant") })
         let close = Self.report((0..<20).map { Self.round(.load, $0, ["device_dax"], $0 < 9 ? .fail : .pass) })
-        #expect(RunDiff.raceLines("cell", before, close, verdicts: (.fail, .fail)).contains { $0.contains("(within the 95% intervals)") })
+        #expect((close.diffLines(label: "cell", earlier: before, verdicts: (.fail, .fail)) ?? []).contains { $0.contains("(within the 95% intervals)") })
     }
 
     @Test func aRaceNeedsTwoVCPUsAndGetsThem() throws {
@@ -125,7 +125,7 @@ import Topology
             return try MatrixFile.load(path: path)
         }
         let matrix = try load("  - name: race\n    kinds: [load, create]\n    rounds: 12\n    workers: 3\n")
-        #expect(matrix.scenarios[0].kinds == ["load", "create"] && matrix.scenarios[0].rounds == 12)
+        #expect(matrix.scenarios[0].race?.kinds == ["load", "create"] && matrix.scenarios[0].race?.rounds == 12)
         #expect(throws: MatrixError.self) { try load("  - name: race\n    kinds: [load, stampede]\n") }
         #expect(throws: MatrixError.self) { try load("  - name: race\n    orders: all\n") }
         #expect(throws: MatrixError.self) { try load("  - name: race\n    rounds: 0\n") }
@@ -139,7 +139,7 @@ import Topology
     @Test func theRaceMatrixLoadsWithItsExpectation() throws {
         let matrix = try MatrixFile.load(path: LabSessionTests.root + "/matrices/race.yaml")
         #expect(matrix.scenarios.map(\.name) == ["race"])
-        #expect(matrix.scenarios[0].rounds == 10 && matrix.scenarios[0].kinds == ["load", "coldplug", "create"])
+        #expect(matrix.scenarios[0].race?.rounds == 10 && matrix.scenarios[0].race?.kinds == ["load", "coldplug", "create"])
         #expect(matrix.expect.count == 1 && matrix.expect[0].rate == 0.2...0.9)
     }
 }

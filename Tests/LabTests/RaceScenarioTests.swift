@@ -22,7 +22,7 @@ import TestSupport
             recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: scenario, runID: "test", cellID: cellID
         ).run(cache: cache)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
-        guard case .race(let report) = outcome.outcome.detail else {
+        guard let report = outcome.outcome.detail.report(as: RaceReport.self) else {
             Issue.record("no race report: \(outcome.rendered())")
             throw CancellationError()
         }
@@ -54,7 +54,7 @@ import TestSupport
             recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: replay, runID: "test",
             cellID: String(UUID().uuidString.prefix(6)).lowercased()
         ).run(cache: cache)
-        guard case .driverOrder(let orders) = replayed.outcome.detail else { Issue.record("no replay report"); return }
+        guard let orders = replayed.outcome.detail.report(as: DriverOrderReport.self) else { Issue.record("no replay report"); return }
         let sequential = try #require(orders.orderRuns.first { $0.label == lost.order.joined(separator: " < ") })
         #expect(sequential.observations.contains { $0.step == .load && $0.actual == "fsdev_dax" }, "\(replayed.rendered())")
     }

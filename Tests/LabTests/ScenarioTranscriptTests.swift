@@ -51,7 +51,7 @@ import Topology
         #expect(outcome.verdict == .fail)
         #expect(outcome.cases.count == 7)
         #expect(outcome.failedCases.count == 7)
-        guard case .driverOrder(let report) = outcome.detail else { Issue.record("no driver-order detail"); return }
+        guard let report = outcome.detail.report(as: DriverOrderReport.self) else { Issue.record("no driver-order detail"); return }
         let fsdevFirst = Set(outcome.cases.map(\.name).filter(Self.fsdevFirst))
         #expect(fsdevFirst.count == 3)
         for step in [ProbeStep.load, .hotAdd, .driversProbe, .recreate] {
@@ -75,7 +75,7 @@ import Topology
         let (outcome, agent) = try await replay("fixed-standin-6.12-nvdimm.jsonl", plan: plan)
         #expect(agent.consumed == agent.count)
         #expect(outcome.verdict == .pass, "\(outcome.failedCases.map { "\($0.name): \($0.message ?? "")" })")
-        guard case .driverOrder(let report) = outcome.detail else { Issue.record("no driver-order detail"); return }
+        guard let report = outcome.detail.report(as: DriverOrderReport.self) else { Issue.record("no driver-order detail"); return }
         // The explicit bind and the give-back were judged in every order.
         #expect(report.orderRuns.allSatisfy { run in run.observations.contains { $0.step == .explicitFsdev && $0.verdict == .pass } })
         #expect(report.orderRuns.allSatisfy { run in run.observations.contains { $0.step == .giveBack && $0.actual == "device_dax" } })
@@ -110,7 +110,7 @@ import Topology
         #expect(outcome.error == nil, "\(outcome.error ?? "")")
         #expect(outcome.notApplicable.isEmpty, "\(outcome.notApplicable)")
         #expect(outcome.verdict == .fail && outcome.failedCases.count == 7)
-        guard case .driverOrder(let report) = outcome.detail else { Issue.record("no driver-order detail"); return }
+        guard let report = outcome.detail.report(as: DriverOrderReport.self) else { Issue.record("no driver-order detail"); return }
         #expect(Self.failing(.load, in: report) == Set(outcome.cases.map(\.name).filter(Self.fsdevFirst)))
         let kmemType = try #require(report.devices.first { $0.role == .kmemType })
         #expect(kmemType.source == "cxl-ram")

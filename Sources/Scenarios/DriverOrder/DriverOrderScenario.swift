@@ -18,7 +18,6 @@ public struct DriverOrderScenario: Scenario {
     /// to let two modprobes of one alias race.
     static let coldplugWorkers = 4
 
-    public var name: String { "driver-order" }
     /// The dax drivers to order; fsdev_dax is dropped where the kernel cannot have one.
     public var drivers: [String]
     /// `--module` arguments: modules in place of the drivers of their names.
@@ -208,6 +207,6 @@ public struct DriverOrderScenario: Scenario {
         if !current.isEmpty { rounds.append(current) }
         let report = DriverOrderReport(drivers: plan.drivers, fsdev: plan.fsdev, devices: devices, rounds: rounds, seed: seed)
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: rounds.count, subjects: devices.count, notApplicable: notApplicable,
-                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .driverOrder(report))
+                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: ScenarioDetail(report))
     }
 }

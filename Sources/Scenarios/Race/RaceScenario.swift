@@ -37,7 +37,6 @@ public enum RaceKind: String, Sendable, Codable, CaseIterable, Hashable {
 /// invariants are driver-order's for a device probed automatically: fsdev_dax never, devdax
 /// devices on device_dax, kmem-type devices on kmem.
 public struct RaceScenario: Scenario {
-    public var name: String { "race" }
     public var drivers: [String]
     public var modules: [ModuleSpec]
     /// The `--module` arguments as given, for the repro command.
@@ -166,7 +165,7 @@ public struct RaceScenario: Scenario {
                                 reproBase: reproBase(plan: plan, topologyFile: machine.topology.file))
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: results.map(\.round).max().map { $0 + 1 } ?? 0,
                                subjects: devices.count, notApplicable: notApplicable, failure: failure,
-                               guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .race(report))
+                               guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: ScenarioDetail(report))
     }
 
     /// `cxllab run` with this race's topology, kernel, modules and drivers; a failing round's

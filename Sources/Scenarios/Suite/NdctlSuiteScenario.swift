@@ -12,7 +12,6 @@ import TestBuilds
 /// `loadFirst`, modules (a stand-in fsdev_dax, a user's driver) load before the dax drivers,
 /// so they come first in the dax bus's driver list, as when V9's bug was found.
 public struct NdctlSuiteScenario: Scenario {
-    public var name: String { "ndctl-suite" }
     public static let allSuites = ["ndctl", "dax", "cxl"]
     /// The dax drivers that go back after the load-first modules, so they register later.
     static let daxDrivers = ["device_dax", "kmem"]
@@ -183,7 +182,7 @@ public struct NdctlSuiteScenario: Scenario {
                                  results: results)
         let notApplicable = plan.selected.isEmpty ? ["no test selected"] : []
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: 1, subjects: results.count, notApplicable: notApplicable,
-                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: .suite(report))
+                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: ScenarioDetail(report))
     }
 
     /// What each test's environment gains for this guest. It has no udev: libdevmapper, which

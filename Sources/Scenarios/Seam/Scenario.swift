@@ -136,25 +136,6 @@ public struct CaseResult: Sendable, Codable, Hashable {
     public var failed: Bool { verdict.isFailure }
 }
 
-/// A scenario's own record of a run, for its text report and for machines.
-public enum ScenarioDetail: Sendable, Codable {
-    case driverOrder(DriverOrderReport)
-    case race(RaceReport)
-    case suite(SuiteReport)
-    case none
-
-    /// The scenario's own summary for reports: for driver-order, every step with what it
-    /// proves or why it was skipped.
-    public var summaryLines: [String] {
-        switch self {
-        case .driverOrder(let report): report.stepSummary().drop { $0.isEmpty }.map { $0 }
-        case .race(let report): report.summary()
-        case .suite(let report): report.summary()
-        case .none: []
-        }
-    }
-}
-
 /// What a scenario found, whatever the scenario: the cases, what was not applicable, and one
 /// verdict computed here, once.
 public struct ScenarioOutcome: Sendable, Codable {

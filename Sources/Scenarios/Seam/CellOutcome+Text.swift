@@ -12,25 +12,9 @@ extension CellOutcome {
     private func renderedLines() -> String {
         var lines: [String] = []
         let kernelLabel = kernel?.label ?? "an unresolved kernel"
-        var heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"
-        func deviceLine(_ devices: [ScenarioDevice]) {
-            if !devices.isEmpty {
-                lines.append("devices: " + devices.map { "\($0.name) (\($0.role.rawValue), \($0.source) \($0.parent))" }.joined(separator: ", "))
-            }
-        }
-        if case .driverOrder(let report) = outcome.detail {
-            heading += ", drivers \(report.drivers.joined(separator: ", "))"
-            lines.append(heading)
-            lines.append("fsdev_dax: \(report.fsdev)")
-            deviceLine(report.devices)
-        } else if case .race(let report) = outcome.detail {
-            lines.append(heading + ", drivers \(report.drivers.joined(separator: ", "))")
-            lines.append("fsdev_dax: \(report.fsdev)")
-            deviceLine(report.devices)
-        } else {
-            lines.append(heading)
-            for fact in outcome.facts { lines.append("\(fact.name): \(fact.value)") }
-        }
+        let heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"
+        let report = outcome.detail.report
+        lines += report?.headingLines(heading, facts: outcome.facts) ?? [heading] + outcome.facts.map { "\($0.name): \($0.value)" }
         for note in outcome.notApplicable { lines.append("not applicable: \(note)") }
         switch outcome.verdict {
         case .notApplicable:
@@ -46,9 +30,8 @@ extension CellOutcome {
         }
         let width = max(5, outcome.cases.map(\.name.count).max() ?? 0) + 2
         lines.append("")
-        if case .race(let report) = outcome.detail {
-            // Rounds by the dozen say less than their rates: the summary, then the evidence.
-            lines += report.rendered()
+        if let caseLines = report?.caseLines {
+            lines += caseLines
         } else {
             for round in 0..<max(outcome.rounds, 1) {
                 let cases = outcome.cases.filter { $0.round == round }
@@ -61,27 +44,7 @@ extension CellOutcome {
                 }
             }
         }
-        if case .suite(let report) = outcome.detail {
-            lines.append("")
-            lines += report.summary()
-        }
-        if case .driverOrder(let report) = outcome.detail {
-            lines += report.stepSummary()
-            let failures = report.failedOrders.filter { $0.error == nil }
-            if !failures.isEmpty {
-                lines.append("")
-                lines.append("Violations:")
-                for result in failures {
-                    for observation in result.observations where observation.verdict == .fail {
-                        lines.append("  order \(result.label), \(observation.device), \(observation.step.rawValue): "
-                                     + "expected \(observation.expected ?? "any driver but fsdev_dax"), got \(observation.actual ?? "no driver")"
-                                     + (observation.registered.map { $0.isEmpty ? "" : " (registered \($0.joined(separator: " < ")))" } ?? ""))
-                        if let note = observation.note { lines.append("    \(note)") }
-                        for message in observation.dmesg.suffix(8) { lines.append("    | \(message)") }
-                    }
-                }
-            }
-        }
+        lines += report?.closingLines ?? []
         if let crash = outcome.cases.first(where: { $0.name == ScenarioOutcome.guestCrashCase }) {
             lines.append("")
             lines.append("guest-crash: \(crash.message ?? "the guest kernel crashed during the scenario")")

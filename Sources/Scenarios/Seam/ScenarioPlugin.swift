@@ -1,0 +1,181 @@
+import Foundation
+import GuestImage
+import HostSupport
+import Kernels
+
+/// A scenario as matrix files, the matrix, the result store and the reports know it: its name,
+/// its matrix-file entry and the check of it, the cell variants an entry makes on a kernel, its
+/// settings per cell, the command that runs one cell alone, and its report parts. Nothing
+/// outside a scenario's own folder, the registry and the commands names a concrete scenario:
+/// adding one is a folder, a line in `ScenarioRegistry.plugins` and a subcommand if it has one.
+public protocol ScenarioPlugin: Scenario {
+    /// What one cell runs with: its id is made of these (and the common axes).
+    associatedtype Settings: ScenarioSettings
+    /// The scenario's entry in a matrix file's `scenarios:`, as the user wrote it.
+    associatedtype Entry: ScenarioEntry
+    /// The scenario's own record of a run (`ScenarioOutcome.detail`).
+    associatedtype Report: ScenarioReport
+
+    /// The name in matrix files, the store and reports: driver-order, race, ndctl-suite.
+    static var name: String { get }
+    /// The keys its matrix-file entry takes besides `name`, in the order its help gives them.
+    static var entryKeys: [String] { get }
+    /// The image recipe (`images/NAME.yaml`) its cells boot with instead of the matrix's; nil:
+    /// the matrix's.
+    static var recipeName: String? { get }
+
+    /// The cells one entry makes on a kernel: one per variant (which fsdev_dax, which
+    /// automatch), each with its label and settings.
+    static func variants(of entry: Entry, fsdev: FsdevAvailability, standInSource: String) -> [(label: String, settings: Settings)]
+    /// The scenario that runs a cell with these settings on this topology (as the matrix names
+    /// it); paths relative to the project root.
+    init(settings: Settings, topology: String, project: ScenarioProject) throws
+    /// The command that runs such a cell alone, quoted for a shell.
+    static func command(_ settings: Settings, kernel: String, topology: String) -> String
+}
+
+extension ScenarioPlugin {
+    public var name: String { Self.name }
+    public static var recipeName: String? { nil }
+}
+
+/// A scenario's settings for one matrix cell.
+public protocol ScenarioSettings: Codable, Hashable, Sendable {
+    /// The cell id's inputs after the kernel, the topology and the scenario's name, in an
+    /// order that never changes, so a stored cell keeps its id.
+    var identityInputs: [String] { get }
+    /// The seed its runs draw from (the store's seed column); nil: it draws none.
+    var randomSeed: UInt64? { get }
+    /// The drivers whose orders name its cases (`a < b < c`), when its cases are orders:
+    /// what an expectation rule about one order is checked against.
+    var orderedDrivers: [String]? { get }
+}
+
+extension ScenarioSettings {
+    public var randomSeed: UInt64? { nil }
+    public var orderedDrivers: [String]? { nil }
+}
+
+/// A scenario's entry in a matrix file, as written.
+public protocol ScenarioEntry: Decodable, Sendable {
+    /// What is wrong with it, in words with the fix; nil when it can run. The command line
+    /// checks its options with the same rules.
+    var problem: String? { get }
+}
+
+/// What a scenario's cells take from the project: relative paths are the project root's, so
+/// a cell's id is the same in every checkout.
+public struct ScenarioProject: Sendable {
+    public let root: String
+    /// The stand-in fsdev_dax's source folder, as the matrix names it.
+    public let standInSource: String
+
+    public init(root: String, standInSource: String) {
+        self.root = root
+        self.standInSource = standInSource
+    }
+
+    /// A path from the project root when relative.
+    public func path(_ path: String) -> String { path.hasPrefix("/") ? path : root + "/" + path }
+
+    /// A `modules:` entry as a scenario takes it: a path (a slash before its parameters) taken
+    /// from the project root when relative; a bare word names an in-tree module and stays a
+    /// name, never a file under the project.
+    public func moduleArgument(_ entry: String) -> String {
+        let path = ModuleSpec(parsing: entry).path
+        guard path.contains("/"), !path.hasPrefix("/") else { return entry }
+        return root + "/" + entry
+    }
+}
+
+/// The variants of a cell by what fsdev_dax is on its kernel: the user's module, the kernel's
+/// own, none (dropped from the drivers), or cxllab's stand-in once per automatch value. The one
+/// rule every scenario's cells follow.
+public struct FsdevVariant: Sendable, Hashable {
+    public let label: String
+    /// A stand-in module argument to add (`SOURCE:automatch=N`).
+    public let standInModule: String?
+    /// fsdev_dax is not there to order or load first.
+    public let dropsFsdev: Bool
+
+    public static func variants(modules: [String], standIn: [Int]?, fsdev: FsdevAvailability, standInSource: String) -> [FsdevVariant] {
+        let userFsdev = modules.contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
+        switch (userFsdev, fsdev) {
+        case (true, _): return [FsdevVariant(label: "user fsdev_dax", standInModule: nil, dropsFsdev: false)]
+        case (false, .real): return [FsdevVariant(label: "real fsdev_dax", standInModule: nil, dropsFsdev: false)]
+        case (false, .none): return [FsdevVariant(label: "no fsdev_dax", standInModule: nil, dropsFsdev: true)]
+        case (false, .standInPossible):
+            return (standIn ?? [0]).map {
+                FsdevVariant(label: "stand-in automatch=\($0)", standInModule: "\(standInSource):automatch=\($0)", dropsFsdev: false)
+            }
+        }
+    }
+}
+
+extension ScenarioPlugin {
+    // Entry points the matrix and the store call through `any ScenarioPlugin.Type`.
+
+    public static func decodeEntry(from decoder: any Decoder) throws -> any ScenarioEntry { try Entry(from: decoder) }
+
+    public static func decodeSettings(from decoder: any Decoder) throws -> any ScenarioSettings { try Settings(from: decoder) }
+
+    public static func decodeReport(from decoder: any Decoder) throws -> any ScenarioReport { try Report(from: decoder) }
+
+    public static var reportType: any ScenarioReport.Type { Report.self }
+
+    /// The cells of an entry made by `decodeEntry`; none for another scenario's entry.
+    public static func cells(of entry: any ScenarioEntry, fsdev: FsdevAvailability, standInSource: String) -> [(label: String, settings: any ScenarioSettings)] {
+        guard let entry = entry as? Entry else { return [] }
+        return variants(of: entry, fsdev: fsdev, standInSource: standInSource).map { ($0.label, $0.settings as any ScenarioSettings) }
+    }
+
+    /// The command for settings of this scenario; nil for another's.
+    public static func command(for settings: any ScenarioSettings, kernel: String, topology: String) -> String? {
+        (settings as? Settings).map { command($0, kernel: kernel, topology: topology) }
+    }
+
+    /// One cell with these settings in its own lab, by the cell runner.
+    public static func runCell(_ settings: any ScenarioSettings, _ request: CellRequest) async -> CellOutcome {
+        do {
+            guard let settings = settings as? Settings else {
+                throw OutcomeError.input("the cell's settings are not \(name)'s")
+            }
+            let scenario = try Self(settings: settings, topology: request.topology, project: request.project)
+            let recipe = try recipeName.map { try ImageRecipe.load(path: request.project.path("images/\($0).yaml")) } ?? request.recipe
+            var cell = ScenarioCell(kernel: request.pinned.exactReference, topology: request.project.path(request.topology), recipe: recipe,
+                                    scenario: scenario, runID: request.runID, cellID: request.cellID, pinned: request.pinned)
+            cell.keep = request.keep
+            return await cell.run(cache: request.cache, progress: request.progress)
+        } catch {
+            return .couldNotRun(name, failure: OutcomeError(error), kernel: request.pinned, topology: request.topology)
+        }
+    }
+}
+
+/// What a matrix cell hands the cell runner besides its scenario's settings.
+public struct CellRequest: Sendable {
+    public var pinned: PinnedKernel
+    /// As the matrix names it; taken from the project root when relative.
+    public var topology: String
+    /// The matrix's recipe (a scenario may name its own).
+    public var recipe: ImageRecipe
+    public var project: ScenarioProject
+    public var runID: String
+    public var cellID: String
+    public var keep: Bool
+    public var cache: CacheDirectory
+    public var progress: @Sendable (String) -> Void
+
+    public init(pinned: PinnedKernel, topology: String, recipe: ImageRecipe, project: ScenarioProject, runID: String, cellID: String,
+                keep: Bool = false, cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.pinned = pinned
+        self.topology = topology
+        self.recipe = recipe
+        self.project = project
+        self.runID = runID
+        self.cellID = cellID
+        self.keep = keep
+        self.cache = cache
+        self.progress = progress
+    }
+}
