@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Race: AsyncParsableCommand {
+    struct Race: ScenarioRunCommand {
         static let configuration = CommandConfiguration(
             abstract: "Race driver registration against device probes in one lab, round after round, and report failure rates.",
             discussion: """
@@ -44,25 +44,15 @@ extension CXLLab {
                                  drivers: driverList ?? DriverOrderScenario.defaultDrivers)
         }
 
-        func validate() throws {
-            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
-        }
-
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
-        }
-
         func execute() async throws {
             InterruptTeardown.install()
-            let terminal = Terminal.standardError
             // validate() has refused every list RaceKind cannot read; this names the kinds.
             guard let kinds = RaceKind.parse(list: kinds) else { throw ValidationError(settingsProblem ?? "--kinds '\(kinds)' cannot be read") }
             let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
                                         kinds: kinds, rounds: rounds, seed: seed, workers: workers)
             let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
-            terminal.clearStatus()
+            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
             try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
         }
     }

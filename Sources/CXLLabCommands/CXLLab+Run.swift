@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Run: AsyncParsableCommand {
+    struct Run: ScenarioRunCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
             discussion: """
@@ -38,17 +38,8 @@ extension CXLLab {
                 ?? DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat")
         }
 
-        func validate() throws {
-            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
-        }
-
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
-        }
-
         func execute() async throws {
             InterruptTeardown.install()
-            let terminal = Terminal.standardError
             // validate() has refused every --orders OrderSelection cannot read.
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError(settingsProblem ?? "--orders '\(orders)' cannot be read") }
             var cell = ScenarioCell(
@@ -60,8 +51,7 @@ extension CXLLab {
             )
             let recorder = transcript.map { _ in SessionTranscript() }
             cell.transcript = recorder
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
-            terminal.clearStatus()
+            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
             if let transcript, let recorder {
                 try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)
             }

@@ -6,7 +6,7 @@ import Matrix
 import Scenarios
 
 extension CXLLab {
-    struct Suite: AsyncParsableCommand {
+    struct Suite: ScenarioRunCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a project's own test suite in a lab: `cxllab suite ndctl` runs ndctl's tests against the kernel's test modules.",
             discussion: """
@@ -48,14 +48,6 @@ extension CXLLab {
                                               timeoutMultiplier: timeoutMultiplier)
         }
 
-        func validate() throws {
-            try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
-        }
-
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
-        }
-
         func execute() async throws {
             InterruptTeardown.install()
             let suiteList = Self.names(suites)
@@ -67,11 +59,9 @@ extension CXLLab {
                                               timeoutMultiplier: timeoutMultiplier)
             let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
-            let terminal = Terminal.standardError
             let clock = ContinuousClock()
             let start = clock.now
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
-            terminal.clearStatus()
+            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
             if let junit, let pinned = outcome.kernel {
                 let settings = NdctlSuiteScenario.Settings(modules: guestModules.module, suites: suiteList, suiteTests: testList, loadFirst: loadList,
                                                            timeoutMultiplier: timeoutMultiplier)

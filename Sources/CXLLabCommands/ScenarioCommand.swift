@@ -1,6 +1,27 @@
 import ArgumentParser
 import Foundation
+import HostSupport
 import Scenarios
+
+/// A command that runs one scenario in one lab (`run`, `race`, `suite`): its settings refused
+/// before anything runs, in the scenario's own words, and `--bisect`'s rule for whatever stops
+/// it before a verdict.
+protocol ScenarioRunCommand: AsyncParsableCommand {
+    var bisect: Bool { get }
+    /// What is wrong with the settings, by the rule matrix files follow too; nil when they can run.
+    var settingsProblem: String? { get }
+    func execute() async throws
+}
+
+extension ScenarioRunCommand {
+    func validate() throws {
+        try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
+    }
+
+    func run() async throws {
+        try await ScenarioCommand.bisectable(bisect) { try await execute() }
+    }
+}
 
 /// What `run`, `race` and `suite` share: `--bisect`'s rule, refusing settings before they
 /// run, and the report and exit status of an outcome.
@@ -31,6 +52,14 @@ enum ScenarioCommand {
         guard let problem else { return }
         if bisect { throw untestable(problem) }
         throw ValidationError(problem)
+    }
+
+    /// The cell in its lab, its progress on the terminal's status line.
+    static func run<S: Scenario>(_ cell: ScenarioCell<S>, cache: CacheDirectory) async -> CellOutcome {
+        let terminal = Terminal.standardError
+        let outcome = await cell.run(cache: cache) { terminal.status($0) }
+        terminal.clearStatus()
+        return outcome
     }
 
     /// Prints the outcome for people or as JSON, and exits as its verdict says.

@@ -38,13 +38,7 @@ public struct MatrixFile: Sendable, Decodable {
         public var entry: any ScenarioEntry
         public var plugin: any ScenarioPlugin.Type
 
-        struct Key: CodingKey {
-            let stringValue: String
-            init(_ string: String) { stringValue = string }
-            init?(stringValue: String) { self.stringValue = stringValue }
-            var intValue: Int? { nil }
-            init?(intValue: Int) { nil }
-        }
+        typealias Key = StringCodingKey
 
         /// Keys of no scenario, or of another, are refused with the scenario they belong to and
         /// the keys this one takes.

@@ -62,6 +62,10 @@ public final class XMLDocument: @unchecked Sendable {
 enum XMLLibrary {
     private static let initialized: Bool = {
         xmlInitParser()
+        // RelaxNG's type libraries (XML Schema's datatypes) are registered in a process-wide
+        // table on the first schema parse; two first parses at once raced there ("type 'string'
+        // is not exported by type library"): registered once here, before any parse.
+        _ = xmlRelaxNGInitTypes()
         return true
     }()
 

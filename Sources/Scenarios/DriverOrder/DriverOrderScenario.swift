@@ -168,45 +168,32 @@ public struct DriverOrderScenario: Scenario {
 
     public func run(_ plan: Plan, on guest: some GuestAgent, machine: GuestMachine,
                     progress: @escaping @Sendable (String) -> Void = { _ in }) async -> ScenarioOutcome {
-        let operations = GuestOperations(guest: guest)
-        let clock = ContinuousClock()
-        let start = clock.now
-        var devices: [ScenarioDevice] = []
-        var notApplicable: [String] = []
         var rounds: [[OrderResult]] = []
         // The round under way, kept whatever ends it.
         var current: [OrderResult] = []
-        var failure: OutcomeError?
-        do {
-            progress("making dax devices")
-            let made = try await Self.makeDevices(operations, drivers: plan.drivers, machine: machine)
-            devices = made.devices
-            notApplicable = made.notApplicable
-            if devices.isEmpty {
-                if notApplicable.isEmpty { failure = .scenario("no dax device could be made from this topology") }
-            } else {
-                let room = try await HotAddRoom.find(operations, machine: machine)
-                for round in 0..<repeats {
-                    // Every order of the set (or a sample), then the order udev makes.
-                    let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round).map(Loading.sequence)
-                        + [.modalias(workers: Self.coldplugWorkers)]
-                    for (index, loading) in orders.enumerated() {
-                        progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(loading.label)")
+        let run = await DaxDeviceRun.run(on: guest, drivers: plan.drivers, machine: machine, progress: progress) { operations, devices in
+            let room = try await HotAddRoom.find(operations, machine: machine)
+            for round in 0..<repeats {
+                // Every order of the set (or a sample), then the order udev makes.
+                let orders = DriverOrders.orders(plan.drivers, selection: selection, seed: seed, round: round).map(Loading.sequence)
+                    + [.modalias(workers: Self.coldplugWorkers)]
+                for (index, loading) in orders.enumerated() {
+                    progress("round \(round + 1)/\(repeats), order \(index + 1)/\(orders.count): \(loading.label)")
+                    do {
                         current.append(try await runOrder(loading, plan: plan, devices: devices, room: room, guest: operations))
+                    } catch let interrupted as OrderInterrupted {
+                        current.append(interrupted.partial)
+                        throw interrupted.cause
                     }
-                    rounds.append(current)
-                    current = []
                 }
+                rounds.append(current)
+                current = []
             }
-        } catch let interrupted as OrderInterrupted {
-            current.append(interrupted.partial)
-            failure = OutcomeError(interrupted.cause)
-        } catch let caught {
-            failure = OutcomeError(caught)
+            return nil
         }
         if !current.isEmpty { rounds.append(current) }
-        let report = DriverOrderReport(drivers: plan.drivers, fsdev: plan.fsdev, devices: devices, rounds: rounds, seed: seed)
-        return ScenarioOutcome(scenario: name, cases: report.cases, rounds: rounds.count, subjects: devices.count, notApplicable: notApplicable,
-                               failure: failure, guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: ScenarioDetail(report))
+        let report = DriverOrderReport(drivers: plan.drivers, fsdev: plan.fsdev, devices: run.devices, rounds: rounds, seed: seed)
+        return ScenarioOutcome(scenario: name, cases: report.cases, rounds: rounds.count, subjects: run.devices.count, notApplicable: run.notApplicable,
+                               failure: run.failure, guestSeconds: run.seconds, facts: plan.facts, detail: ScenarioDetail(report))
     }
 }

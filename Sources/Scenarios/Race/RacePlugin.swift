@@ -64,8 +64,7 @@ extension RaceScenario: ScenarioPlugin {
                             repeats: entry.rounds ?? defaultRounds, kinds: entry.kinds, workers: entry.workers)
         return FsdevVariant.variants(modules: base.modules, standIn: entry.standIn, fsdev: fsdev, standInSource: standInSource).map { variant in
             var settings = base
-            if variant.dropsFsdev { settings.drivers.removeAll { $0 == DriverOrderScenario.fsdev } }
-            if let module = variant.standInModule { settings.modules.append(module) }
+            (settings.drivers, settings.modules) = variant.applied(drivers: base.drivers, modules: base.modules)
             return (variant.label, settings)
         }
     }

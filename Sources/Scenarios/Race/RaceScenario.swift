@@ -120,52 +120,35 @@ public struct RaceScenario: Scenario {
 
     public func run(_ plan: Plan, on guest: some GuestAgent, machine: GuestMachine,
                     progress: @escaping @Sendable (String) -> Void = { _ in }) async -> ScenarioOutcome {
-        let operations = GuestOperations(guest: guest)
-        let clock = ContinuousClock()
-        let start = clock.now
-        var devices: [ScenarioDevice] = []
-        var notApplicable: [String] = []
         var results: [RaceRoundResult] = []
-        var failure: OutcomeError?
-        do {
-            progress("making dax devices")
-            // The devices driver-order makes, from the same topology.
-            let made = try await DriverOrderScenario.makeDevices(operations, drivers: plan.base.drivers, machine: machine)
-            devices = made.devices
-            notApplicable = made.notApplicable
-            if devices.isEmpty {
-                if notApplicable.isEmpty { failure = .scenario("no dax device could be made from this topology") }
-            } else {
-                let runner = try await RaceRound.Runner.make(plan: plan.base, devices: devices, guest: operations, workers: workers,
-                                                             maximumDelay: maximumDelayMicroseconds, timeout: roundTimeoutSeconds)
-                var consecutiveErrors = 0
-                rounds: for round in 0..<rounds {
-                    for kind in kinds {
-                        progress("round \(round + 1)/\(rounds), \(kind.rawValue)" + Self.tally(results))
-                        let delays = { (count: Int) in Self.delays(count: count, seed: seed, kind: kind, round: round, maximum: maximumDelayMicroseconds) }
-                        let result = await runner.run(kind, round: round, delays: delays)
-                        results.append(result)
-                        consecutiveErrors = result.verdict == .error ? consecutiveErrors + 1 : 0
-                        if result.guestStoppedAnswering {
-                            failure = OutcomeError(layer: .guest, code: "stopped-answering", message: "the guest stopped answering in round \(round + 1) (\(kind.rawValue)); the rounds after it were not run")
-                            break rounds
-                        }
-                        if consecutiveErrors >= 3 {
-                            failure = .scenario("three rounds in a row could not be run; the last: \(result.problem ?? "no reason given")")
-                            break rounds
-                        }
+        // The devices driver-order makes, from the same topology.
+        let run = await DaxDeviceRun.run(on: guest, drivers: plan.base.drivers, machine: machine, progress: progress) { operations, devices in
+            let runner = try await RaceRound.Runner.make(plan: plan.base, devices: devices, guest: operations, workers: workers,
+                                                         maximumDelay: maximumDelayMicroseconds, timeout: roundTimeoutSeconds)
+            var consecutiveErrors = 0
+            for round in 0..<rounds {
+                for kind in kinds {
+                    progress("round \(round + 1)/\(rounds), \(kind.rawValue)" + Self.tally(results))
+                    let delays = { (count: Int) in Self.delays(count: count, seed: seed, kind: kind, round: round, maximum: maximumDelayMicroseconds) }
+                    let result = await runner.run(kind, round: round, delays: delays)
+                    results.append(result)
+                    consecutiveErrors = result.verdict == .error ? consecutiveErrors + 1 : 0
+                    if result.guestStoppedAnswering {
+                        return OutcomeError(layer: .guest, code: "stopped-answering", message: "the guest stopped answering in round \(round + 1) (\(kind.rawValue)); the rounds after it were not run")
+                    }
+                    if consecutiveErrors >= 3 {
+                        return .scenario("three rounds in a row could not be run; the last: \(result.problem ?? "no reason given")")
                     }
                 }
             }
-        } catch let caught {
-            failure = OutcomeError(caught)
+            return nil
         }
-        let report = RaceReport(drivers: plan.base.drivers, fsdev: plan.base.fsdev, devices: devices, kinds: kinds, seed: seed,
+        let report = RaceReport(drivers: plan.base.drivers, fsdev: plan.base.fsdev, devices: run.devices, kinds: kinds, seed: seed,
                                 maximumDelayMicroseconds: maximumDelayMicroseconds, vcpus: machine.topology.machine.vcpus, rounds: results,
                                 reproBase: reproBase(plan: plan, topologyFile: machine.topology.file))
         return ScenarioOutcome(scenario: name, cases: report.cases, rounds: results.map(\.round).max().map { $0 + 1 } ?? 0,
-                               subjects: devices.count, notApplicable: notApplicable, failure: failure,
-                               guestSeconds: (clock.now - start).seconds, facts: plan.facts, detail: ScenarioDetail(report))
+                               subjects: run.devices.count, notApplicable: run.notApplicable, failure: run.failure,
+                               guestSeconds: run.seconds, facts: plan.facts, detail: ScenarioDetail(report))
     }
 
     /// `cxllab run` with this race's topology, kernel, modules and drivers; a failing round's

@@ -98,6 +98,11 @@ public struct FsdevVariant: Sendable, Hashable {
     /// fsdev_dax is not there to order or load first.
     public let dropsFsdev: Bool
 
+    /// A driver list and module arguments as this variant has them.
+    public func applied(drivers: [String], modules: [String]) -> (drivers: [String], modules: [String]) {
+        (dropsFsdev ? drivers.filter { $0 != DriverOrderScenario.fsdev } : drivers, modules + (standInModule.map { [$0] } ?? []))
+    }
+
     public static func variants(modules: [String], standIn: [Int]?, fsdev: FsdevAvailability, standInSource: String) -> [FsdevVariant] {
         let userFsdev = modules.contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
         switch (userFsdev, fsdev) {

@@ -70,13 +70,7 @@ public struct ScenarioDetail: Sendable, Codable {
 
     public var summaryLines: [String] { report?.summaryLines ?? [] }
 
-    struct Key: CodingKey {
-        let stringValue: String
-        init(_ string: String) { stringValue = string }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        var intValue: Int? { nil }
-        init?(intValue: Int) { nil }
-    }
+    typealias Key = StringCodingKey
 
     static let noneKey = "none"
     static let payloadKey = "_0"
