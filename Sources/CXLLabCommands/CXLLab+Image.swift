@@ -3,6 +3,7 @@ import Bench
 import Foundation
 import GuestImage
 import HostSupport
+import LabRuntime
 import Kernels
 import TestBuilds
 
@@ -64,7 +65,7 @@ enum ProjectFiles {
 }
 
 extension CXLLab.Image {
-    struct Build: AsyncParsableCommand {
+    struct Build: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(abstract: "Build (or find in the cache) an image and say what went in.")
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var guestKernel: KernelOption<KernelRequired>
@@ -73,21 +74,21 @@ extension CXLLab.Image {
         @OptionGroup var guestModules: ModuleOptions<AddsModule>
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             let terminal = Terminal.standardError
             let reference = try KernelReference(parsing: guestKernel.kernel)
-            let store = try KernelStore(cache: cacheOptions.cache)
+            let store = try KernelStore(cache: context.cache)
             let found = try await store.kernel(reference) { terminal.status($0) }
             let features = Set(feature)
             try ConfigCheck.require(found, features: features, terminal: terminal)
-            let modules = try await ModuleBuilder(cache: cacheOptions.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
+            let modules = try await ModuleBuilder(cache: context.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
             let request = ImageRequest(
                 recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), kernel: found, features: features,
                 extraModules: modules.inTree, userModules: modules.files
             )
             let clock = ContinuousClock()
             let start = clock.now
-            let image = try await ImageBuilder(cache: cacheOptions.cache).build(request) { terminal.status($0) }
+            let image = try await ImageBuilder(cache: context.cache).build(request) { terminal.status($0) }
             let seconds = (clock.now - start).seconds
             terminal.clearStatus()
             if json { print(try JSONOutput.encode(image)); return }
@@ -107,7 +108,7 @@ extension CXLLab.Image {
 }
 
 extension CXLLab.Image {
-    struct Bench: AsyncParsableCommand {
+    struct Bench: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Measure cold and warm builds of an image and its size.",
             discussion: "Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of repeated builds that hit the cache."
@@ -119,9 +120,9 @@ extension CXLLab.Image {
         @Option(help: "Warm builds to take the median of.") var repeats = 21
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            let found = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
-            let figures = try await ImageBenchmark.measure(cache: cacheOptions.cache, kernel: found, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+        func run(in context: LabContext) async throws {
+            let found = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
+            let figures = try await ImageBenchmark.measure(cache: context.cache, kernel: found, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
                                                            features: Set(feature), repeats: repeats)
             if json { print(try JSONOutput.encode(figures)); return }
             print("""

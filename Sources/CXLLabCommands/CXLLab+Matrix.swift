@@ -8,7 +8,7 @@ import Scenarios
 import Synchronization
 
 extension CXLLab {
-    struct Matrix: AsyncParsableCommand {
+    struct Matrix: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run a matrix of kernels x topologies x scenarios, cells in parallel, each in its own lab.",
             discussion: """
@@ -27,11 +27,11 @@ extension CXLLab {
         @Option(help: "Continue this run: only its missing cells run.") var resume: String?
         @Flag(help: "Print the results as JSON.") var json = false
 
-        func run() async throws {
-            InterruptTeardown.install()
+        func run(in context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
-            let cache = cacheOptions.cache
-            let store = try ResultStore(cache: cache)
+            let cache = context.cache
+            let store = try ResultStore(context: context)
             if let resume {
                 guard RunArchive.isRunID(resume) else {
                     throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it")
@@ -49,7 +49,7 @@ extension CXLLab {
                 cells = MatrixExpansion.shard(cells, index: parts[0], count: parts[1])
             }
             let runID = resume ?? Self.newRunID()
-            let runner = MatrixRunner(cache: cache, store: store, standInSource: MatrixCommandSupport.standIn,
+            let runner = MatrixRunner(context: context, store: store, standInSource: MatrixCommandSupport.standIn,
                                       recipe: try ProjectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
                                       projectRoot: try ProjectFiles.root())
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,

@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Race: AsyncParsableCommand {
+    struct Race: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Race driver registration against device probes in one lab, round after round, and report failure rates.",
             discussion: """
@@ -48,12 +48,12 @@ extension CXLLab {
             try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
         }
 
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
+        func run(in context: LabContext) async throws {
+            try await ScenarioCommand.bisectable(bisect) { try await execute(context) }
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
             // validate() has refused every list RaceKind cannot read; this names the kinds.
             guard let kinds = RaceKind.parse(list: kinds) else { throw ValidationError(settingsProblem ?? "--kinds '\(kinds)' cannot be read") }
@@ -61,7 +61,7 @@ extension CXLLab {
                                         kinds: kinds, rounds: rounds, seed: seed, workers: workers)
             let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
+            let outcome = await cell.run(context: context) { terminal.status($0) }
             terminal.clearStatus()
             try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
         }

@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Run: AsyncParsableCommand {
+    struct Run: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
             discussion: """
@@ -42,12 +42,12 @@ extension CXLLab {
             try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
         }
 
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
+        func run(in context: LabContext) async throws {
+            try await ScenarioCommand.bisectable(bisect) { try await execute(context) }
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
             // validate() has refused every --orders OrderSelection cannot read.
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError(settingsProblem ?? "--orders '\(orders)' cannot be read") }
@@ -60,7 +60,7 @@ extension CXLLab {
             )
             let recorder = transcript.map { _ in SessionTranscript() }
             cell.transcript = recorder
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
+            let outcome = await cell.run(context: context) { terminal.status($0) }
             terminal.clearStatus()
             if let transcript, let recorder {
                 try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)

@@ -6,7 +6,7 @@ import Matrix
 import Scenarios
 
 extension CXLLab {
-    struct Suite: AsyncParsableCommand {
+    struct Suite: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run a project's own test suite in a lab: `cxllab suite ndctl` runs ndctl's tests against the kernel's test modules.",
             discussion: """
@@ -52,12 +52,12 @@ extension CXLLab {
             try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
         }
 
-        func run() async throws {
-            try await ScenarioCommand.bisectable(bisect) { try await execute() }
+        func run(in context: LabContext) async throws {
+            try await ScenarioCommand.bisectable(bisect) { try await execute(context) }
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let suiteList = Self.names(suites)
             let testList = tests.map(Self.names)
             let loadList = loadFirst.map(Self.names) ?? []
@@ -68,9 +68,8 @@ extension CXLLab {
             let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let terminal = Terminal.standardError
-            let clock = ContinuousClock()
-            let start = clock.now
-            let outcome = await cell.run(cache: cacheOptions.cache) { terminal.status($0) }
+            let start = context.now()
+            let outcome = await cell.run(context: context) { terminal.status($0) }
             terminal.clearStatus()
             if let junit, let pinned = outcome.kernel {
                 var matrixCell = MatrixCell(kernel: guestKernel.kernel, pinned: pinned, topology: topology ?? "topologies/ndctl-suite.yaml", scenario: scenario.name,
@@ -79,7 +78,7 @@ extension CXLLab {
                 matrixCell.suites = suiteList
                 matrixCell.loadFirst = loadList
                 matrixCell.timeoutMultiplier = timeoutMultiplier > 1 ? timeoutMultiplier : nil
-                let result = CellResult(cell: matrixCell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
+                let result = CellResult(cell: matrixCell, outcome: outcome, seconds: context.seconds(since: start), finished: Date())
                 try JUnitReport.xml([result], name: "cxllab suite ndctl").write(toFile: junit, atomically: true, encoding: .utf8)
             }
             try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
