@@ -36,8 +36,8 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let cache = context.cache
             var figures = BenchFigures()
-            let topologyPath = try ProjectFiles.folder(topology)
-            let matrixPath = matrix.hasPrefix("/") ? matrix : try ProjectFiles.folder(matrix)
+            let topologyPath = try context.projectFiles.folder(topology)
+            let matrixPath = matrix.hasPrefix("/") ? matrix : try context.projectFiles.folder(matrix)
             let libvirt = try await context.connect()
             figures.host = BenchFigures.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
                                              memoryGiB: Int(ProcessInfo.processInfo.physicalMemory >> 30),
@@ -49,7 +49,7 @@ extension CXLLab {
             do {
                 let resolved = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel)) { terminal.status("preparing: \($0)") }
                 prepared = try await LabPreparation(context: context).prepare(
-                    topologyFile: topologyPath, kernel: resolved, recipe: try ProjectFiles.recipe(named: "default"),
+                    topologyFile: topologyPath, kernel: resolved, recipe: try context.projectFiles.recipe(named: "default"),
                     progress: { terminal.status("preparing: \($0)") })
             } catch {
                 terminal.clearStatus()
@@ -71,7 +71,7 @@ extension CXLLab {
             }
             figures.image = await attempt("image") {
                 terminal.status("image build, cold and warm")
-                return try await ImageBenchmark.measure(cache: cache, kernel: prepared.kernel, recipe: try ProjectFiles.recipe(named: "default"),
+                return try await ImageBenchmark.measure(cache: cache, kernel: prepared.kernel, recipe: try context.projectFiles.recipe(named: "default"),
                                                         features: prepared.features, repeats: 9)
             }
             figures.domainStart = await attempt("domain start") {
@@ -101,10 +101,10 @@ extension CXLLab {
         /// A race of every kind on nvdimm-single with the V9 stand-in (so both outcomes happen),
         /// 10 rounds each.
         static func race(kernel: String, context: LabContext, terminal: Terminal) async throws -> BenchFigures.Race {
-            let topology = try ProjectFiles.folder("topologies/nvdimm-single.yaml")
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let topology = try context.projectFiles.folder("topologies/nvdimm-single.yaml")
+            let standIn = try context.projectFiles.folder("images/modules/fsdev_dax")
             let scenario = RaceScenario(modules: [standIn + ":automatch=1"], standInSource: standIn, rounds: 10)
-            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"), scenario: scenario,
+            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try context.projectFiles.recipe(named: "default"), scenario: scenario,
                                     runID: "bench", cellID: "race")
             let start = context.now()
             let outcome = await cell.run(context: context) { terminal.status("race: \($0)") }
@@ -121,11 +121,11 @@ extension CXLLab {
         static func cellPair(kernel: String, topology: String, runs: Int, context: LabContext, libvirt: Connection,
                              terminal: Terminal) async throws -> BenchFigures.Cell {
             var cell = BenchFigures.Cell(kernel: kernel, topology: (topology as NSString).lastPathComponent)
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let standIn = try context.projectFiles.folder("images/modules/fsdev_dax")
             for index in 1...max(1, runs) {
                 terminal.status("cell \(index)/\(runs): through cxllab")
                 let transcript = SessionTranscript()
-                var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"),
+                var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try context.projectFiles.recipe(named: "default"),
                                          scenario: DriverOrderScenario(standInSource: standIn), runID: "bench", cellID: "cell-\(index)")
                 order.transcript = transcript
                 let start = context.now()

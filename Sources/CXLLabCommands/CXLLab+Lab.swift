@@ -28,7 +28,7 @@ extension CXLLab {
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
             let kernel = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel), progress: context.progress)
             let prepared = try await LabPreparation(context: context).prepare(
-                topologyFile: topology, kernel: kernel, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+                topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                 modules: guestModules.module, progress: context.progress
             )
             let start = context.now()

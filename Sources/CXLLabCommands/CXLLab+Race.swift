@@ -57,9 +57,9 @@ extension CXLLab {
             let terminal = Terminal.standardError
             // validate() has refused every list RaceKind cannot read; this names the kinds.
             guard let kinds = RaceKind.parse(list: kinds) else { throw ValidationError(settingsProblem ?? "--kinds '\(kinds)' cannot be read") }
-            let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
+            let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try context.projectFiles.folder("images/modules/fsdev_dax"),
                                         kinds: kinds, rounds: rounds, seed: seed, workers: workers)
-            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let outcome = await cell.run(context: context) { terminal.status($0) }
             terminal.clearStatus()

@@ -68,8 +68,8 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let stored = try RunArchive(context: context).cell(cell)
             terminal.line("repro of \(stored.cell.label) (cell \(stored.cellID), was \(stored.verdict.rawValue)) on \(stored.cell.pinned.release)")
-            let outcome = await stored.cell.run(context: context, recipe: try ProjectFiles.recipe(named: "default"),
-                                                projectRoot: try ProjectFiles.root(), standInSource: MatrixCommandSupport.standIn,
+            let outcome = await stored.cell.run(context: context, recipe: try context.projectFiles.recipe(named: "default"),
+                                                projectRoot: try context.projectFiles.root(), standInSource: MatrixCommandSupport.standIn,
                                                 runID: "repro", keep: keep) { terminal.status($0) }
             terminal.clearStatus()
             if let stored = stored.outcome.imageKey, let now = outcome.imageKey, stored != now {

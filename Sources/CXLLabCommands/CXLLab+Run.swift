@@ -52,9 +52,9 @@ extension CXLLab {
             // validate() has refused every --orders OrderSelection cannot read.
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError(settingsProblem ?? "--orders '\(orders)' cannot be read") }
             var cell = ScenarioCell(
-                kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+                kernel: guestKernel.kernel, topology: topology, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                 scenario: DriverOrderScenario(drivers: driverList, modules: guestModules.module.map(ModuleSpec.init(parsing:)),
-                                              standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"), selection: selection,
+                                              standInSource: try context.projectFiles.folder("images/modules/fsdev_dax"), selection: selection,
                                               seed: seed, repeats: `repeat`),
                 runID: "run", cellID: String(UUID().uuidString.prefix(6)).lowercased()
             )

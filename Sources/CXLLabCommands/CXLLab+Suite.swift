@@ -61,11 +61,11 @@ extension CXLLab {
             let suiteList = Self.names(suites)
             let testList = tests.map(Self.names)
             let loadList = loadFirst.map(Self.names) ?? []
-            let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
+            let topologyFile = try topology ?? context.projectFiles.folder("topologies") + "/ndctl-suite.yaml"
             let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: guestModules.module, loadFirst: loadList,
                                               ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml",
                                               timeoutMultiplier: timeoutMultiplier)
-            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
             let terminal = Terminal.standardError
             let start = context.now()

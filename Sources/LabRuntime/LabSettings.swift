@@ -15,25 +15,31 @@ public struct LabSettings: Sendable, Hashable {
     public var resultStore: String?
     /// Guests at once, when not one per core.
     public var maxGuests: Int?
+    /// cxllab's source tree, where the command line finds recipes, topologies and the
+    /// stand-in module, when not the tree the executable was built in.
+    public var projectHome: String?
 
     public static let defaultLabsRoot = "/var/lib/cxllab/labs"
 
     public init(labsRoot: String = LabSettings.defaultLabsRoot, accelerator: AcceleratorChoice.Accelerator? = nil,
-                agentExecutable: String? = nil, resultStore: String? = nil, maxGuests: Int? = nil) {
+                agentExecutable: String? = nil, resultStore: String? = nil, maxGuests: Int? = nil,
+                projectHome: String? = nil) {
         self.labsRoot = labsRoot
         self.accelerator = accelerator
         self.agentExecutable = agentExecutable
         self.resultStore = resultStore
         self.maxGuests = maxGuests
+        self.projectHome = projectHome
     }
 
     /// `CXLLAB_LABS_DIR`, `CXLLAB_ACCEL` (tcg or kvm), `CXLLAB_AGENT`, `CXLLAB_RESULTS`,
-    /// `CXLLAB_MAX_GUESTS` (a positive number).
+    /// `CXLLAB_MAX_GUESTS` (a positive number), `CXLLAB_HOME`.
     public static func from(environment: [String: String]) -> LabSettings {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return LabSettings(labsRoot: value("CXLLAB_LABS_DIR") ?? defaultLabsRoot,
                            accelerator: value("CXLLAB_ACCEL").flatMap(AcceleratorChoice.Accelerator.init(rawValue:)),
                            agentExecutable: value("CXLLAB_AGENT"), resultStore: value("CXLLAB_RESULTS"),
-                           maxGuests: value("CXLLAB_MAX_GUESTS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil })
+                           maxGuests: value("CXLLAB_MAX_GUESTS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil },
+                           projectHome: value("CXLLAB_HOME"))
     }
 }
