@@ -22,10 +22,10 @@ struct EmulatorOptions: ParsableArguments {
     var assumeQEMU10 = false
 
     /// The installed QEMU's capabilities; QEMU 10's, with a warning, when QEMU cannot be asked.
-    func capabilities(cache: CacheDirectory) async -> EmulatorCapabilities {
+    func capabilities(context: LabContext) async -> EmulatorCapabilities {
         if assumeQEMU10 { return .qemu10 }
         do {
-            return try await QEMUProbe.probe(cache: cache).emulatorCapabilities
+            return try await QEMUProbe.probe(cache: context.cache, memo: context.qemuProbes).emulatorCapabilities
         } catch {
             Terminal.standardError.line("warning: could not ask QEMU what it offers (\(error)); checking against QEMU 10.0.2's features")
             return .qemu10
@@ -71,7 +71,7 @@ extension CXLLab.Topology {
         @Argument(help: "Topology files.") var files: [String]
 
         func run(in context: LabContext) async throws {
-            let capabilities = await emulator.capabilities(cache: context.cache)
+            let capabilities = await emulator.capabilities(context: context)
             var failed = 0
             for file in files {
                 do {
@@ -98,7 +98,7 @@ extension CXLLab.Topology {
         @Argument(help: "A topology file.") var file: String
 
         func run(in context: LabContext) async throws {
-            let topology = try await loadOrExit(file, emulator, cache: context.cache)
+            let topology = try await loadOrExit(file, emulator, context: context)
             print(topology.outline())
         }
     }
@@ -113,15 +113,15 @@ extension CXLLab.Topology {
         @Argument(help: "A topology file.") var file: String
 
         func run(in context: LabContext) async throws {
-            let topology = try await loadOrExit(file, emulator, cache: context.cache)
+            let topology = try await loadOrExit(file, emulator, context: context)
             print(try topology.render(TopologyFiles.placeholderLab(topology)).xml, terminator: "")
         }
     }
 }
 
 /// Loads a file, or prints its diagnostics and exits 1.
-private func loadOrExit(_ file: String, _ emulator: EmulatorOptions, cache: CacheDirectory) async throws -> MachineTopology {
-    let capabilities = await emulator.capabilities(cache: cache)
+private func loadOrExit(_ file: String, _ emulator: EmulatorOptions, context: LabContext) async throws -> MachineTopology {
+    let capabilities = await emulator.capabilities(context: context)
     do {
         return try TopologyFiles.load(file, capabilities: capabilities)
     } catch let error as TopologyError {

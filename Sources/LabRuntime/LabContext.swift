@@ -1,10 +1,11 @@
 import Foundation
+import HostCheck
 import HostSupport
 import Libvirt
 
 /// What the libraries that make labs need from the process, made once where a command starts
-/// and passed down: the settings, the cache, the guest slots and session registry labs share,
-/// how to reach libvirt, where progress goes, and the clock. No library reads a global or the
+/// and passed down: the settings, the cache, the guest slots, session registry and QEMU probe
+/// labs share, how to reach libvirt, where progress goes, and the clock. No library reads a global or the
 /// environment instead; a test makes a context of its own.
 public struct LabContext: Sendable {
     public var settings: LabSettings
@@ -13,6 +14,8 @@ public struct LabContext: Sendable {
     public let guestSlots: GuestSlots
     /// Every live lab of this context, for an interrupt's teardown.
     public let sessions: SessionRegistry
+    /// What QEMU offers, asked once for all the labs of this context.
+    public let qemuProbes: QEMUProbeMemo
     /// A connection to the libvirt daemon labs run under.
     public var connect: @Sendable () async throws -> Connection
     /// Where long steps say what they do (a terminal's status line).
@@ -21,6 +24,7 @@ public struct LabContext: Sendable {
     public var now: @Sendable () -> ContinuousClock.Instant
 
     public init(settings: LabSettings, cache: CacheDirectory, guestSlots: GuestSlots? = nil, sessions: SessionRegistry = SessionRegistry(),
+                qemuProbes: QEMUProbeMemo = QEMUProbeMemo(),
                 connect: @escaping @Sendable () async throws -> Connection = { try await Connection.open() },
                 progress: @escaping @Sendable (String) -> Void = { _ in },
                 now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
@@ -28,6 +32,7 @@ public struct LabContext: Sendable {
         self.cache = cache
         self.guestSlots = guestSlots ?? GuestSlots(limit: settings.maxGuests ?? GuestSlots.defaultLimit)
         self.sessions = sessions
+        self.qemuProbes = qemuProbes
         self.connect = connect
         self.progress = progress
         self.now = now

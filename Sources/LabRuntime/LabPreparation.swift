@@ -45,7 +45,7 @@ public struct LabPreparation: Sendable {
     ) async throws -> PreparedLab {
         let cache = context.cache
         progress("asking QEMU what it offers")
-        let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
+        let capabilities = try await QEMUProbe.probe(cache: cache, memo: context.qemuProbes).emulatorCapabilities
         let text: String
         do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
             throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
