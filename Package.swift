@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
         .target(name: "HostCheck", dependencies: ["HostSupport", "Kernels", "Libvirt", "XML", "Topology"]),
         // Labs at run time: sessions, the agent connection, console watching, preparation,
-        // lab paths and records, interrupt teardown, lookup and clean.
+        // lab paths and records, the lab context and its session registry, lookup and clean.
         .target(name: "LabRuntime", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Kernels", "Libvirt", "TestBuilds", "Topology", "XML"]),
         // What runs in a lab: the Scenario seam, one cell from inputs to outcome, the scenarios.
         .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "TestBuilds", "Topology"]),
@@ -76,7 +76,7 @@ let package = Package(
         ),
         .executableTarget(name: "cxllab", dependencies: ["CXLLabCommands"]),
         // What suites need besides the package (tags, the pure-only switch), for every test target.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["HostSupport"], path: "Tests/TestSupport"),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "HostSupport", "TestSupport"]),
         .testTarget(name: "XMLTests", dependencies: ["XML"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "AgentProtocol", "HostSupport"]),

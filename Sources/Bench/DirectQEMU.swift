@@ -169,13 +169,24 @@ public struct DirectReplay: Sendable {
     public let transcript: SessionTranscript
     public init(transcript: SessionTranscript) { self.transcript = transcript }
 
-    public func run(libvirt: Connection, deadline: Duration = .seconds(300)) async throws -> Outcome {
+    /// The lab folder, slot and interrupt teardown are the context's.
+    public func run(context: LabContext, libvirt: Connection, deadline: Duration = .seconds(300)) async throws -> Outcome {
         guard let launch = transcript.launch else { throw BenchError("the transcript has no launch: no session was started with it") }
         let name = "cxllab-direct-\(UUID().uuidString.prefix(8).lowercased())"
-        let fm = FileManager.default
         // As for a lab: an interrupt kills this QEMU (by its pid file) and removes the folder.
-        let scratch = try await ScratchLab.make(domainName: name)
-        defer { scratch.remove() }
+        let scratch = try await ScratchLab.make(domainName: name, context: context)
+        do {
+            let outcome = try await replay(launch, in: scratch, libvirt: libvirt, deadline: deadline)
+            await scratch.remove()
+            return outcome
+        } catch {
+            await scratch.remove()
+            throw error
+        }
+    }
+
+    private func replay(_ launch: SessionTranscript.Launch, in scratch: ScratchLab, libvirt: Connection, deadline: Duration) async throws -> Outcome {
+        let fm = FileManager.default
         let folder = scratch.folder
 
         var extra = CPIOArchive()

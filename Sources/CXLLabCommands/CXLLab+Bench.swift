@@ -12,7 +12,7 @@ extension CXLLab {
     /// Every figure cxllab claims, measured in one run and printed side by side: a table for
     /// people, JSON for machines. A step that fails is a row that says so, and the exit status
     /// is 1; nothing is left out quietly.
-    struct Bench: AsyncParsableCommand {
+    struct Bench: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Measure cxllab side by side with the tools underneath it.",
             discussion: """
@@ -30,15 +30,15 @@ extension CXLLab {
         @Option(help: "Domain starts to take the median of.") var starts = 5
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            InterruptTeardown.install()
+        func run(in context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let kernel = guestKernel.kernel
             let terminal = Terminal.standardError
-            let cache = cacheOptions.cache
+            let cache = context.cache
             var figures = BenchFigures()
-            let topologyPath = try ProjectFiles.folder(topology)
-            let matrixPath = matrix.hasPrefix("/") ? matrix : try ProjectFiles.folder(matrix)
-            let libvirt = try await Connection.open()
+            let topologyPath = try context.projectFiles.folder(topology)
+            let matrixPath = matrix.hasPrefix("/") ? matrix : try context.projectFiles.folder(matrix)
+            let libvirt = try await context.connect()
             figures.host = BenchFigures.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
                                              memoryGiB: Int(ProcessInfo.processInfo.physicalMemory >> 30),
                                              libvirt: (try? libvirt.libraryVersion().description) ?? "unknown")
@@ -48,8 +48,8 @@ extension CXLLab {
             let prepared: PreparedLab
             do {
                 let resolved = try await KernelStore(cache: cache).kernel(try KernelReference(parsing: kernel)) { terminal.status("preparing: \($0)") }
-                prepared = try await LabPreparation(cache: cache).prepare(
-                    topologyFile: topologyPath, kernel: resolved, recipe: try ProjectFiles.recipe(named: "default"),
+                prepared = try await LabPreparation(context: context).prepare(
+                    topologyFile: topologyPath, kernel: resolved, recipe: try context.projectFiles.recipe(named: "default"),
                     progress: { terminal.status("preparing: \($0)") })
             } catch {
                 terminal.clearStatus()
@@ -67,20 +67,20 @@ extension CXLLab {
                 }
             }
             figures.cell = await attempt("cell") {
-                try await Self.cellPair(kernel: kernel, topology: topologyPath, runs: runs, cache: cache, libvirt: libvirt, terminal: terminal)
+                try await Self.cellPair(kernel: kernel, topology: topologyPath, runs: runs, context: context, libvirt: libvirt, terminal: terminal)
             }
             figures.image = await attempt("image") {
                 terminal.status("image build, cold and warm")
-                return try await ImageBenchmark.measure(cache: cache, kernel: prepared.kernel, recipe: try ProjectFiles.recipe(named: "default"),
+                return try await ImageBenchmark.measure(cache: cache, kernel: prepared.kernel, recipe: try context.projectFiles.recipe(named: "default"),
                                                         features: prepared.features, repeats: 9)
             }
             figures.domainStart = await attempt("domain start") {
                 terminal.status("libvirt domain start")
-                let seconds = try await DomainStartLatency.measure(prepared, runs: starts, libvirt: libvirt)
+                let seconds = try await DomainStartLatency.measure(prepared, runs: starts, context: context, libvirt: libvirt)
                 return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds)
             }
             figures.race = await attempt("race") {
-                try await Self.race(kernel: kernel, cache: cache, terminal: terminal)
+                try await Self.race(kernel: kernel, context: context, terminal: terminal)
             }
             for jobs in [1, 2] {
                 if let run = await attempt("matrix --jobs \(jobs)", { try await Self.matrixRun(file: matrixPath, jobs: jobs, cache: cache, terminal: terminal) }) {
@@ -100,16 +100,15 @@ extension CXLLab {
 
         /// A race of every kind on nvdimm-single with the V9 stand-in (so both outcomes happen),
         /// 10 rounds each.
-        static func race(kernel: String, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.Race {
-            let topology = try ProjectFiles.folder("topologies/nvdimm-single.yaml")
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+        static func race(kernel: String, context: LabContext, terminal: Terminal) async throws -> BenchFigures.Race {
+            let topology = try context.projectFiles.folder("topologies/nvdimm-single.yaml")
+            let standIn = try context.projectFiles.folder("images/modules/fsdev_dax")
             let scenario = RaceScenario(modules: [standIn + ":automatch=1"], standInSource: standIn, rounds: 10)
-            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"), scenario: scenario,
+            let cell = ScenarioCell(kernel: kernel, topology: topology, recipe: try context.projectFiles.recipe(named: "default"), scenario: scenario,
                                     runID: "bench", cellID: "race")
-            let clock = ContinuousClock()
-            let start = clock.now
-            let outcome = await cell.run(cache: cache) { terminal.status("race: \($0)") }
-            let wall = (clock.now - start).seconds
+            let start = context.now()
+            let outcome = await cell.run(context: context) { terminal.status("race: \($0)") }
+            let wall = context.seconds(since: start)
             guard let report = outcome.outcome.detail.report(as: RaceReport.self), !report.rounds.isEmpty else {
                 throw ValidationError("the bench race ran no round: \(outcome.outcome.error ?? outcome.verdict.rawValue)")
             }
@@ -119,20 +118,19 @@ extension CXLLab {
 
         /// The same cell through cxllab (recording its requests) and then by QEMU alone
         /// (replaying them), `runs` times.
-        static func cellPair(kernel: String, topology: String, runs: Int, cache: CacheDirectory, libvirt: Connection,
+        static func cellPair(kernel: String, topology: String, runs: Int, context: LabContext, libvirt: Connection,
                              terminal: Terminal) async throws -> BenchFigures.Cell {
             var cell = BenchFigures.Cell(kernel: kernel, topology: (topology as NSString).lastPathComponent)
-            let standIn = try ProjectFiles.folder("images/modules/fsdev_dax")
+            let standIn = try context.projectFiles.folder("images/modules/fsdev_dax")
             for index in 1...max(1, runs) {
                 terminal.status("cell \(index)/\(runs): through cxllab")
                 let transcript = SessionTranscript()
-                var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try ProjectFiles.recipe(named: "default"),
+                var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try context.projectFiles.recipe(named: "default"),
                                          scenario: DriverOrderScenario(standInSource: standIn), runID: "bench", cellID: "cell-\(index)")
                 order.transcript = transcript
-                let clock = ContinuousClock()
-                let start = clock.now
-                let outcome = await order.run(cache: cache)
-                let seconds = (clock.now - start).seconds
+                let start = context.now()
+                let outcome = await order.run(context: context)
+                let seconds = context.seconds(since: start)
                 if let error = outcome.outcome.error { throw ValidationError("the cell through cxllab could not run: \(error)") }
                 cell.kernelRelease = outcome.kernel?.release ?? ""
                 cell.verdict = outcome.verdict.rawValue
@@ -142,7 +140,7 @@ extension CXLLab {
                 cell.orderSeconds += outcome.outcome.cases.map(\.seconds)
 
                 terminal.status("cell \(index)/\(runs): QEMU directly")
-                let direct = try await DirectReplay(transcript: transcript).run(libvirt: libvirt)
+                let direct = try await DirectReplay(transcript: transcript).run(context: context, libvirt: libvirt)
                 guard direct.requests == transcript.requests.count else {
                     throw ValidationError("the direct run replayed \(direct.requests) of \(transcript.requests.count) requests")
                 }

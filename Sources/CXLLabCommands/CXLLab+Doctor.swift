@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import LabRuntime
 import HostCheck
 
 extension CXLLab {
-    struct Doctor: AsyncParsableCommand {
+    struct Doctor: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Check that this host can run labs, and say what to do about each problem.",
             discussion: "Exits 0 when everything needed works, 1 with the list of blockers otherwise."
@@ -17,9 +18,9 @@ extension CXLLab {
         @Flag(help: "Print the report as JSON.")
         var json = false
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             let terminal = Terminal.standardError
-            let report = await HostCheck.Doctor(cache: cacheOptions.cache, libvirtURI: uri).run { step in
+            let report = await HostCheck.Doctor(cache: context.cache, libvirtURI: uri).run { step in
                 if !json { terminal.status(step) }
             }
             terminal.clearStatus()

@@ -3,6 +3,7 @@ import Bench
 import Foundation
 import GuestImage
 import HostSupport
+import LabRuntime
 import Kernels
 import TestBuilds
 
@@ -15,9 +16,12 @@ extension CXLLab {
     }
 }
 
-/// Where the project's recipes live: $CXLLAB_HOME, or the package the executable was built in.
-enum ProjectFiles {
-    static func recipe(named name: String) throws -> ImageRecipe {
+/// Where the project's recipes live: $CXLLAB_HOME (`home`, from the context's settings), or the
+/// package the executable was built in.
+struct ProjectFiles {
+    let home: String?
+
+    func recipe(named name: String) throws -> ImageRecipe {
         if name.hasSuffix(".yaml") || name.contains("/") { return try ImageRecipe.load(path: name) }
         for folder in searchFolders() {
             let path = folder + "/images/\(name).yaml"
@@ -27,14 +31,14 @@ enum ProjectFiles {
     }
 
     /// The project folder that holds images/ and topologies/ (where relative cell paths start).
-    static func root() throws -> String {
+    func root() throws -> String {
         let marker = "images/modules/fsdev_dax"
         let folder = try self.folder(marker)
         return String(folder.dropLast(marker.count + 1))
     }
 
     /// A folder of the project (images/modules/..., topologies/...).
-    static func folder(_ relative: String) throws -> String {
+    func folder(_ relative: String) throws -> String {
         for root in searchFolders() where FileManager.default.fileExists(atPath: root + "/" + relative) {
             return root + "/" + relative
         }
@@ -46,8 +50,8 @@ enum ProjectFiles {
     /// each only when this user owns it and its images/ and nobody else can write them:
     /// cxllab builds the stand-in module's Makefile from there, as root. Never the working
     /// folder or its ancestors.
-    static func searchFolders() -> [String] {
-        searchFolders(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: TrustedProject.runningExecutable)
+    func searchFolders() -> [String] {
+        Self.searchFolders(home: home, executable: TrustedProject.runningExecutable)
     }
 
     static func searchFolders(home: String?, executable: String?) -> [String] {
@@ -55,16 +59,21 @@ enum ProjectFiles {
     }
 
     /// The folders searched and the ones refused, for error messages.
-    static func describeSearch() -> String {
-        let found = TrustedProject.roots(home: ProcessInfo.processInfo.environment["CXLLAB_HOME"], executable: TrustedProject.runningExecutable)
+    func describeSearch() -> String {
+        let found = TrustedProject.roots(home: home, executable: TrustedProject.runningExecutable)
         var words = found.roots.isEmpty ? "no project folder" : found.roots.joined(separator: ", ")
         if !found.refused.isEmpty { words += "; refused: " + found.refused.joined(separator: "; ") }
         return words
     }
 }
 
+extension LabContext {
+    /// The project's recipes, topologies and modules, as this context's settings find them.
+    var projectFiles: ProjectFiles { ProjectFiles(home: settings.projectHome) }
+}
+
 extension CXLLab.Image {
-    struct Build: AsyncParsableCommand {
+    struct Build: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(abstract: "Build (or find in the cache) an image and say what went in.")
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var guestKernel: KernelOption<KernelRequired>
@@ -73,21 +82,21 @@ extension CXLLab.Image {
         @OptionGroup var guestModules: ModuleOptions<AddsModule>
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             let terminal = Terminal.standardError
             let reference = try KernelReference(parsing: guestKernel.kernel)
-            let store = try KernelStore(cache: cacheOptions.cache)
+            let store = try KernelStore(cache: context.cache)
             let found = try await store.kernel(reference) { terminal.status($0) }
             let features = Set(feature)
             try ConfigCheck.require(found, features: features, terminal: terminal)
-            let modules = try await ModuleBuilder(cache: cacheOptions.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
+            let modules = try await ModuleBuilder(cache: context.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
             let request = ImageRequest(
-                recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), kernel: found, features: features,
+                recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), kernel: found, features: features,
                 extraModules: modules.inTree, userModules: modules.files
             )
             let clock = ContinuousClock()
             let start = clock.now
-            let image = try await ImageBuilder(cache: cacheOptions.cache).build(request) { terminal.status($0) }
+            let image = try await ImageBuilder(cache: context.cache).build(request) { terminal.status($0) }
             let seconds = (clock.now - start).seconds
             terminal.clearStatus()
             if json { print(try JSONOutput.encode(image)); return }
@@ -107,7 +116,7 @@ extension CXLLab.Image {
 }
 
 extension CXLLab.Image {
-    struct Bench: AsyncParsableCommand {
+    struct Bench: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Measure cold and warm builds of an image and its size.",
             discussion: "Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of repeated builds that hit the cache."
@@ -119,9 +128,9 @@ extension CXLLab.Image {
         @Option(help: "Warm builds to take the median of.") var repeats = 21
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            let found = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
-            let figures = try await ImageBenchmark.measure(cache: cacheOptions.cache, kernel: found, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+        func run(in context: LabContext) async throws {
+            let found = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
+            let figures = try await ImageBenchmark.measure(cache: context.cache, kernel: found, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                                                            features: Set(feature), repeats: repeats)
             if json { print(try JSONOutput.encode(figures)); return }
             print("""

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import HostSupport
 import Kernels
+import LabRuntime
 
 extension CXLLab {
     struct Kernel: AsyncParsableCommand {
@@ -17,14 +19,14 @@ extension CXLLab {
 }
 
 extension CXLLab.Kernel {
-    struct Fetch: AsyncParsableCommand {
+    struct Fetch: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(abstract: "Fetch a kernel into the cache.")
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             let reference = try KernelReference(parsing: requested.kernel)
-            let store = try KernelStore(cache: cacheOptions.cache)
+            let store = try KernelStore(cache: context.cache)
             let terminal = Terminal.standardError
             let fetched = try await store.kernel(reference) { terminal.status($0) }
             terminal.clearStatus()
@@ -32,7 +34,7 @@ extension CXLLab.Kernel {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "List the kernels in the cache, or with --available every Debian kernel of a series the archive holds.",
             discussion: """
@@ -46,10 +48,10 @@ extension CXLLab.Kernel {
         @Argument(help: "With --available: a kernel series such as 6.12, 6.1 or 7.3 (default: all of them).") var series: String?
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            if available { return try await listAvailable() }
+        func run(in context: LabContext) async throws {
+            if available { return try await listAvailable(cache: context.cache) }
             if let series { throw ValidationError("a series is for --available (cxllab kernel list --available \(series))") }
-            let kernels = try KernelStore(cache: cacheOptions.cache).list()
+            let kernels = try KernelStore(cache: context.cache).list()
             if json { print(try JSONOutput.encode(kernels)); return }
             if kernels.isEmpty {
                 print("No kernels cached yet; fetch one with `cxllab kernel fetch debian:bookworm-backports`.")
@@ -75,11 +77,11 @@ extension CXLLab.Kernel {
             var reference: String { "debian:" + release }
         }
 
-        func listAvailable() async throws {
+        func listAvailable(cache: CacheDirectory) async throws {
             if let series, !series.allSatisfy({ $0.isNumber || $0 == "." }) || series.isEmpty {
                 throw ValidationError("'\(series)' is not a kernel series; give one like 6.12, 6.1 or 7.3")
             }
-            let archive = try DebianArchive(cache: cacheOptions.cache)
+            let archive = try DebianArchive(cache: cache)
             try await archive.refresh()
             let prefix = series.map { NSRegularExpression.escapedPattern(for: $0) + "[.-]" } ?? "[0-9]"
             let names = try await archive.packageNames(matching: "^linux-image-\(prefix)[^ ]*-amd64$")
@@ -104,13 +106,13 @@ extension CXLLab.Kernel {
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(abstract: "Show one cached kernel.")
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
 
-        func run() async throws {
-            let found = try cachedKernel(requested.kernel, cache: cacheOptions)
+        func run(in context: LabContext) async throws {
+            let found = try cachedKernel(requested.kernel, cache: context.cache)
             print(try JSONOutput.encode(found))
             guard let config = KernelConfig(contentsOf: found.configPath) else {
                 print("config: none kept; options cannot be checked before boot")
@@ -125,23 +127,23 @@ extension CXLLab.Kernel {
         }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a cached kernel.")
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
 
-        func run() async throws {
-            let found = try cachedKernel(requested.kernel, cache: cacheOptions)
-            try KernelStore(cache: cacheOptions.cache).remove(found)
+        func run(in context: LabContext) async throws {
+            let found = try cachedKernel(requested.kernel, cache: context.cache)
+            try KernelStore(cache: context.cache).remove(found)
             print("removed \(found.release)")
         }
     }
 }
 
 /// A kernel the cache holds, or the error that says how to fetch it.
-private func cachedKernel(_ text: String, cache: CacheOptions) throws -> Kernels.Kernel {
+private func cachedKernel(_ text: String, cache: CacheDirectory) throws -> Kernels.Kernel {
     let reference = try KernelReference(parsing: text)
-    guard let found = try KernelStore(cache: cache.cache).cached(reference) else { throw KernelStoreError.notCached(text) }
+    guard let found = try KernelStore(cache: cache).cached(reference) else { throw KernelStoreError.notCached(text) }
     return found
 }
 

@@ -8,7 +8,7 @@ import Libvirt
 import XML
 
 extension CXLLab {
-    struct Up: AsyncParsableCommand {
+    struct Up: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Boot a lab and keep it running.",
             discussion: "The lab runs until `cxllab down NAME`. Use `cxllab exec NAME -- cxl list` to work in it."
@@ -21,26 +21,25 @@ extension CXLLab {
         @Option(help: "The lab's name (letters, digits, - _ .).") var name: String?
         @Flag(inversion: .prefixedNo, help: "Let `exec` run any shell command in the guest.") var shell = true
 
-        func run() async throws {
-            InterruptTeardown.install()
+        func run(in context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
             let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
-            let kernel = try await KernelStore(cache: cacheOptions.cache).kernel(try KernelReference(parsing: guestKernel.kernel)) { terminal.status($0) }
-            let prepared = try await LabPreparation(cache: cacheOptions.cache).prepare(
-                topologyFile: topology, kernel: kernel, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
-                modules: guestModules.module, progress: { terminal.status($0) }
+            let kernel = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel), progress: context.progress)
+            let prepared = try await LabPreparation(context: context).prepare(
+                topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
+                modules: guestModules.module, progress: context.progress
             )
-            let clock = ContinuousClock()
-            let start = clock.now
+            let start = context.now()
             let session = try await LabSession.start(
                 LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
                            domainType: prepared.domainType, shell: shell,
                            runID: "up", cellID: labName, persistent: true),
-                libvirt: try await Connection.open(), progress: { terminal.status($0) }
+                context: context, libvirt: try await context.connect(), progress: context.progress
             )
             terminal.clearStatus()
-            let seconds = (clock.now - start).seconds
+            let seconds = context.seconds(since: start)
             print("""
                 Lab \(labName) is up: \(prepared.topology.name) on \(prepared.kernel.release) under \(prepared.accelerator.accelerator.rawValue.uppercased()), agent answered in \(String(format: "%.1f s", seconds)).
 
@@ -54,7 +53,7 @@ extension CXLLab {
         }
     }
 
-    struct Exec: AsyncParsableCommand {
+    struct Exec: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command in a lab's guest, streaming its output; exits with its status.",
             discussion: """
@@ -68,10 +67,10 @@ extension CXLLab {
         @Option(help: "Seconds the command may run (1 to 86400).") var timeout = 300
         @Argument(parsing: .postTerminator, help: "The command.") var command: [String] = []
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. cxllab exec \(name) -- uname -r") }
             guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout takes 1 to 86400 seconds, not \(timeout)") }
-            let record = try LabLookup.record(name)
+            let record = try LabLookup.record(name, paths: context.paths)
             let agent = try AgentConnection(socketPath: record.agentSocket)
             defer { agent.close() }
             _ = try await agent.handshake(deadline: .seconds(30))
@@ -93,7 +92,7 @@ extension CXLLab {
         }
     }
 
-    struct Console: AsyncParsableCommand {
+    struct Console: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Follow a lab's serial console (the kernel's messages and init's report), until Ctrl-C.",
             discussion: "The console is read-only; run commands with `cxllab exec`."
@@ -101,11 +100,11 @@ extension CXLLab {
         @Argument(help: "The lab's name.") var name: String
         @Flag(help: "Print what is there and stop instead of following.") var noFollow = false
 
-        func run() async throws {
-            let record = try LabLookup.record(name)
+        func run(in context: LabContext) async throws {
+            let record = try LabLookup.record(name, paths: context.paths)
             let watcher = ConsoleWatcher(path: record.consoleLog)
             var printed = 0
-            let libvirt = try await Connection.open()
+            let libvirt = try await context.connect()
             let events = try libvirt.lifecycleEvents()
             let domainName = record.domainName
             // Printing follows the watcher's text, waking when it grows; the loop ends when
@@ -128,12 +127,12 @@ extension CXLLab {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ContextCommand {
         static let configuration = CommandConfiguration(abstract: "List the labs libvirt runs.")
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            let labs = try LabLookup.all(libvirt: try await Connection.open())
+        func run(in context: LabContext) async throws {
+            let labs = try LabLookup.all(libvirt: try await context.connect(), paths: context.paths)
             if json {
                 print(try JSONOutput.encode(labs))
                 return
@@ -152,7 +151,7 @@ extension CXLLab {
         }
     }
 
-    struct Down: AsyncParsableCommand {
+    struct Down: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Power a lab off and remove its files.",
             discussion: """
@@ -163,13 +162,13 @@ extension CXLLab {
         @Argument(help: "The lab's name.") var name: String
         @Flag(help: "Take the lab down even though the cxllab process that owns it is still running.") var force = false
 
-        func run() async throws {
+        func run(in context: LabContext) async throws {
             let domainName = try LabNames.validated(name)
-            let libvirt = try await Connection.open()
+            let libvirt = try await context.connect()
             let found = try libvirt.lookupDomain(named: domainName)
-            try LabLookup.checkDown(lab: name, domain: found, force: force)
+            try LabLookup.checkDown(lab: name, domain: found, force: force, paths: context.paths)
             guard let domain = found else {
-                let folder = LabPaths.folder(ofDomain: domainName)
+                let folder = context.paths.folder(ofDomain: domainName)
                 if FileManager.default.fileExists(atPath: folder + "/lab.json") {
                     try FileManager.default.removeItem(atPath: folder)
                     print("lab \(name) was not running; removed its files")
@@ -178,7 +177,7 @@ extension CXLLab {
                 throw ValidationError("no lab named \(name); `cxllab list` shows the running ones")
             }
             let events = try libvirt.lifecycleEvents()
-            if let record = LabRecord.load(domainName: domainName), let agent = try? AgentConnection(socketPath: record.agentSocket) {
+            if let record = LabRecord.load(domainName: domainName, paths: context.paths), let agent = try? AgentConnection(socketPath: record.agentSocket) {
                 if (try? await agent.handshake(deadline: .seconds(10))) != nil {
                     _ = try? await agent.send(AgentCalls.PowerOff(), timeout: .seconds(10))
                 }
@@ -189,12 +188,12 @@ extension CXLLab {
                 return false
             }) ?? false
             if !poweredOff, (try? domain.isActive()) == true { try domain.destroy() }
-            try? FileManager.default.removeItem(atPath: LabPaths.folder(ofDomain: domainName))
+            try? FileManager.default.removeItem(atPath: context.paths.folder(ofDomain: domainName))
             print("lab \(name) is down (\(poweredOff ? "powered off" : "destroyed")); its files are removed")
         }
     }
 
-    struct Clean: AsyncParsableCommand {
+    struct Clean: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Remove labs a killed cxllab left behind: their domains and files.",
             discussion: """
@@ -206,9 +205,9 @@ extension CXLLab {
         @OptionGroup var cacheOptions: CacheOptions
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
 
-        func run() async throws {
-            let removed = try LabLookup.clean(includingUp: all, libvirt: try await Connection.open())
-                + CacheSweep.sweep(cacheOptions.cache).map { "removed \($0) (left in the cache by an interrupted cxllab)" }
+        func run(in context: LabContext) async throws {
+            let removed = try LabLookup.clean(includingUp: all, libvirt: try await context.connect(), paths: context.paths)
+                + CacheSweep.sweep(context.cache).map { "removed \($0) (left in the cache by an interrupted cxllab)" }
             if removed.isEmpty { print("Nothing to clean.") }
             for line in removed { print(line) }
         }

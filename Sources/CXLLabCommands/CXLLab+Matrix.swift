@@ -8,7 +8,7 @@ import Scenarios
 import Synchronization
 
 extension CXLLab {
-    struct Matrix: AsyncParsableCommand {
+    struct Matrix: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run a matrix of kernels x topologies x scenarios, cells in parallel, each in its own lab.",
             discussion: """
@@ -27,11 +27,10 @@ extension CXLLab {
         @Option(help: "Continue this run: only its missing cells run.") var resume: String?
         @Flag(help: "Print the results as JSON.") var json = false
 
-        func run() async throws {
-            InterruptTeardown.install()
+        func run(in context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
-            let cache = cacheOptions.cache
-            let store = try ResultStore(cache: cache)
+            let store = try ResultStore(context: context)
             if let resume {
                 guard RunArchive.isRunID(resume) else {
                     throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it")
@@ -39,7 +38,7 @@ extension CXLLab {
             }
             // A resumed run keeps the kernels it pinned when it started.
             let earlier = try resume.map { MatrixPlan.pins(of: try store.results(run: $0)) } ?? [:]
-            let plan = try await MatrixCommandSupport.plan(file: file, cache: cache, earlier: earlier, terminal: terminal)
+            let plan = try await MatrixCommandSupport.plan(file: file, context: context, earlier: earlier, terminal: terminal)
             let matrix = plan.matrix
             var cells = plan.cells
             if let filter { cells = MatrixExpansion.filter(cells, filter) }
@@ -49,9 +48,9 @@ extension CXLLab {
                 cells = MatrixExpansion.shard(cells, index: parts[0], count: parts[1])
             }
             let runID = resume ?? Self.newRunID()
-            let runner = MatrixRunner(cache: cache, store: store, standInSource: MatrixCommandSupport.standIn,
-                                      recipe: try ProjectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
-                                      projectRoot: try ProjectFiles.root())
+            let runner = MatrixRunner(context: context, store: store, standInSource: MatrixCommandSupport.standIn,
+                                      recipe: try context.projectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
+                                      projectRoot: try context.projectFiles.root())
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
                                           expectations: plan.expectations, terminal: terminal)
             let pinnedKernels = plan.kernels.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value.pinned.release)" }.joined(separator: ", ")
@@ -99,10 +98,10 @@ enum MatrixCommandSupport {
 
     /// The matrix file's cells on its kernels, each resolved once now (fetched when the cache
     /// lacks it).
-    static func plan(file: String, cache: CacheDirectory, earlier: [String: PinnedKernel], terminal: Terminal) async throws -> MatrixPlan {
-        let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try ProjectFiles.folder(file)
+    static func plan(file: String, context: LabContext, earlier: [String: PinnedKernel], terminal: Terminal) async throws -> MatrixPlan {
+        let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try context.projectFiles.folder(file)
         let matrix = try MatrixFile.load(path: path)
-        return try await MatrixPlan.make(matrix, resolver: try KernelStore(cache: cache), standInSource: standIn, earlier: earlier) {
+        return try await MatrixPlan.make(matrix, resolver: try KernelStore(cache: context.cache), standInSource: standIn, earlier: earlier) {
             terminal.status($0)
         }
     }

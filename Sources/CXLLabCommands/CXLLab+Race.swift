@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Race: ScenarioRunCommand {
+    struct Race: ScenarioRunCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Race driver registration against device probes in one lab, round after round, and report failure rates.",
             discussion: """
@@ -44,15 +44,15 @@ extension CXLLab {
                                  drivers: driverList ?? DriverOrderScenario.defaultDrivers)
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             // validate() has refused every list RaceKind cannot read; this names the kinds.
             guard let kinds = RaceKind.parse(list: kinds) else { throw ValidationError(settingsProblem ?? "--kinds '\(kinds)' cannot be read") }
-            let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"),
+            let scenario = RaceScenario(drivers: driverList, modules: guestModules.module, standInSource: try context.projectFiles.folder("images/modules/fsdev_dax"),
                                         kinds: kinds, rounds: rounds, seed: seed, workers: workers)
-            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topology, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "race", cellID: String(UUID().uuidString.prefix(6)).lowercased())
-            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
+            let outcome = await ScenarioCommand.run(cell, context: context)
             try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
         }
     }

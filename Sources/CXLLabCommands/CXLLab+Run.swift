@@ -5,7 +5,7 @@ import LabRuntime
 import Scenarios
 
 extension CXLLab {
-    struct Run: ScenarioRunCommand {
+    struct Run: ScenarioRunCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
             discussion: """
@@ -38,20 +38,20 @@ extension CXLLab {
                 ?? DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat")
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             // validate() has refused every --orders OrderSelection cannot read.
             guard let selection = OrderSelection(argument: orders) else { throw ValidationError(settingsProblem ?? "--orders '\(orders)' cannot be read") }
             var cell = ScenarioCell(
-                kernel: guestKernel.kernel, topology: topology, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe),
+                kernel: guestKernel.kernel, topology: topology, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                 scenario: DriverOrderScenario(drivers: driverList, modules: guestModules.module.map(ModuleSpec.init(parsing:)),
-                                              standInSource: try ProjectFiles.folder("images/modules/fsdev_dax"), selection: selection,
+                                              standInSource: try context.projectFiles.folder("images/modules/fsdev_dax"), selection: selection,
                                               seed: seed, repeats: `repeat`),
                 runID: "run", cellID: String(UUID().uuidString.prefix(6)).lowercased()
             )
             let recorder = transcript.map { _ in SessionTranscript() }
             cell.transcript = recorder
-            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
+            let outcome = await ScenarioCommand.run(cell, context: context)
             if let transcript, let recorder {
                 try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)
             }

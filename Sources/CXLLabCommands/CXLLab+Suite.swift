@@ -6,7 +6,7 @@ import Matrix
 import Scenarios
 
 extension CXLLab {
-    struct Suite: ScenarioRunCommand {
+    struct Suite: ScenarioRunCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run a project's own test suite in a lab: `cxllab suite ndctl` runs ndctl's tests against the kernel's test modules.",
             discussion: """
@@ -48,26 +48,25 @@ extension CXLLab {
                                               timeoutMultiplier: timeoutMultiplier)
         }
 
-        func execute() async throws {
-            InterruptTeardown.install()
+        func execute(_ context: LabContext) async throws {
+            InterruptTeardown.install(sessions: context.sessions)
             let suiteList = Self.names(suites)
             let testList = tests.map(Self.names)
             let loadList = loadFirst.map(Self.names) ?? []
-            let topologyFile = try topology ?? ProjectFiles.folder("topologies") + "/ndctl-suite.yaml"
+            let topologyFile = try topology ?? context.projectFiles.folder("topologies") + "/ndctl-suite.yaml"
             let scenario = NdctlSuiteScenario(suites: suiteList, tests: testList, modules: guestModules.module, loadFirst: loadList,
                                               ndctlVersion: ndctlVersion, topologyArgument: topology ?? "topologies/ndctl-suite.yaml",
                                               timeoutMultiplier: timeoutMultiplier)
-            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try ProjectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
+            let cell = ScenarioCell(kernel: guestKernel.kernel, topology: topologyFile, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), scenario: scenario,
                                     runID: "suite", cellID: String(UUID().uuidString.prefix(6)).lowercased())
-            let clock = ContinuousClock()
-            let start = clock.now
-            let outcome = await ScenarioCommand.run(cell, cache: cacheOptions.cache)
+            let start = context.now()
+            let outcome = await ScenarioCommand.run(cell, context: context)
             if let junit, let pinned = outcome.kernel {
                 let settings = NdctlSuiteScenario.Settings(modules: guestModules.module, suites: suiteList, suiteTests: testList, loadFirst: loadList,
                                                            timeoutMultiplier: timeoutMultiplier)
                 let matrixCell = MatrixCell(NdctlSuiteScenario.self, kernel: guestKernel.kernel, pinned: pinned,
                                             topology: topology ?? "topologies/ndctl-suite.yaml", variant: "suite", settings: settings)
-                let result = CellResult(cell: matrixCell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
+                let result = CellResult(cell: matrixCell, outcome: outcome, seconds: context.seconds(since: start), finished: Date())
                 try JUnitReport.xml([result], name: "cxllab suite ndctl").write(toFile: junit, atomically: true, encoding: .utf8)
             }
             try ScenarioCommand.finish(outcome, json: json, bisect: bisect)

@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import HostCheck
 import HostSupport
+import LabRuntime
 import Topology
 
 extension CXLLab {
@@ -21,10 +22,10 @@ struct EmulatorOptions: ParsableArguments {
     var assumeQEMU10 = false
 
     /// The installed QEMU's capabilities; QEMU 10's, with a warning, when QEMU cannot be asked.
-    func capabilities() async -> EmulatorCapabilities {
+    func capabilities(context: LabContext) async -> EmulatorCapabilities {
         if assumeQEMU10 { return .qemu10 }
         do {
-            return try await QEMUProbe.probe(cache: CacheDirectory.resolve()).emulatorCapabilities
+            return try await QEMUProbe.probe(cache: context.cache, memo: context.qemuProbes).emulatorCapabilities
         } catch {
             Terminal.standardError.line("warning: could not ask QEMU what it offers (\(error)); checking against QEMU 10.0.2's features")
             return .qemu10
@@ -61,7 +62,7 @@ enum TopologyFiles {
 }
 
 extension CXLLab.Topology {
-    struct Validate: AsyncParsableCommand {
+    struct Validate: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check topology files and print every problem with its place and fix.",
             discussion: "Exits 0 when every file is valid, 1 otherwise."
@@ -69,8 +70,8 @@ extension CXLLab.Topology {
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "Topology files.") var files: [String]
 
-        func run() async throws {
-            let capabilities = await emulator.capabilities()
+        func run(in context: LabContext) async throws {
+            let capabilities = await emulator.capabilities(context: context)
             var failed = 0
             for file in files {
                 do {
@@ -91,18 +92,18 @@ extension CXLLab.Topology {
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: ContextCommand {
         static let configuration = CommandConfiguration(abstract: "Show the machine a topology file describes, as a tree.")
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "A topology file.") var file: String
 
-        func run() async throws {
-            let topology = try await loadOrExit(file, emulator)
+        func run(in context: LabContext) async throws {
+            let topology = try await loadOrExit(file, emulator, context: context)
             print(topology.outline())
         }
     }
 
-    struct XML: AsyncParsableCommand {
+    struct XML: ContextCommand {
         static let configuration = CommandConfiguration(
             commandName: "xml",
             abstract: "Print the libvirt domain XML of a topology file.",
@@ -111,16 +112,16 @@ extension CXLLab.Topology {
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "A topology file.") var file: String
 
-        func run() async throws {
-            let topology = try await loadOrExit(file, emulator)
+        func run(in context: LabContext) async throws {
+            let topology = try await loadOrExit(file, emulator, context: context)
             print(try topology.render(TopologyFiles.placeholderLab(topology)).xml, terminator: "")
         }
     }
 }
 
 /// Loads a file, or prints its diagnostics and exits 1.
-private func loadOrExit(_ file: String, _ emulator: EmulatorOptions) async throws -> MachineTopology {
-    let capabilities = await emulator.capabilities()
+private func loadOrExit(_ file: String, _ emulator: EmulatorOptions, context: LabContext) async throws -> MachineTopology {
+    let capabilities = await emulator.capabilities(context: context)
     do {
         return try TopologyFiles.load(file, capabilities: capabilities)
     } catch let error as TopologyError {

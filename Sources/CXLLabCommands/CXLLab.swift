@@ -27,33 +27,60 @@ public struct CXLLab: AsyncParsableCommand {
         // free, and a long matrix then keeps every transient peak resident.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 128 << 10)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 128 << 10)
-        // The environment is read here, once; the libraries read the settings.
+        // The environment is read here, once: the libraries get what it says in the context.
         let environment = ProcessInfo.processInfo.environment
-        LabSettings.install(.from(environment: environment))
-        if let limit = environment["CXLLAB_MAX_GUESTS"].flatMap({ Int($0) }), limit > 0 { GuestSlots.configure(limit: limit) }
         do {
             var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if let contextCommand = command as? any ContextCommand {
+                try await contextCommand.run(in: context(for: contextCommand, environment: environment))
+            } else if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch {
             InterruptTeardown.waitIfInterrupted()
-            PeakMemory.recordIfAsked()
+            PeakMemory.recordIfAsked(environment: environment)
             exit(withError: error)
         }
         InterruptTeardown.waitIfInterrupted()
-        PeakMemory.recordIfAsked()
+        PeakMemory.recordIfAsked(environment: environment)
     }
+
+    /// The one lab context of this process: the settings and cache the environment and the
+    /// command's `--cache-dir` give, one set of guest slots and one session registry, libvirt's
+    /// system daemon, and progress on standard error's status line.
+    static func context(for command: any ParsableCommand, environment: [String: String]) -> LabContext {
+        let explicitCache = (command as? any CacheDirOption)?.cacheOptions.cacheDirectory
+        let terminal = Terminal.standardError
+        return LabContext(settings: .from(environment: environment), cache: CacheDirectory.resolve(explicit: explicitCache, environment: environment),
+                          progress: { terminal.status($0) })
+    }
+}
+
+/// A command run with the lab context: `runAndExit` makes it once, and it is passed down to
+/// every library call that makes labs, reads the cache or the result store.
+protocol ContextCommand: AsyncParsableCommand {
+    func run(in context: LabContext) async throws
+}
+
+extension ContextCommand {
+    /// argument-parser's own entry, for a command not started by `runAndExit`: the context
+    /// is made here instead, the same way.
+    func run() async throws {
+        try await run(in: CXLLab.context(for: self, environment: ProcessInfo.processInfo.environment))
+    }
+}
+
+/// A command that takes `--cache-dir`: its context's cache is the one it names.
+protocol CacheDirOption {
+    var cacheOptions: CacheOptions { get }
 }
 
 /// Options every command that touches the cache takes.
 struct CacheOptions: ParsableArguments {
     @Option(name: .customLong("cache-dir"), help: "Where kernels, images and results are kept (default: $CXLLAB_CACHE or ~/.cache/cxllab).")
     var cacheDirectory: String?
-
-    var cache: CacheDirectory { CacheDirectory.resolve(explicit: cacheDirectory) }
 }
 
 /// `cxllab bench` measures a child `cxllab matrix`'s own peak memory: the child writes it on
@@ -63,8 +90,8 @@ struct CacheOptions: ParsableArguments {
 enum PeakMemory {
     static let variable = "CXLLAB_PEAK_MEMORY_FILE"
 
-    static func recordIfAsked() {
-        guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty,
+    static func recordIfAsked(environment: [String: String]) {
+        guard let path = environment[variable], !path.isEmpty,
               let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
               let kibibytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return }

@@ -1,16 +1,17 @@
 import ArgumentParser
 import Foundation
 import HostSupport
+import LabRuntime
 import Scenarios
 
 /// A command that runs one scenario in one lab (`run`, `race`, `suite`): its settings refused
 /// before anything runs, in the scenario's own words, and `--bisect`'s rule for whatever stops
 /// it before a verdict.
-protocol ScenarioRunCommand: AsyncParsableCommand {
+protocol ScenarioRunCommand: ContextCommand {
     var bisect: Bool { get }
     /// What is wrong with the settings, by the rule matrix files follow too; nil when they can run.
     var settingsProblem: String? { get }
-    func execute() async throws
+    func execute(_ context: LabContext) async throws
 }
 
 extension ScenarioRunCommand {
@@ -18,8 +19,8 @@ extension ScenarioRunCommand {
         try ScenarioCommand.refuse(settingsProblem, bisect: bisect)
     }
 
-    func run() async throws {
-        try await ScenarioCommand.bisectable(bisect) { try await execute() }
+    func run(in context: LabContext) async throws {
+        try await ScenarioCommand.bisectable(bisect) { try await execute(context) }
     }
 }
 
@@ -55,9 +56,9 @@ enum ScenarioCommand {
     }
 
     /// The cell in its lab, its progress on the terminal's status line.
-    static func run<S: Scenario>(_ cell: ScenarioCell<S>, cache: CacheDirectory) async -> CellOutcome {
+    static func run<S: Scenario>(_ cell: ScenarioCell<S>, context: LabContext) async -> CellOutcome {
         let terminal = Terminal.standardError
-        let outcome = await cell.run(cache: cache) { terminal.status($0) }
+        let outcome = await cell.run(context: context) { terminal.status($0) }
         terminal.clearStatus()
         return outcome
     }

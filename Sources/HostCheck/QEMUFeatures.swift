@@ -36,12 +36,12 @@ public struct QEMUFeatures: Sendable, Codable, Hashable {
 public enum QEMUProbe {
     public static let binaryName = "qemu-system-x86_64"
 
-    /// The probe, once per process and binary: every lab of a matrix needs it, and asking
-    /// QEMU costs five QEMU starts (about a second). With a cache, the answer is also kept on
+    /// The probe, once per memo and binary: every lab of a matrix needs it, and asking QEMU
+    /// costs five QEMU starts (about a second), so a lab context keeps one memo for its labs. With a cache, the answer is also kept on
     /// disk for as long as the binary is the same file (path, size, change time), so later
     /// commands skip the starts too.
-    public static func probe(binary: String = binaryName, cache: CacheDirectory? = nil) async throws -> QEMUFeatures {
-        guard let cache else { return try await ProbeCache.shared.features(binary: binary) }
+    public static func probe(binary: String = binaryName, cache: CacheDirectory? = nil, memo: QEMUProbeMemo = QEMUProbeMemo()) async throws -> QEMUFeatures {
+        guard let cache else { return try await memo.features(binary: binary) }
         let path = try ExecutableLocator.require(binary)
         let stored = cache.path + "/qemu-features.json"
         let identity = fileIdentity(path)
@@ -49,7 +49,7 @@ public enum QEMUProbe {
            let kept = try? JSONDecoder().decode(StoredFeatures.self, from: data), kept.identity == identity {
             return kept.features
         }
-        let features = try await ProbeCache.shared.features(binary: binary)
+        let features = try await memo.features(binary: binary)
         if let data = try? JSONEncoder().encode(StoredFeatures(identity: identity, features: features)) {
             try? FileManager.default.createDirectory(atPath: cache.path, withIntermediateDirectories: true)
             // Written whole and renamed, so a concurrent reader sees the old file or the new one.
@@ -128,9 +128,12 @@ public enum QEMUProbe {
     }
 }
 
-private actor ProbeCache {
-    static let shared = ProbeCache()
+/// QEMU's answers, by binary, for as long as its owner (a lab context) lives: concurrent
+/// askers share one probe, and a failed probe is not remembered.
+public actor QEMUProbeMemo {
     private var known: [String: Task<QEMUFeatures, Error>] = [:]
+
+    public init() {}
 
     func features(binary: String) async throws -> QEMUFeatures {
         if let task = known[binary] { return try await task.value }

@@ -9,7 +9,8 @@ public struct CacheDirectory: Sendable, Hashable {
         self.path = (path as NSString).standardizingPath
     }
 
-    public static func resolve(explicit: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) -> CacheDirectory {
+    /// The environment is the caller's to give: the command line passes its own, read once.
+    public static func resolve(explicit: String? = nil, environment: [String: String]) -> CacheDirectory {
         if let explicit, !explicit.isEmpty { return CacheDirectory(path: absolute(explicit)) }
         if let fromEnvironment = environment["CXLLAB_CACHE"], !fromEnvironment.isEmpty {
             return CacheDirectory(path: absolute(fromEnvironment))

@@ -1,21 +1,24 @@
 import Foundation
-import Synchronization
 
-/// How many guests this process runs at once. Under TCG each guest keeps a core busy, so
-/// by default one per core; the command line may set another limit (`CXLLAB_MAX_GUESTS`)
-/// before the first guest starts.
-public enum GuestSlots {
-    private static let configured = Mutex<Int?>(nil)
+/// How many guests run at once in the labs that share these slots. Under TCG each guest keeps
+/// a core busy, so by default one per core; the command line may set another limit
+/// (`CXLLAB_MAX_GUESTS`). An instance, made with the lab context, so a test or a second context
+/// counts its own guests; labs given the same instance share the limit.
+public final class GuestSlots: Sendable {
+    public let limit: Int
+    private let semaphore: AsyncSemaphore
 
-    /// Takes effect only before the first use of `shared`.
-    public static func configure(limit: Int) {
-        configured.withLock { $0 = max(1, limit) }
+    public init(limit: Int = GuestSlots.defaultLimit) {
+        self.limit = max(1, limit)
+        semaphore = AsyncSemaphore(self.limit)
     }
 
-    public static var limit: Int {
-        configured.withLock { $0 } ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }
+    /// One guest per core.
+    public static var defaultLimit: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-    /// Made at its first use, with the limit then in force.
-    public static let shared = AsyncSemaphore(limit)
+    /// Waits for a free slot.
+    public func acquire() async { await semaphore.acquire() }
+
+    /// Gives a slot back; each `acquire` is matched by one `release`.
+    public func release() { semaphore.release() }
 }

@@ -34,10 +34,10 @@ public enum LabLookup {
         }
     }
 
-    /// The record of a running lab, by the name the user gave.
-    public static func record(_ name: String) throws -> LabRecord {
+    /// The record of a running lab in `paths`, by the name the user gave.
+    public static func record(_ name: String, paths: LabPaths) throws -> LabRecord {
         let domainName = try LabNames.validated(name)
-        guard let record = LabRecord.load(domainName: domainName) else {
+        guard let record = LabRecord.load(domainName: domainName, paths: paths) else {
             throw LabError(.notFound, "no lab named \(name); `cxllab list` shows the running ones")
         }
         return record
@@ -50,11 +50,11 @@ public enum LabLookup {
     static func metadata(_ domain: Domain) -> Metadata? { Metadata(xml: metadataXML(domain)) }
 
     /// Whether `cxllab down` may take a lab down; throws the refusal, with the fix, when not.
-    /// `domain` is the lab's libvirt domain, nil when only its folder is left.
-    public static func checkDown(lab: String, domain: Domain?, force: Bool) throws {
+    /// `domain` is the lab's libvirt domain, nil when only its folder (in `paths`) is left.
+    public static func checkDown(lab: String, domain: Domain?, force: Bool, paths: LabPaths) throws {
         let domainName = try LabNames.validated(lab)
         if let refusal = downRefusal(lab: lab, domain: domain.map { _ in domainName }, metadataXML: domain.flatMap(metadataXML),
-                                     folderOwner: LabPaths.owner(ofFolder: LabPaths.folder(ofDomain: domainName)), force: force,
+                                     folderOwner: LabPaths.owner(ofFolder: paths.folder(ofDomain: domainName)), force: force,
                                      currentPID: getpid(), isAlive: { ProcessLiveness.isAlive($0) }) {
             throw refusal
         }
@@ -77,10 +77,11 @@ public enum LabLookup {
             + "(it tears the lab down itself), or give `cxllab down \(lab) --force` to take the lab down under it")
     }
 
-    public static func all(libvirt: Connection) throws -> [Listed] {
+    /// cxllab's labs that libvirt runs, with what their records in `paths` say.
+    public static func all(libvirt: Connection, paths: LabPaths) throws -> [Listed] {
         try libvirt.allDomains().filter { $0.name.hasPrefix(LabNames.prefix) }.compactMap { domain in
             guard let meta = metadata(domain) else { return nil }
-            let record = LabRecord.load(domainName: domain.name)
+            let record = LabRecord.load(domainName: domain.name, paths: paths)
             return Listed(name: LabNames.labName(domain.name), domain: domain.name, state: (try? domain.state().description) ?? "unknown",
                           kind: meta.run == "up" ? "up" : "run", kernel: record?.kernelRelease, topology: meta.topology,
                           ownerPID: meta.pid, ownerAlive: ProcessLiveness.isAlive(meta.pid))
@@ -88,8 +89,8 @@ public enum LabLookup {
     }
 
     /// Destroys stray domains (cxllab's own: they carry its metadata) and removes lab folders
-    /// with no domain and no live owner; returns what it did.
-    public static func clean(includingUp: Bool, libvirt: Connection) throws -> [String] {
+    /// with no domain and no live owner in `paths`; returns what it did.
+    public static func clean(includingUp: Bool, libvirt: Connection, paths: LabPaths) throws -> [String] {
         var done: [String] = []
         var keep: Set<String> = []
         for domain in try libvirt.allDomains() where domain.name.hasPrefix(LabNames.prefix) {
@@ -104,7 +105,7 @@ public enum LabLookup {
             try? domain.undefine()
             done.append("destroyed domain \(domain.name)")
         }
-        let root = LabPaths.labsRoot
+        let root = paths.root
         let fm = FileManager.default
         for folder in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where !keep.contains(folder) {
             let path = root + "/" + folder

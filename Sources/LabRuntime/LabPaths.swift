@@ -4,14 +4,17 @@ import Synchronization
 import HostSupport
 import Topology
 
-public enum LabPaths {
-    /// Where lab folders live (`LabSettings.labsRoot`).
-    public static var labsRoot: String { LabSettings.current.labsRoot }
+/// A labs folder (`LabSettings.labsRoot`, given by the context) and the lab folders in it.
+public struct LabPaths: Sendable, Hashable {
+    /// Where lab folders live.
+    public let root: String
+
+    public init(root: String) { self.root = root }
 
     static let ownerFile = "owner.pid"
 
     /// A lab's folder, for a name already checked by `LabNames.validated`.
-    public static func folder(ofDomain domainName: String) -> String { labsRoot + "/" + domainName }
+    public func folder(ofDomain domainName: String) -> String { root + "/" + domainName }
 
     /// The files of a lab kept in `folder`: its console log and agent socket there, and this
     /// process, now, as its owner in the domain's metadata.
@@ -25,18 +28,19 @@ public enum LabPaths {
 
     /// Makes a lab folder whose first file names the process that owns it, so `cxllab clean`
     /// leaves alone the folders of a cxllab that is still running.
-    public static func makeLabFolder(_ folder: String) throws {
+    public func makeLabFolder(_ folder: String) throws {
         do {
             let fm = FileManager.default
             try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-            try "\(getpid())\n".write(toFile: folder + "/" + ownerFile, atomically: false, encoding: .utf8)
+            try "\(getpid())\n".write(toFile: folder + "/" + Self.ownerFile, atomically: false, encoding: .utf8)
         } catch {
             if LabError.isOutOfSpace(error) { throw diskFull(cause: error) }
             throw LabError(.host, "cannot make the lab folder \(folder): \(error.localizedDescription)", cause: error)
         }
     }
 
-    /// Lab folders this process has claimed and not yet torn down.
+    /// Lab folders this process has claimed and not yet torn down: of the process, not of a
+    /// context, as the owner file that guards a folder across processes names the process.
     private static let claimed = Mutex<Set<String>>([])
 
     /// Claims a lab's folder for this process, atomically across processes (a lock on the
@@ -45,8 +49,7 @@ public enum LabPaths {
     /// once, the second fails here and removes nothing, so its teardown can never delete the
     /// first one's folder. A folder whose owner is gone is taken over. `release` gives the
     /// claim back once the folder is removed.
-    public static func claim(_ folder: String, labName: String) async throws {
-        let root = labsRoot
+    public func claim(_ folder: String, labName: String) async throws {
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         } catch {
@@ -54,18 +57,18 @@ public enum LabPaths {
         }
         // A claim holds the lock for a moment: a minute's wait is a stuck holder.
         try await FileLock.withLock(onFolder: root, deadline: .seconds(60)) {
-            let fresh = claimed.withLock { $0.insert(folder).inserted }
+            let fresh = Self.claimed.withLock { $0.insert(folder).inserted }
             guard fresh else {
                 throw LabError(.labExists, "a lab named \(labName) is being made by this cxllab already (\(folder)); pick another --name")
             }
             do {
-                if let owner = liveOwner(ofFolder: folder), owner != getpid() {
+                if let owner = Self.liveOwner(ofFolder: folder), owner != getpid() {
                     throw LabError(.labExists, "a lab named \(labName) is being made by process \(owner) (\(folder)); pick another --name")
                 }
                 try? FileManager.default.removeItem(atPath: folder)
                 try makeLabFolder(folder)
             } catch {
-                claimed.withLock { _ = $0.remove(folder) }
+                Self.claimed.withLock { _ = $0.remove(folder) }
                 throw error
             }
         }
@@ -76,8 +79,8 @@ public enum LabPaths {
         claimed.withLock { _ = $0.remove(folder) }
     }
 
-    /// Free bytes on the file system that holds `path`, or nil when it cannot be read.
-    public static func freeBytes(at path: String = labsRoot) -> UInt64? { DiskSpace.free(at: path) }
+    /// Free bytes on the file system that holds the labs folder, or nil when it cannot be read.
+    public func freeBytes() -> UInt64? { DiskSpace.free(at: root) }
 
     /// What to tell a user whose labs disk is full.
     static func diskFullAdvice(_ folder: String) -> String {
@@ -85,8 +88,8 @@ public enum LabPaths {
             + "as the guest writes them): free space there, or set CXLLAB_LABS_DIR to a folder on a larger disk"
     }
 
-    public static func diskFull(cause: (any Error)? = nil) -> LabError {
-        LabError(.diskFull, diskFullAdvice(labsRoot), cause: cause)
+    public func diskFull(cause: (any Error)? = nil) -> LabError {
+        LabError(.diskFull, Self.diskFullAdvice(root), cause: cause)
     }
 
     /// Removes a lab folder left behind, stopping a QEMU that cxllab ran in it directly.
@@ -198,8 +201,8 @@ public struct LabRecord: Sendable, Codable, Hashable {
     }
 
     /// The record of a lab by its domain name (checked by `LabNames.validated`).
-    public static func load(domainName: String) -> LabRecord? {
-        guard let data = FileManager.default.contents(atPath: LabPaths.folder(ofDomain: domainName) + "/lab.json") else { return nil }
+    public static func load(domainName: String, paths: LabPaths) -> LabRecord? {
+        guard let data = FileManager.default.contents(atPath: paths.folder(ofDomain: domainName) + "/lab.json") else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .utcISO8601
         return try? decoder.decode(LabRecord.self, from: data)

@@ -20,10 +20,11 @@ public struct PreparedLab: Sendable {
 }
 
 public struct LabPreparation: Sendable {
-    public let cache: CacheDirectory
+    /// The cache it builds into, and the settings (agent, accelerator) it honours.
+    public let context: LabContext
 
-    public init(cache: CacheDirectory) {
-        self.cache = cache
+    public init(context: LabContext) {
+        self.context = context
     }
 
     /// The image features a topology needs (module groups of the recipe).
@@ -42,8 +43,9 @@ public struct LabPreparation: Sendable {
         topologyFile: String, kernel resolved: Kernel, config: KernelConfig? = nil, recipe: ImageRecipe, extraFeatures: Set<String> = [],
         modules: [String] = [], payload: [ImagePayload] = [], minimumVCPUs: Int = 1, progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PreparedLab {
+        let cache = context.cache
         progress("asking QEMU what it offers")
-        let capabilities = try await QEMUProbe.probe(cache: cache).emulatorCapabilities
+        let capabilities = try await QEMUProbe.probe(cache: cache, memo: context.qemuProbes).emulatorCapabilities
         let text: String
         do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
             throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
@@ -61,7 +63,7 @@ public struct LabPreparation: Sendable {
                     + blocking.map { "CONFIG_\($0.option) (\($0.why))" }.joined(separator: "; "))
             }
         }
-        let agent = try await AgentBinary.strippedCopy(cache: cache)
+        let agent = try await AgentBinary.strippedCopy(cache: cache, explicit: context.settings.agentExecutable)
         func buildImage(_ kernel: Kernel) async throws -> BuiltImage {
             let resolved = try await ModuleBuilder(cache: cache).resolve(modules, for: kernel, progress: progress)
             return try await ImageBuilder(cache: cache).build(
@@ -78,17 +80,17 @@ public struct LabPreparation: Sendable {
             kernel = try await store.refetch(kernel, reference: try KernelReference(parsing: kernel.origin), damaged: file, progress: progress)
             image = try await buildImage(kernel)
         }
-        let accelerator = await AcceleratorCache(cache: cache).choice(probeKernel: kernel.imagePath)
+        let accelerator = await AcceleratorCache(cache: cache, forced: context.settings.accelerator).choice(probeKernel: kernel.imagePath)
         return PreparedLab(kernel: kernel, topology: topology, image: image, accelerator: accelerator, features: features)
     }
 }
 
 /// The guest agent executable, found beside the running cxllab (both are products of this
-/// package) or where `LabSettings.agentExecutable` says, and stripped into the cache: debug
-/// info is dead weight in an initramfs that TCG has to unpack.
+/// package) or where `LabSettings.agentExecutable` says (`explicit`), and stripped into the
+/// cache: debug info is dead weight in an initramfs that TCG has to unpack.
 public enum AgentBinary {
-    public static func locate() throws -> String {
-        if let explicit = LabSettings.current.agentExecutable { return explicit }
+    public static func locate(explicit: String? = nil) throws -> String {
+        if let explicit { return explicit }
         // Beside the running cxllab as the kernel names it, never as argv[0] or the working
         // folder would: the agent goes into every guest image.
         if let found = TrustedProject.sibling("cxllab-agent") { return found }
@@ -96,8 +98,8 @@ public enum AgentBinary {
             + "build it with `swift build`, or set CXLLAB_AGENT")
     }
 
-    public static func strippedCopy(cache: CacheDirectory) async throws -> String {
-        let source = try locate()
+    public static func strippedCopy(cache: CacheDirectory, explicit: String?) async throws -> String {
+        let source = try locate(explicit: explicit)
         let digest = try FileDigest.sha256(ofFile: source)
         let target = try cache.folder("agents") + "/cxllab-agent-\(digest.prefix(16))"
         if FileManager.default.fileExists(atPath: target) { return target }
@@ -132,16 +134,19 @@ public enum AgentBinary {
 }
 
 /// The accelerator decision, probed once a day (a probe boots a kernel and waits up to 8 s
-/// for KVM) and kept in the cache; `LabSettings.accelerator` ($CXLLAB_ACCEL) overrides it.
+/// for KVM) and kept in the cache; `LabSettings.accelerator` ($CXLLAB_ACCEL), given as
+/// `forced`, overrides it.
 public struct AcceleratorCache: Sendable {
     let path: String
+    let forced: AcceleratorChoice.Accelerator?
 
-    public init(cache: CacheDirectory) {
+    public init(cache: CacheDirectory, forced: AcceleratorChoice.Accelerator?) {
         path = cache.path + "/accelerator.json"
+        self.forced = forced
     }
 
     public func choice(probeKernel: String) async -> AcceleratorChoice {
-        if let accelerator = LabSettings.current.accelerator {
+        if let accelerator = forced {
             return AcceleratorChoice(accelerator: accelerator, reason: "set by CXLLAB_ACCEL")
         }
         if let attributes = try? FileManager.default.attributesOfItem(atPath: path),

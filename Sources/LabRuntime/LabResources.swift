@@ -3,7 +3,8 @@ import HostSupport
 import Libvirt
 import Topology
 
-/// What a lab has made so far, removable from any thread (signal handlers included).
+/// What a lab has made so far, removable from any thread (signal handlers included). It gives
+/// its guest slot back to, and leaves, the slots and registry of the context that made it.
 /// Unchecked because a teardown must wait, synchronously (a signal handler has no async
 /// context), for an in-flight domain start: an NSCondition does that and a Mutex cannot; every
 /// mutable field is read and written under it.
@@ -16,8 +17,17 @@ final class LabResources: @unchecked Sendable {
     private var _agent: AgentConnection?
     private var done = false
     private var holdsSlot = true
+    private let guestSlots: GuestSlots
+    private let sessions: SessionRegistry
 
-    init(folder: String) { self.folder = folder }
+    /// A lab that holds one of `guestSlots` already; it registers itself in `sessions`, so an
+    /// interrupt from here on removes what it makes.
+    init(folder: String, guestSlots: GuestSlots, sessions: SessionRegistry) {
+        self.folder = folder
+        self.guestSlots = guestSlots
+        self.sessions = sessions
+        sessions.add(self)
+    }
 
     /// Gives the guest slot back, once.
     func releaseSlot() {
@@ -25,7 +35,14 @@ final class LabResources: @unchecked Sendable {
             defer { holdsSlot = false }
             return holdsSlot
         }
-        if held { GuestSlots.shared.release() }
+        if held { guestSlots.release() }
+    }
+
+    /// The lab outlives this process (`cxllab up`): its slot is given back and an interrupt
+    /// no longer removes it.
+    func handOver() {
+        releaseSlot()
+        sessions.remove(self)
     }
 
     var domain: Domain? {
@@ -85,30 +102,30 @@ final class LabResources: @unchecked Sendable {
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
         LabPaths.release(folder)
-        SessionRegistry.shared.remove(self)
+        sessions.remove(self)
         releaseSlot()
     }
 }
 
 enum BackingFiles {
     /// The error for the errno a file operation just set.
-    private static func failure(_ what: String) -> LabError {
+    private static func failure(_ what: String, paths: LabPaths) -> LabError {
         let code = errno
         let cause = POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
-        if code == ENOSPC { return LabError(.diskFull, "\(what): " + LabPaths.diskFullAdvice(LabPaths.labsRoot), cause: cause) }
+        if code == ENOSPC { return LabError(.diskFull, "\(what): " + LabPaths.diskFullAdvice(paths.root), cause: cause) }
         return LabError(.host, "\(what): \(String(cString: strerror(code)))", cause: cause)
     }
 
     /// Sparse files of the rendered sizes; those only QEMU's command line names go to the
     /// QEMU user, since libvirt labels only the files its own elements name.
-    static func create(_ files: [BackingFile]) throws {
+    static func create(_ files: [BackingFile], paths: LabPaths) throws {
         let qemu = getpwnam("libvirt-qemu")
         for file in files {
             let fd = open(file.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw failure("cannot create \(file.purpose) backing file \(file.path)") }
+            guard fd >= 0 else { throw failure("cannot create \(file.purpose) backing file \(file.path)", paths: paths) }
             defer { close(fd) }
             guard ftruncate(fd, off_t(file.size)) == 0 else {
-                throw failure("cannot size \(file.purpose) backing file \(file.path) to \(file.size) bytes")
+                throw failure("cannot size \(file.purpose) backing file \(file.path) to \(file.size) bytes", paths: paths)
             }
             if file.qemuCommandLineOnly, let qemu {
                 fchown(fd, qemu.pointee.pw_uid, qemu.pointee.pw_gid)

@@ -89,30 +89,33 @@ public final class LabSession: GuestAgent {
     /// dies by itself while a guest boots (an assertion in `iotlb_to_section` once in CI on
     /// 2026-12-01, at 1.4 s into the guest's boot): the host's fault, not the kernel's, so a
     /// boot that QEMU's death ended is made once more. A second death is the error.
-    public static func start(_ request: LabRequest, libvirt: Connection, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
+    /// The lab's folder, guest slot and registration are the context's.
+    public static func start(_ request: LabRequest, context: LabContext, libvirt: Connection,
+                             progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> LabSession {
         do {
-            return try await boot(request, libvirt: libvirt, progress: progress)
+            return try await boot(request, context: context, libvirt: libvirt, progress: progress)
         } catch let error as LabError where error.code == .emulatorDied {
             progress("\(error.message); booting it once more")
-            return try await boot(request, libvirt: libvirt, progress: progress)
+            return try await boot(request, context: context, libvirt: libvirt, progress: progress)
         }
     }
 
-    private static func boot(_ request: LabRequest, libvirt: Connection, progress: @escaping @Sendable (String) -> Void) async throws -> LabSession {
+    private static func boot(_ request: LabRequest, context: LabContext, libvirt: Connection,
+                             progress: @escaping @Sendable (String) -> Void) async throws -> LabSession {
         let domainName = try LabNames.validated(request.name)
-        let folder = LabPaths.folder(ofDomain: domainName)
+        let paths = context.paths
+        let folder = paths.folder(ofDomain: domainName)
         let fm = FileManager.default
         if try libvirt.lookupDomain(named: domainName) != nil {
             throw LabError(.labExists, "a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
         }
         // Claimed before anything is made: a second lab of this name fails here, touching nothing.
-        try await LabPaths.claim(folder, labName: request.name)
+        try await paths.claim(folder, labName: request.name)
         // Every connection keeps alive (Connection.keepAliveInterval): a daemon that stops
         // answering closes it within about 70 s, and cells then say libvirtd went away.
-        await GuestSlots.shared.acquire()
+        await context.guestSlots.acquire()
         // Registered before anything exists, so SIGINT at any point below removes what exists.
-        let cleanup = LabResources(folder: folder)
-        SessionRegistry.shared.add(cleanup)
+        let cleanup = LabResources(folder: folder, guestSlots: context.guestSlots, sessions: context.sessions)
         do {
             progress("preparing \(domainName)")
             try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
@@ -122,7 +125,7 @@ public final class LabSession: GuestAgent {
                                        initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: request.runID, cellID: request.cellID)
             let spec = try request.topology.render(files)
             request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
-            try BackingFiles.create(spec.backingFiles)
+            try BackingFiles.create(spec.backingFiles, paths: paths)
             let record = LabRecord(name: request.name, domainName: domainName, folder: folder, topology: request.topology.file,
                                    kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
                                    shell: request.shell, created: Date(), ownerPID: getpid())
@@ -169,9 +172,10 @@ public final class LabSession: GuestAgent {
             }
             return session
         } catch {
-            cleanup.teardownNow()
+            // Waits for a start in flight and for libvirt's destroy: off the pool.
+            await offThePool { cleanup.teardownNow() }
             if LabError.isOutOfSpace(error) {
-                throw LabError(.diskFull, "cannot make lab \(request.name): \(LabPaths.diskFullAdvice(LabPaths.labsRoot))", cause: error)
+                throw LabError(.diskFull, "cannot make lab \(request.name): \(LabPaths.diskFullAdvice(paths.root))", cause: error)
             }
             throw error
         }
@@ -296,8 +300,7 @@ public final class LabSession: GuestAgent {
     /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer
     /// removes it; `cxllab down` does.
     public func detach() {
-        resources.releaseSlot()
-        SessionRegistry.shared.remove(resources)
+        resources.handOver()
         agent.close(reason: "the lab was handed over")
         console.stop()
     }

@@ -1,9 +1,8 @@
 import Foundation
 import HostCheck
-import Synchronization
 
 /// Where labs live and what may be overridden, resolved once where cxllab starts (from its
-/// environment) and read by the libraries from here, never from the environment.
+/// environment) and handed to the libraries in a `LabContext`: they never read the environment.
 public struct LabSettings: Sendable, Hashable {
     /// Lab folders must be reachable by the QEMU user, so they are not under root's home.
     public var labsRoot: String
@@ -14,40 +13,33 @@ public struct LabSettings: Sendable, Hashable {
     /// Another result store than `<cache>/results.sqlite` (a benchmark or drill keeping its
     /// runs apart).
     public var resultStore: String?
+    /// Guests at once, when not one per core.
+    public var maxGuests: Int?
+    /// cxllab's source tree, where the command line finds recipes, topologies and the
+    /// stand-in module, when not the tree the executable was built in.
+    public var projectHome: String?
 
     public static let defaultLabsRoot = "/var/lib/cxllab/labs"
 
     public init(labsRoot: String = LabSettings.defaultLabsRoot, accelerator: AcceleratorChoice.Accelerator? = nil,
-                agentExecutable: String? = nil, resultStore: String? = nil) {
+                agentExecutable: String? = nil, resultStore: String? = nil, maxGuests: Int? = nil,
+                projectHome: String? = nil) {
         self.labsRoot = labsRoot
         self.accelerator = accelerator
         self.agentExecutable = agentExecutable
         self.resultStore = resultStore
+        self.maxGuests = maxGuests
+        self.projectHome = projectHome
     }
 
-    /// `CXLLAB_LABS_DIR`, `CXLLAB_ACCEL` (tcg or kvm), `CXLLAB_AGENT`, `CXLLAB_RESULTS`.
+    /// `CXLLAB_LABS_DIR`, `CXLLAB_ACCEL` (tcg or kvm), `CXLLAB_AGENT`, `CXLLAB_RESULTS`,
+    /// `CXLLAB_MAX_GUESTS` (a positive number), `CXLLAB_HOME`.
     public static func from(environment: [String: String]) -> LabSettings {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return LabSettings(labsRoot: value("CXLLAB_LABS_DIR") ?? defaultLabsRoot,
                            accelerator: value("CXLLAB_ACCEL").flatMap(AcceleratorChoice.Accelerator.init(rawValue:)),
-                           agentExecutable: value("CXLLAB_AGENT"), resultStore: value("CXLLAB_RESULTS"))
-    }
-
-    private static let installed = Mutex<LabSettings?>(nil)
-
-    /// The settings in force: those the command line installed, else the process's
-    /// environment read once (library users and tests that never install any).
-    public static var current: LabSettings {
-        installed.withLock { settings in
-            if let settings { return settings }
-            let resolved = from(environment: ProcessInfo.processInfo.environment)
-            settings = resolved
-            return resolved
-        }
-    }
-
-    /// Called once by the command line before any lab work.
-    public static func install(_ settings: LabSettings) {
-        installed.withLock { $0 = settings }
+                           agentExecutable: value("CXLLAB_AGENT"), resultStore: value("CXLLAB_RESULTS"),
+                           maxGuests: value("CXLLAB_MAX_GUESTS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil },
+                           projectHome: value("CXLLAB_HOME"))
     }
 }

@@ -5,31 +5,34 @@ import Topology
 
 /// A lab folder for work that is not a session (the bench's direct QEMU run, its timed domain
 /// starts): it holds a guest slot, names its owner, and an interrupt removes it and whatever
-/// runs in it, like any lab. `remove()` is idempotent.
+/// runs in it, like any lab. Its folder, slot and registration are its context's. `remove()` is
+/// idempotent.
 public final class ScratchLab: Sendable {
     public let domainName: String
     public let folder: String
     let resources: LabResources
+    let paths: LabPaths
 
-    private init(domainName: String, folder: String, resources: LabResources) {
+    private init(domainName: String, folder: String, resources: LabResources, paths: LabPaths) {
         self.domainName = domainName
         self.folder = folder
         self.resources = resources
+        self.paths = paths
     }
 
-    public static func make(domainName: String) async throws -> ScratchLab {
+    public static func make(domainName: String, context: LabContext) async throws -> ScratchLab {
         let name = try LabNames.validated(domainName)
-        let folder = LabPaths.folder(ofDomain: name)
-        await GuestSlots.shared.acquire()
-        let resources = LabResources(folder: folder)
-        SessionRegistry.shared.add(resources)
+        let paths = context.paths
+        let folder = paths.folder(ofDomain: name)
+        await context.guestSlots.acquire()
+        let resources = LabResources(folder: folder, guestSlots: context.guestSlots, sessions: context.sessions)
         do {
-            try LabPaths.makeLabFolder(folder)
+            try paths.makeLabFolder(folder)
         } catch {
-            resources.teardownNow()
+            await offThePool { resources.teardownNow() }
             throw error
         }
-        return ScratchLab(domainName: name, folder: folder, resources: resources)
+        return ScratchLab(domainName: name, folder: folder, resources: resources, paths: paths)
     }
 
     /// The lab's files in its folder, with this process as their owner.
@@ -39,13 +42,15 @@ public final class ScratchLab: Sendable {
                        kernelArguments: kernelArguments, runID: runID, cellID: cellID)
     }
 
-    public func createBackingFiles(_ files: [BackingFile]) throws { try BackingFiles.create(files) }
+    public func createBackingFiles(_ files: [BackingFile]) throws { try BackingFiles.create(files, paths: paths) }
 
-    /// Starts a domain that an interrupt, or `remove()`, destroys.
-    public func createDomain(xml: String, libvirt: Connection) throws {
+    /// Starts a domain that an interrupt, or `remove()`, destroys. libvirt's start waits for
+    /// QEMU's monitor: on a thread of its own, off the pool.
+    public func createDomain(xml: String, libvirt: Connection) async throws {
         resources.beginCreate(libvirt: libvirt, domainName: domainName)
         do {
-            resources.endCreate(try libvirt.createDomain(xml: xml, flags: [.autodestroy]))
+            let flags: DomainCreateFlags = [.autodestroy]
+            resources.endCreate(try await offThePool { try libvirt.createDomain(xml: xml, flags: flags) })
         } catch {
             resources.endCreate(nil)
             throw error
@@ -53,5 +58,9 @@ public final class ScratchLab: Sendable {
     }
 
     /// Destroys its domain, stops a QEMU run in it, removes the folder, gives the slot back.
-    public func remove() { resources.teardownNow() }
+    /// It waits for a start in flight and for libvirt's destroy: off the pool.
+    public func remove() async {
+        let resources = resources
+        await offThePool { resources.teardownNow() }
+    }
 }

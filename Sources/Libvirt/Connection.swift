@@ -41,7 +41,8 @@ public final class Connection: @unchecked Sendable {
 
     /// Opens `uri` (for example `qemu:///system`, or `test:///default` for libvirt's mock driver)
     /// within `openDeadlineSeconds`: a daemon that accepts the socket but never answers (stopped,
-    /// wedged) is an error that says so, not a hang.
+    /// wedged) is an error that says so, not a hang. It blocks its thread meanwhile: async
+    /// code opens with `open`, off the cooperative pool.
     public init(uri: String = "qemu:///system", deadlineSeconds: Int = Connection.openDeadlineSeconds) throws {
         try LibvirtRuntime.ensureStarted()
         let attempt = OpenAttempt()

@@ -1,6 +1,7 @@
 import Foundation
 import GuestImage
 import HostSupport
+import LabRuntime
 import Scenarios
 
 /// A finished cell.
@@ -28,7 +29,7 @@ public struct CellResult: Sendable, Codable {
 /// store at once, so an interrupted matrix loses nothing and `--resume` runs only what is
 /// missing.
 public struct MatrixRunner: Sendable {
-    public let cache: CacheDirectory
+    public let context: LabContext
     public let standInSource: String
     public let recipe: ImageRecipe
     public let jobs: Int
@@ -38,10 +39,10 @@ public struct MatrixRunner: Sendable {
     public let projectRoot: String
     public let store: ResultStore
 
-    public init(cache: CacheDirectory, store: ResultStore, standInSource: String, recipe: ImageRecipe, jobs: Int, runID: String, projectRoot: String) {
+    public init(context: LabContext, store: ResultStore, standInSource: String, recipe: ImageRecipe, jobs: Int, runID: String, projectRoot: String) {
         self.projectRoot = projectRoot
         self.store = store
-        self.cache = cache
+        self.context = context
         self.standInSource = standInSource
         self.recipe = recipe
         self.jobs = max(1, jobs)
@@ -74,10 +75,9 @@ public struct MatrixRunner: Sendable {
                 group.addTask {
                     defer { slots.release() }
                     onEvent(.started(cell))
-                    let clock = ContinuousClock()
-                    let start = clock.now
-                    let outcome = await cell.run(cache: cache, recipe: recipe, projectRoot: projectRoot, standInSource: standInSource, runID: runID)
-                    let result = CellResult(cell: cell, outcome: outcome, seconds: (clock.now - start).seconds, finished: Date())
+                    let start = context.now()
+                    let outcome = await cell.run(context: context, recipe: recipe, projectRoot: projectRoot, standInSource: standInSource, runID: runID)
+                    let result = CellResult(cell: cell, outcome: outcome, seconds: context.seconds(since: start), finished: Date())
                     do {
                         try store.save(result, run: runID)
                     } catch {
@@ -98,14 +98,14 @@ public struct MatrixRunner: Sendable {
 extension MatrixCell {
     /// This cell in its own lab, on exactly its pinned kernel, by its scenario: what the runner
     /// does for each cell and `cxllab repro` for one. Relative paths are taken from `projectRoot`.
-    public func run(cache: CacheDirectory, recipe: ImageRecipe, projectRoot: String, standInSource: String, runID: String,
+    public func run(context: LabContext, recipe: ImageRecipe, projectRoot: String, standInSource: String, runID: String,
                     keep: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
         guard let plugin else {
             return .couldNotRun(scenario, failure: .input("unknown scenario '\(scenario)'; the scenarios cxllab has are \(ScenarioRegistry.names)"),
                                 kernel: pinned, topology: topology)
         }
         let request = CellRequest(pinned: pinned, topology: topology, recipe: recipe, project: ScenarioProject(root: projectRoot, standInSource: standInSource),
-                                  runID: runID, cellID: id, keep: keep, cache: cache, progress: progress)
+                                  runID: runID, cellID: id, keep: keep, context: context, progress: progress)
         return await plugin.runCell(settings, request)
     }
 }

@@ -11,14 +11,14 @@ public final class ResultStore: Sendable {
     let queue: DatabaseQueue
     public let path: String
 
-    /// `LabSettings.resultStore` when set (a benchmark or a drill keeping its runs apart),
-    /// else `<cache>/results.sqlite`.
-    public static func path(cache: CacheDirectory) -> String {
-        LabSettings.current.resultStore ?? cache.path + "/results.sqlite"
+    /// The context's `LabSettings.resultStore` when set (a benchmark or a drill keeping its
+    /// runs apart), else `<cache>/results.sqlite`.
+    public static func path(context: LabContext) -> String {
+        context.settings.resultStore ?? context.cache.path + "/results.sqlite"
     }
 
-    public convenience init(cache: CacheDirectory) throws {
-        try self.init(path: Self.path(cache: cache))
+    public convenience init(context: LabContext) throws {
+        try self.init(path: Self.path(context: context))
     }
 
     /// The columns of a stored cell, in the order `save` and `merge` name them.

@@ -90,7 +90,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         return String(cleaned.dropLast(cellID.count).prefix(max(1, 48 - cellID.count))) + cleaned.suffix(cellID.count)
     }
 
-    public func run(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
+    public func run(context: LabContext, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
+        let cache = context.cache
         var pinned = self.pinned
         var topologyName = (topology as NSString).lastPathComponent
         var accelerator = "n/a"
@@ -103,7 +104,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                 let underTest = KernelUnderTest(kernel: found, reference: kernel)
                 pinned = underTest.pinned
                 let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
-                let prepared = try await LabPreparation(cache: cache).prepare(
+                let prepared = try await LabPreparation(context: context).prepare(
                     topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
                     modules: setup.imageModules, payload: setup.imagePayload, minimumVCPUs: setup.minimumVCPUs, progress: progress
                 )
@@ -117,7 +118,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      domainType: prepared.domainType, shell: keep,
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
-            let session = try await LabSession.start(request, libvirt: try await Connection.open(), progress: progress)
+            let session = try await LabSession.start(request, context: context, libvirt: try await context.connect(), progress: progress)
             // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
             // one before it (the boot) made `start` throw, and the cell could not run.
             let alertsBefore = session.console.alertsSoFar.count
@@ -130,8 +131,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             if alertsDuring.contains(where: { $0.kind != .warning }) {
                 outcome = outcome.addingGuestCrashes(alertsDuring, console: consoleTail)
             }
-            if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
-                outcome = outcome.addingToError(LabPaths.diskFull().message)
+            if outcome.error != nil, let free = context.paths.freeBytes(), free < 1 << 20 {
+                outcome = outcome.addingToError(context.paths.diskFull().message)
             }
             if outcome.error != nil, !session.libvirt.isAlive {
                 outcome = outcome.addingToError("libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "

@@ -3,6 +3,7 @@ import GuestImage
 import HostSupport
 import Libvirt
 import Kernels
+import TestSupport
 
 /// Boots a kernel and image through the real qemu:///system daemon until the guest powers
 /// off, and returns its console. Files go in a lab folder the qemu user can reach, removed
@@ -12,8 +13,8 @@ enum BootHarness {
 
     static func boot(kernel: Kernel, image: BuiltImage, extraCommandLine: String = "cxllab.init=report",
                      deadline: Duration = .seconds(90)) async throws -> String {
-        await GuestSlots.shared.acquire()
-        defer { GuestSlots.shared.release() }
+        await TestGuestSlots.shared.acquire()
+        defer { TestGuestSlots.shared.release() }
         let name = "cxllab-imgtest-\(UUID().uuidString.prefix(8).lowercased())"
         let folder = labsRoot + "/" + name
         let fm = FileManager.default

@@ -10,7 +10,7 @@ import TestSupport
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
 /// TCG. Serialized: each guest takes a core.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct RealKernelTests {
-    let cache = CacheDirectory.resolve()
+    let cache = CacheDirectory.resolve(environment: ProcessInfo.processInfo.environment)
     static var root: String { RecipeAndConfigTests.root }
 
     func recipe() throws -> ImageRecipe { try ImageRecipe.load(path: Self.root + "/images/default.yaml") }
@@ -105,7 +105,7 @@ import TestSupport
 }
 
 @Suite(.serialized, .tags(.network), .needsHost) struct ImageCacheAndModuleTests {
-    let cache = CacheDirectory.resolve()
+    let cache = CacheDirectory.resolve(environment: ProcessInfo.processInfo.environment)
 
     func kernel() async throws -> Kernel {
         try await KernelStore(cache: cache).kernel(.debianSuite("bookworm-backports"))

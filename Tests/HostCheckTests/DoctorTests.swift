@@ -9,7 +9,7 @@ import TestSupport
     /// The whole doctor on this host, as `make setup` leaves it: healthy, with an accelerator
     /// chosen by booting a kernel and the reason given.
     @Test func reportsAHealthyHostAndItsAccelerator() async throws {
-        let report = await Doctor(cache: CacheDirectory.resolve()).run()
+        let report = await Doctor(cache: CacheDirectory.resolve(environment: ProcessInfo.processInfo.environment)).run()
         #expect(report.isHealthy, "blockers: \(report.blockers)")
         let accelerator = try #require(report.accelerator)
         #expect(!accelerator.reason.isEmpty)

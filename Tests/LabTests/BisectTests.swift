@@ -35,7 +35,7 @@ import TestSupport
         _ = try await commit(source + "\n/* build fixed */\n", "fix the build")
         let culprit = try await commit(source.replacingOccurrences(of: "static bool automatch;", with: "static bool automatch = true;") + "\n/* build fixed */\n",
                                        "bind to devdax devices by default")
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         _ = try await git(["bisect", "start", culprit, good], in: repo)
         let run = try await git(["bisect", "run", executable, "run", LabSessionTests.root + "/topologies/nvdimm-single.yaml",
                                  "--module", repo, "--orders", "1", "--bisect"], in: repo)
@@ -59,7 +59,7 @@ import TestSupport
         // Binding it (the scenario's explicit round trip) dereferences NULL: an oops.
         try source.replacingOccurrences(of: probe, with: probe.replacingOccurrences(of: "\treturn 0;", with: "\t*(volatile int *)0 = 1;\n\treturn 0;"))
             .write(toFile: folder + "/fsdev_dax.c", atomically: true, encoding: .utf8)
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let run = try await ProcessRunner.run(executable, ["run", LabSessionTests.root + "/topologies/nvdimm-single.yaml", "--module", folder,
                                                            "--orders", "1", "--bisect"], timeout: .seconds(900))
         #expect(run.status == 1, "\(run.output)\(run.errorOutput)")

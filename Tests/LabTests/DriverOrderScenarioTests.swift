@@ -14,7 +14,7 @@ import TestBuilds
 /// The driver-order scenario in real guests, against the behaviour measured on this machine
 /// and described in the fsdev V9 review thread.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct DriverOrderScenarioTests {
-    let cache = CacheDirectory.resolve()
+    let context = LabContext.forTests()
     static var root: String { LabSessionTests.root }
 
     /// What a cell found, with the driver-order report's fields at hand.
@@ -41,7 +41,7 @@ import TestBuilds
         let outcome = await ScenarioCell(
             kernel: kernel, topology: Self.root + "/topologies/\(topology).yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: scenario, runID: "test", cellID: cellID
-        ).run(cache: cache)
+        ).run(context: context)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
         return Found(cell: outcome)
     }
@@ -153,8 +153,8 @@ import TestBuilds
 
     @Test func aUsersPrebuiltModuleReplacesTheDriverOfItsName() async throws {
         // The stand-in built once, then handed over as a prebuilt .ko: it must be the one used.
-        let kernel = try await KernelStore(cache: cache).kernel(.debianSuite("bookworm-backports"))
-        let built = try await ModuleBuilder(cache: cache).build(source: Self.root + "/images/modules/fsdev_dax", for: kernel)
+        let kernel = try await KernelStore(cache: context.cache).kernel(.debianSuite("bookworm-backports"))
+        let built = try await ModuleBuilder(cache: context.cache).build(source: Self.root + "/images/modules/fsdev_dax", for: kernel)
         let copy = FileManager.default.temporaryDirectory.path + "/cxllab-user-\(UUID().uuidString.prefix(6))/fsdev_dax.ko"
         try FileManager.default.createDirectory(atPath: (copy as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: (copy as NSString).deletingLastPathComponent) }

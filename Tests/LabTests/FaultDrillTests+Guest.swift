@@ -10,11 +10,12 @@ import Testing
 extension FaultDrillTests {
     /// A lab of the default NVDIMM machine, its agent shaken hands with.
     static func lab(_ name: String, shell: Bool = true) async throws -> LabSession {
-        let prepared = try await Fixtures.prepare("nvdimm-single")
+        let context = LabContext.forTests()
+        let prepared = try await Fixtures.prepare("nvdimm-single", context: context)
         return try await LabSession.start(
             LabRequest(name: "\(name)-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
                        image: prepared.image, shell: shell, runID: "drill", cellID: name, heartbeatTimeout: 10),
-            libvirt: try Connection())
+            context: context, libvirt: try Connection())
     }
 
     /// The CPU seconds (user and system) a process has used, from /proc.

@@ -16,7 +16,7 @@ import TestSupport
 /// of them restarts libvirtd.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct FaultDrillTests {
     static let root = LabSessionTests.root
-    static let cxllab = (try? AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")) ?? "cxllab"
+    static let cxllab = (try? AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")) ?? "cxllab"
 
     /// One drill's private labs folder, result store and run id.
     final class Drill: @unchecked Sendable {
@@ -358,8 +358,8 @@ import TestSupport
     /// the image, the kernel's vmlinuz, a decompressed module and an extracted module.
     @Test func damagedCacheIsDetectedAndRebuilt() async throws {
         let drill = try Drill()
-        let cache = CacheDirectory.resolve()
-        let prepared = try await Fixtures.prepare("nvdimm-single", cache: cache)
+        let context = LabContext.forTests()
+        let prepared = try await Fixtures.prepare("nvdimm-single", context: context)
         let kernel = prepared.kernel
         func damage(_ path: String) throws {
             let handle = try #require(FileHandle(forUpdatingAtPath: path))
@@ -382,7 +382,7 @@ import TestSupport
         let result = try await Self.run(["run", "topologies/nvdimm-single.yaml", "--orders", "1"], drill: drill)
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
         #expect(result.stderr.contains("is damaged") && result.stderr.contains("fetching it again"), "stderr: \(result.stderr)")
-        let again = try await Fixtures.prepare("nvdimm-single", cache: cache)
+        let again = try await Fixtures.prepare("nvdimm-single", context: context)
         #expect(try FileDigest.sha256(ofFile: again.kernel.imagePath) == again.kernel.imageSHA256)
         #expect(try FileDigest.sha256(ofFile: again.image.path) == again.image.sha256)
         try KernelIntegrity.checkModule(again.kernel, relative: extracted)

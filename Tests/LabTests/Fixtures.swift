@@ -92,9 +92,9 @@ final class MovingArchive: KernelResolving {
 extension Fixtures {
     /// A lab prepared as `cxllab up` prepares one: the kernel resolved once, then the image.
     static func prepare(_ topology: String, kernel: KernelReference = .debianSuite("bookworm-backports"),
-                        cache: CacheDirectory = CacheDirectory.resolve()) async throws -> PreparedLab {
-        let resolved = try await KernelStore(cache: cache).kernel(kernel)
-        return try await LabPreparation(cache: cache).prepare(
+                        context: LabContext = .forTests()) async throws -> PreparedLab {
+        let resolved = try await KernelStore(cache: context.cache).kernel(kernel)
+        return try await LabPreparation(context: context).prepare(
             topologyFile: LabSessionTests.root + "/topologies/\(topology).yaml", kernel: resolved,
             recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"))
     }

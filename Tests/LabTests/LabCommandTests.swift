@@ -11,7 +11,7 @@ import TestSupport
 /// The commands a newcomer types, as a newcomer types them.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabCommandTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(300))
     }
 
@@ -38,7 +38,7 @@ import TestSupport
         try "2147483646\n".write(toFile: labs + "/notalab/owner.pid", atomically: true, encoding: .utf8)
         try "2147483646\n".write(toFile: labs + "/cxllab-gone/owner.pid", atomically: true, encoding: .utf8)
 
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let clean = try await ProcessRunner.run(executable, ["clean"], environment: ProcessInfo.processInfo.environment.merging(["CXLLAB_LABS_DIR": labs]) { $1 },
                                                 currentDirectory: LabSessionTests.root, timeout: .seconds(120))
         #expect(clean.status == 0, "\(clean.errorOutput)")
@@ -53,7 +53,7 @@ import TestSupport
         let domain = LabNames.domainName(name)
         defer {
             if let stray = try? Connection().lookupDomain(named: domain) { try? stray.destroy() }
-            try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + domain)
+            try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + domain)
         }
         let up = try await Self.cxllab(["up", "topologies/nvdimm-single.yaml", "--name", name, "--kernel", "debian:bookworm-backports"])
         #expect(up.status == 0, "\(up.errorOutput)")
@@ -73,7 +73,7 @@ import TestSupport
         let down = try await Self.cxllab(["down", name])
         #expect(down.status == 0)
         #expect(try Connection().lookupDomain(named: domain) == nil)
-        #expect(!FileManager.default.fileExists(atPath: LabPaths.labsRoot + "/" + domain))
+        #expect(!FileManager.default.fileExists(atPath: LabContext.forTests().paths.root + "/" + domain))
         let again = try await Self.cxllab(["exec", name, "--", "true"])
         #expect(again.status != 0)
         #expect(again.errorOutput.contains("no lab named \(name)"))
@@ -92,7 +92,7 @@ import TestSupport
     @Test func theReadmeTourRunsAsPrinted() async throws {
         let lines = try Self.tourLines()
         #expect(lines.count >= 10, "the README's tour block (between <!-- tour --> markers) was not found")
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let names = ["lab", "ram"]
         // The tour names its labs: someone's own labs of those names are left alone.
         for name in names where try Connection().lookupDomain(named: LabNames.domainName(name)) != nil {
@@ -103,7 +103,7 @@ import TestSupport
             // A failed line must not leave a lab running.
             for name in names {
                 _ = try? Connection().lookupDomain(named: LabNames.domainName(name)).map { try? $0.destroy() }
-                try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + LabNames.domainName(name))
+                try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + LabNames.domainName(name))
             }
         }
         var outputs: [(line: String, output: String)] = []

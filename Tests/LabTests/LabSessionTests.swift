@@ -16,10 +16,10 @@ import Topology
 /// so at most one of these guests runs at a time (other suites may run one more).
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabSessionTests {
     static var root: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path }
-    let cache = CacheDirectory.resolve()
+    let context = LabContext.forTests()
 
     func prepared(_ topology: String = "nvdimm-single") async throws -> PreparedLab {
-        try await Fixtures.prepare(topology, cache: cache)
+        try await Fixtures.prepare(topology, context: context)
     }
 
     func request(_ lab: PreparedLab, name: String, shell: Bool = true, heartbeatTimeout: Double = 10) -> LabRequest {
@@ -36,7 +36,7 @@ import Topology
 
     @Test func bootsTalksAndLeavesNothing() async throws {
         let lab = try await prepared()
-        let session = try await LabSession.start(request(lab, name: Self.uniqueName("life")), libvirt: try Connection())
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("life")), context: context, libvirt: try Connection())
         #expect(session.hello?.kernel == lab.kernel.release)
         let info = try await session.send(AgentCalls.Info())
         #expect(info.kernel == lab.kernel.release)
@@ -61,7 +61,7 @@ import Topology
 
     @Test func shellIsRefusedWhenTheLabDidNotEnableIt() async throws {
         let lab = try await prepared()
-        let session = try await LabSession.start(request(lab, name: Self.uniqueName("noshell"), shell: false), libvirt: try Connection())
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("noshell"), shell: false), context: context, libvirt: try Connection())
         defer { Task { await session.teardown() } }
         await #expect(throws: AgentConnectionError.self) { try await session.send(AgentCalls.Shell("true")) }
         await session.teardown()
@@ -70,7 +70,7 @@ import Topology
 
     @Test func aGuestPanicEndsTheSessionWithThePanicAsEvidence() async throws {
         let lab = try await prepared()
-        let session = try await LabSession.start(request(lab, name: Self.uniqueName("panic")), libvirt: try Connection())
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("panic")), context: context, libvirt: try Connection())
         let clock = ContinuousClock()
         let start = clock.now
         let error = await #expect(throws: LabError.self) {
@@ -90,7 +90,7 @@ import Topology
 
     @Test func anAgentThatStopsAnsweringEndsInATimeout() async throws {
         let lab = try await prepared()
-        let session = try await LabSession.start(request(lab, name: Self.uniqueName("hang"), heartbeatTimeout: 4), libvirt: try Connection())
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("hang"), heartbeatTimeout: 4), context: context, libvirt: try Connection())
         let error = await #expect(throws: AgentConnectionError.self) {
             // The agent waits for this shell, which stops the agent itself: no reply, no heartbeat.
             try await session.send(AgentCalls.Shell("kill -STOP $(pidof cxllab-agent)"), timeout: .seconds(60))
@@ -106,7 +106,7 @@ import Topology
 
     @Test func fuzzedFramesAtTheRealAgentGetErrorRepliesAndNoCrash() async throws {
         let lab = try await prepared()
-        let session = try await LabSession.start(request(lab, name: Self.uniqueName("fuzz")), libvirt: try Connection())
+        let session = try await LabSession.start(request(lab, name: Self.uniqueName("fuzz")), context: context, libvirt: try Connection())
         let agent = session.agent
         let errors = Task {
             var count = 0
@@ -144,7 +144,7 @@ import Topology
         let said = AsyncStream<String>.makeStream()
         let lines = Collected()
         let booting = Task {
-            try await LabSession.start(request(lab, name: name), libvirt: try Connection(), progress: {
+            try await LabSession.start(request(lab, name: name), context: context, libvirt: try Connection(), progress: {
                 lines.add("progress", $0 + "\n")
                 said.continuation.yield($0)
             })
@@ -188,7 +188,7 @@ import Topology
         _ = try await prepared()  // everything cached, so the command reaches the boot quickly
         let name = Self.uniqueName("sigint")
         let domainName = LabNames.domainName(name)
-        let executable = try #require(try? AgentBinary.locate()).replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try #require(try? AgentBinary.locateForTests()).replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let libvirt = try Connection()
         let events = try libvirt.lifecycleEvents()
         let process = Process()
@@ -205,7 +205,7 @@ import Topology
         defer {
             // Whatever the outcome, leave no lab behind for the next test.
             if let stray = try? libvirt.lookupDomain(named: domainName) { try? stray.destroy() }
-            try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + domainName)
+            try? FileManager.default.removeItem(atPath: context.paths.root + "/" + domainName)
         }
         kill(process.processIdentifier, SIGINT)
         let status = try await withDeadline(.seconds(30), what: "cxllab exiting") {
@@ -214,7 +214,7 @@ import Topology
         }
         #expect(status == 128 + SIGINT)
         #expect(try libvirt.lookupDomain(named: domainName) == nil)
-        #expect(!FileManager.default.fileExists(atPath: LabPaths.labsRoot + "/" + domainName))
+        #expect(!FileManager.default.fileExists(atPath: context.paths.root + "/" + domainName))
     }
 }
 

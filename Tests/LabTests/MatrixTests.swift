@@ -94,19 +94,20 @@ import XML
 /// finishes it with the first cell kept.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct MatrixRunTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(600))
     }
 
     @Test func interruptedMatrixKeepsFinishedCellsAndResumes() async throws {
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let runID = "test-\(UUID().uuidString.prefix(6).lowercased())"
-        let store = try ResultStore(cache: CacheDirectory.resolve())
+        let context = LabContext.forTests()
+        let store = try ResultStore(context: context)
         let filter = "bookworm-backports nvdimm-single"
         // The matrix pins every kernel its file names, filtered or not: on a fresh machine that
         // is three kernel downloads, which other suites may be making at the same time. They
         // are fetched first, so the deadline below measures the cells, not the archive.
-        _ = try await KernelStore(cache: CacheDirectory.resolve()).pin(try MatrixExpansionTests.defaultMatrix.kernels)
+        _ = try await KernelStore(cache: context.cache).pin(try MatrixExpansionTests.defaultMatrix.kernels)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.currentDirectoryURL = URL(fileURLWithPath: LabSessionTests.root)
@@ -193,7 +194,8 @@ import XML
     @Test func keepsCellsByRunAndFindsThemByIdPrefix() throws {
         let cache = CacheDirectory(path: FileManager.default.temporaryDirectory.path + "/cxllab-store-\(UUID().uuidString.prefix(6))")
         defer { try? FileManager.default.removeItem(atPath: cache.path) }
-        let store = try ResultStore(cache: cache)
+        // Settings of their own: a CXLLAB_RESULTS in the test's environment moves no store here.
+        let store = try ResultStore(context: LabContext(settings: LabSettings(), cache: cache))
         let cell = Fixtures.cell(drivers: ["device_dax"])
         let passing = Fixtures.outcome(drivers: cell.drivers, fsdev: .real,
                                        rounds: [[OrderResult(order: ["device_dax"], observations: [], seconds: 1, error: nil)]])
@@ -219,7 +221,7 @@ import XML
         var second = result
         second.cell.seed = 2
         second.cellID = second.cell.id
-        try ResultStore(cache: other).save(second, run: "a")
+        try ResultStore(context: LabContext(settings: LabSettings(), cache: other)).save(second, run: "a")
         // The fixture's dates lie in 2027: merged as of then, they are not from the future.
         let merged = try store.merge(from: [other.path + "/results.sqlite"], now: result.finished)
         #expect(merged == 1)

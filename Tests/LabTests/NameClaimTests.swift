@@ -5,15 +5,17 @@ import Testing
 
 /// One lab name, one owner: a second claim fails cleanly and removes nothing of the first.
 @Suite struct LabNameClaimTests {
+    let paths = LabContext.forTests().paths
+
     func uniqueFolder() -> String {
-        LabPaths.folder(ofDomain: "cxllab-claim-test-\(UUID().uuidString.prefix(8).lowercased())")
+        paths.folder(ofDomain: "cxllab-claim-test-\(UUID().uuidString.prefix(8).lowercased())")
     }
 
     @Test func ofClaimsRacingForOneNameExactlyOneWinsAndKeepsItsFolder() async throws {
         let folder = uniqueFolder()
         defer { try? FileManager.default.removeItem(atPath: folder); LabPaths.release(folder) }
         let outcomes = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<8 { group.addTask { (try? await LabPaths.claim(folder, labName: "x")) != nil } }
+            for _ in 0..<8 { group.addTask { (try? await paths.claim(folder, labName: "x")) != nil } }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 }.count == 1)
@@ -28,12 +30,12 @@ import Testing
         // pid 1 is alive and is not this process: another cxllab making this lab.
         try "1\n".write(toFile: folder + "/" + LabPaths.ownerFile, atomically: true, encoding: .utf8)
         try "the other lab's".write(toFile: folder + "/lab.json", atomically: true, encoding: .utf8)
-        let error = await #expect(throws: LabError.self) { try await LabPaths.claim(folder, labName: "x") }
+        let error = await #expect(throws: LabError.self) { try await paths.claim(folder, labName: "x") }
         #expect(error?.code == .labExists)
         #expect(FileManager.default.fileExists(atPath: folder + "/lab.json"))
         // Once that owner is gone, the folder is taken over.
         try "999999999\n".write(toFile: folder + "/" + LabPaths.ownerFile, atomically: true, encoding: .utf8)
-        try await LabPaths.claim(folder, labName: "x")
+        try await paths.claim(folder, labName: "x")
         LabPaths.release(folder)
         #expect(!FileManager.default.fileExists(atPath: folder + "/lab.json"))
     }

@@ -170,7 +170,7 @@ import TestSupport
 /// build: with the V9 stand-in (automatch=1) loaded before the dax drivers it fails at once, as
 /// in the review thread; with automatch=0 it passes (when the guest has the host to itself).
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct NdctlSuiteTests {
-    let cache = CacheDirectory.resolve()
+    let context = LabContext.forTests()
     static var root: String { LabSessionTests.root }
 
     func suite(tests: [String], modules: [String] = [], loadFirst: [String] = []) async throws -> (CellOutcome, SuiteReport) {
@@ -180,7 +180,7 @@ import TestSupport
         let outcome = await ScenarioCell(
             kernel: "debian:bookworm-backports", topology: Self.root + "/topologies/ndctl-suite.yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/ndctl-suite.yaml"), scenario: scenario, runID: "test", cellID: cellID
-        ).run(cache: cache)
+        ).run(context: context)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
         guard let report = outcome.outcome.detail.report(as: SuiteReport.self) else {
             Issue.record("no suite report: \(outcome.rendered())")
@@ -205,9 +205,10 @@ import TestSupport
     /// tests that boot through the cxllab command) have stopped: by the owner in their
     /// metadata. Past 10 minutes it goes on regardless, the host shared.
     static func withTheHostToItself<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        let others = GuestSlots.limit - 1
-        for _ in 0..<others { await GuestSlots.shared.acquire() }
-        defer { for _ in 0..<others { GuestSlots.shared.release() } }
+        let slots = TestGuestSlots.shared
+        let others = slots.limit - 1
+        for _ in 0..<others { await slots.acquire() }
+        defer { for _ in 0..<others { slots.release() } }
         let libvirt = try Connection()
         let events = try libvirt.lifecycleEvents()
         let me = getpid()

@@ -28,7 +28,7 @@ import Testing
         var cell = ScenarioCell(kernel: pinned.exactReference, topology: "/nonexistent/t.yaml", recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"),
                                 scenario: DriverOrderScenario(standInSource: ""), runID: "run", cellID: "cell", pinned: pinned)
         cell.resolver = tree
-        let outcome = await cell.run(cache: CacheDirectory(path: NSTemporaryDirectory() + "cxllab-pin-\(UUID().uuidString.prefix(6))"))
+        let outcome = await cell.run(context: .forTests(cache: CacheDirectory(path: NSTemporaryDirectory() + "cxllab-pin-\(UUID().uuidString.prefix(6))")))
         #expect(outcome.verdict == .error)
         let error = outcome.outcome.error ?? ""
         #expect(error.contains("is not the one this run pinned"), "\(error)")

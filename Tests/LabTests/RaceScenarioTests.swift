@@ -10,7 +10,7 @@ import TestSupport
 /// The race scenario in real guests: 14 rounds of each of the three kinds (42 rounds) per
 /// cell, on two vCPUs under TCG.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct RaceScenarioTests {
-    let cache = CacheDirectory.resolve()
+    let context = LabContext.forTests()
     static var root: String { LabSessionTests.root }
     static let rounds = 14
 
@@ -20,7 +20,7 @@ import TestSupport
         let outcome = await ScenarioCell(
             kernel: kernel, topology: Self.root + "/topologies/nvdimm-single.yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: scenario, runID: "test", cellID: cellID
-        ).run(cache: cache)
+        ).run(context: context)
         #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
         guard let report = outcome.outcome.detail.report(as: RaceReport.self) else {
             Issue.record("no race report: \(outcome.rendered())")
@@ -53,7 +53,7 @@ import TestSupport
             kernel: "debian:bookworm-backports", topology: Self.root + "/topologies/nvdimm-single.yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/default.yaml"), scenario: replay, runID: "test",
             cellID: String(UUID().uuidString.prefix(6)).lowercased()
-        ).run(cache: cache)
+        ).run(context: context)
         guard let orders = replayed.outcome.detail.report(as: DriverOrderReport.self) else { Issue.record("no replay report"); return }
         let sequential = try #require(orders.orderRuns.first { $0.label == lost.order.joined(separator: " < ") })
         #expect(sequential.observations.contains { $0.step == .load && $0.actual == "fsdev_dax" }, "\(replayed.rendered())")

@@ -31,11 +31,12 @@ import TestSupport
 
     @Test(arguments: expectations)
     func bootsWithItsDevicesVisible(_ expectation: Expectation) async throws {
-        let prepared = try await Fixtures.prepare(expectation.topology)
+        let context = LabContext.forTests()
+        let prepared = try await Fixtures.prepare(expectation.topology, context: context)
         let session = try await LabSession.start(
             LabRequest(name: "topo-\(UUID().uuidString.prefix(6).lowercased())", topology: prepared.topology, kernel: prepared.kernel,
                        image: prepared.image, runID: "test", cellID: expectation.topology),
-            libvirt: try Connection()
+            context: context, libvirt: try Connection()
         )
         let guest = GuestOperations(guest: session)
         do {

@@ -71,11 +71,11 @@ import TestSupport
         defer {
             for name in Self.labs {
                 _ = try? Connection().lookupDomain(named: LabNames.domainName(name)).map { try? $0.destroy() }
-                try? FileManager.default.removeItem(atPath: LabPaths.labsRoot + "/" + LabNames.domainName(name))
+                try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + LabNames.domainName(name))
             }
         }
         try? FileManager.default.removeItem(atPath: "/tmp/cxllab-tutorial")
-        let executable = try AgentBinary.locate().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         var environment = ProcessInfo.processInfo.environment
         environment["CXLLAB_BIN"] = executable
         for step in steps {

@@ -2,6 +2,7 @@ import Foundation
 import GuestImage
 import HostSupport
 import Kernels
+import LabRuntime
 
 /// A scenario as matrix files, the matrix, the result store and the reports know it: its name,
 /// its matrix-file entry and the check of it, the cell variants an entry makes on a kernel, its
@@ -150,7 +151,7 @@ extension ScenarioPlugin {
             var cell = ScenarioCell(kernel: request.pinned.exactReference, topology: request.project.path(request.topology), recipe: recipe,
                                     scenario: scenario, runID: request.runID, cellID: request.cellID, pinned: request.pinned)
             cell.keep = request.keep
-            return await cell.run(cache: request.cache, progress: request.progress)
+            return await cell.run(context: request.context, progress: request.progress)
         } catch {
             return .couldNotRun(name, failure: OutcomeError(error), kernel: request.pinned, topology: request.topology)
         }
@@ -168,11 +169,11 @@ public struct CellRequest: Sendable {
     public var runID: String
     public var cellID: String
     public var keep: Bool
-    public var cache: CacheDirectory
+    public var context: LabContext
     public var progress: @Sendable (String) -> Void
 
     public init(pinned: PinnedKernel, topology: String, recipe: ImageRecipe, project: ScenarioProject, runID: String, cellID: String,
-                keep: Bool = false, cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+                keep: Bool = false, context: LabContext, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.pinned = pinned
         self.topology = topology
         self.recipe = recipe
@@ -180,7 +181,7 @@ public struct CellRequest: Sendable {
         self.runID = runID
         self.cellID = cellID
         self.keep = keep
-        self.cache = cache
+        self.context = context
         self.progress = progress
     }
 }
