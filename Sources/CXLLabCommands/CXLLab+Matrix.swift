@@ -50,7 +50,7 @@ extension CXLLab {
             let runID = resume ?? Self.newRunID()
             let runner = MatrixRunner(context: context, store: store, standInSource: MatrixCommandSupport.standIn,
                                       recipe: try context.projectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
-                                      projectRoot: try context.projectFiles.root())
+                                      projectRoot: try context.projectFiles.root(), kernels: plan.resolvedKernels)
             let progress = MatrixProgress(total: cells.count, already: try runner.finished().filter { done in cells.contains { $0.id == done.cellID } }.count,
                                           expectations: plan.expectations, terminal: terminal)
             let pinnedKernels = plan.kernels.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value.pinned.release)" }.joined(separator: ", ")

@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 
 /// A kernel reference resolved once: the release, package version and image hash that every
 /// use of it in a run refers to, whatever a suite alias points at later.
@@ -30,6 +31,38 @@ public struct PinnedKernel: Sendable, Codable, Hashable {
 
     /// For people: the release, and the alias when there was one.
     public var label: String { reference == exactReference ? release : "\(release) (\(reference))" }
+
+    /// Throws `PinMismatch` unless `kernel` is still this pin: its recorded image and the file
+    /// on disk both the pinned image. A `build:` or `files:` kernel is imported into one folder
+    /// per origin, so a tree imported again (by another run) replaces the files a kernel value
+    /// handed on points at: such a kernel is refused, never booted under this pin.
+    public func check(_ kernel: Kernel) throws {
+        guard kernel.imageSHA256 == imageSHA256 else {
+            throw PinMismatch(pinned: self, foundRelease: kernel.release, foundImage: kernel.imageSHA256)
+        }
+        let onDisk = try ContentDigests.sha256(ofFile: kernel.imagePath)
+        guard onDisk == imageSHA256 else { throw PinMismatch(pinned: self, foundRelease: nil, foundImage: onDisk) }
+    }
+}
+
+/// A kernel that is no longer the one its run pinned.
+public struct PinMismatch: Error, Sendable, CustomStringConvertible {
+    public let pinned: PinnedKernel
+    /// The release found, when known (a replaced file says only its image).
+    public let foundRelease: String?
+    public let foundImage: String
+
+    public init(pinned: PinnedKernel, foundRelease: String?, foundImage: String) {
+        self.pinned = pinned
+        self.foundRelease = foundRelease
+        self.foundImage = foundImage
+    }
+
+    public var description: String {
+        "kernel \(pinned.exactReference) is not the one this run pinned: it was \(pinned.release) with image \(pinned.imageSHA256.prefix(12)), "
+            + "and is now \(foundRelease.map { $0 + " " } ?? "")with image \(foundImage.prefix(12)) (the tree was rebuilt or its files changed during the run); "
+            + "this cell does not boot another kernel under its id: run the matrix again to pin the new one"
+    }
 }
 
 /// Resolves kernel references to kernels: the store, or a stand-in in tests.

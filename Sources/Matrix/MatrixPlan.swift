@@ -10,12 +10,18 @@ public struct MatrixPlan: Sendable {
     public struct PlannedKernel: Sendable, Hashable {
         public let pinned: PinnedKernel
         public let fsdev: FsdevAvailability
+        /// The store's kernel, handed on to every cell: resolved here, once.
+        public let kernel: Kernel
 
         public init(_ kernel: KernelUnderTest) {
             pinned = kernel.pinned
             fsdev = FsdevAvailability(kernel)
+            self.kernel = kernel.kernel
         }
     }
+
+    /// The kernels of the plan as the runner hands them on, by the matrix's names.
+    public var resolvedKernels: [String: Kernel] { kernels.mapValues(\.kernel) }
 
     public let matrix: MatrixFile
     public let kernels: [String: PlannedKernel]

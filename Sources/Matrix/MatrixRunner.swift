@@ -1,6 +1,7 @@
 import Foundation
 import GuestImage
 import HostSupport
+import Kernels
 import LabRuntime
 import Scenarios
 
@@ -38,8 +39,13 @@ public struct MatrixRunner: Sendable {
     /// cell's id is the same in every checkout.
     public let projectRoot: String
     public let store: ResultStore
+    /// The run's kernels as its plan resolved them, by the matrix's names: handed on to each
+    /// cell, never resolved again.
+    public let kernels: [String: Kernel]
 
-    public init(context: LabContext, store: ResultStore, standInSource: String, recipe: ImageRecipe, jobs: Int, runID: String, projectRoot: String) {
+    public init(context: LabContext, store: ResultStore, standInSource: String, recipe: ImageRecipe, jobs: Int, runID: String, projectRoot: String,
+                kernels: [String: Kernel] = [:]) {
+        self.kernels = kernels
         self.projectRoot = projectRoot
         self.store = store
         self.context = context
@@ -68,6 +74,7 @@ public struct MatrixRunner: Sendable {
         let runID = runID
         let projectRoot = projectRoot
         let standInSource = standInSource
+        let kernels = kernels
         await withTaskGroup(of: Void.self) { group in
             for cell in pending {
                 await slots.acquire()
@@ -76,7 +83,7 @@ public struct MatrixRunner: Sendable {
                     defer { slots.release() }
                     onEvent(.started(cell))
                     let start = context.now()
-                    let outcome = await cell.run(context: context, recipe: recipe, projectRoot: projectRoot, standInSource: standInSource, runID: runID)
+                    let outcome = await cell.run(context: context, kernel: kernels[cell.kernel], recipe: recipe, projectRoot: projectRoot, standInSource: standInSource, runID: runID)
                     let result = CellResult(cell: cell, outcome: outcome, seconds: context.seconds(since: start), finished: Date())
                     do {
                         try store.save(result, run: runID)
@@ -98,13 +105,15 @@ public struct MatrixRunner: Sendable {
 extension MatrixCell {
     /// This cell in its own lab, on exactly its pinned kernel, by its scenario: what the runner
     /// does for each cell and `cxllab repro` for one. Relative paths are taken from `projectRoot`.
-    public func run(context: LabContext, recipe: ImageRecipe, projectRoot: String, standInSource: String, runID: String,
+    /// `kernel`: the pinned kernel as the run resolved it, handed on; nil (`repro`): resolved
+    /// once here from the pin's exact reference.
+    public func run(context: LabContext, kernel: Kernel? = nil, recipe: ImageRecipe, projectRoot: String, standInSource: String, runID: String,
                     keep: Bool = false, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
         guard let plugin else {
             return .couldNotRun(scenario, failure: .input("unknown scenario '\(scenario)'; the scenarios cxllab has are \(ScenarioRegistry.names)"),
                                 kernel: pinned, topology: topology)
         }
-        let request = CellRequest(pinned: pinned, topology: topology, recipe: recipe, project: ScenarioProject(root: projectRoot, standInSource: standInSource),
+        let request = CellRequest(pinned: pinned, kernel: kernel, topology: topology, recipe: recipe, project: ScenarioProject(root: projectRoot, standInSource: standInSource),
                                   runID: runID, cellID: id, keep: keep, context: context, progress: progress)
         return await plugin.runCell(settings, request)
     }

@@ -60,6 +60,9 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     public var pinned: PinnedKernel?
     /// Where the kernel reference is resolved: the store, or a stand-in in tests.
     public var resolver: (any KernelResolving)?
+    /// The kernel as the run resolved it, handed on (a matrix resolves each kernel once, at
+    /// its start): the cell boots it, checked against the pin, and resolves nothing again.
+    public var resolved: Kernel?
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String,
                 pinned: PinnedKernel? = nil) {
@@ -75,11 +78,14 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     /// The kernel this cell boots: the reference resolved, and refused when it is not the
     /// image the run pinned.
     func resolveKernel(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
-        let resolver: any KernelResolving = try self.resolver ?? KernelStore(cache: cache)
-        let found = try await resolver.kernel(try KernelReference(parsing: kernel), progress: progress)
-        if let pinned, found.imageSHA256 != pinned.imageSHA256 {
-            throw PinMismatch(reference: kernel, pinned: pinned, found: found)
+        let found: Kernel
+        if let resolved {
+            found = resolved
+        } else {
+            let resolver: any KernelResolving = try self.resolver ?? KernelStore(cache: cache)
+            found = try await resolver.kernel(try KernelReference(parsing: kernel), progress: progress)
         }
+        try pinned?.check(found)
         return found
     }
 
@@ -151,18 +157,5 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         } catch {
             return .couldNotRun(scenario.name, failure: OutcomeError(error), kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
         }
-    }
-}
-
-/// A kernel that is no longer the one its run pinned.
-public struct PinMismatch: Error, Sendable, CustomStringConvertible {
-    public let reference: String
-    public let pinned: PinnedKernel
-    public let found: Kernel
-
-    public var description: String {
-        "kernel \(reference) is not the one this run pinned: it was \(pinned.release) with image \(pinned.imageSHA256.prefix(12)), "
-            + "and is now \(found.release) with image \(found.imageSHA256.prefix(12)) (the tree was rebuilt or its files changed during the run); "
-            + "this cell does not boot another kernel under its id: run the matrix again to pin the new one"
     }
 }

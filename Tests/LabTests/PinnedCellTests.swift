@@ -36,4 +36,50 @@ import Testing
         // The pin the outcome reports is the run's, not the rebuilt tree's.
         #expect(outcome.kernel?.imageSHA256 == pinned.imageSHA256)
     }
+
+    /// A bzImage as the store reads it: the setup header's magic and a release string, and a
+    /// tail that a rebuild changes.
+    static func writeBzImage(_ path: String, release: String, build: Int) throws {
+        var bytes = [UInt8](repeating: 0, count: 0x400)
+        bytes.replaceSubrange(0x202..<0x206, with: Array("HdrS".utf8))
+        bytes[0x20E] = 0x00
+        bytes[0x20F] = 0x01   // the version string at 0x100 + 0x200
+        bytes.replaceSubrange(0x300..<(0x300 + release.utf8.count), with: Array(release.utf8))
+        bytes += Array("build \(build)".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Resolved once, a matrix hands the kernel on: a tree rebuilt but not imported again
+    /// leaves the pinned image in the store, which the next cell boots; a tree imported again
+    /// (by another run) replaces the store's files, and the cell refuses them with the reason.
+    @Test func aKernelHandedOnIsCheckedAgainstItsPin() async throws {
+        let folder = NSTemporaryDirectory() + "cxllab-pin-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let image = folder + "/bzImage"
+        try Self.writeBzImage(image, release: "7.3.0-pin", build: 1)
+        let cache = CacheDirectory(path: folder + "/cache")
+        let store = try KernelStore(cache: cache)
+        let reference = KernelReference.files(bzImage: image, modules: nil, config: nil)
+        let first = try await store.importKernel(reference)
+        let pinned = PinnedKernel(reference: reference.description, kernel: first)
+
+        // Rebuilt, not imported again: the value handed on is still the pinned image.
+        try Self.writeBzImage(image, release: "7.3.0-pin", build: 2)
+        try pinned.check(first)
+
+        // Imported again: the folder the value points at now holds another image.
+        let second = try await store.importKernel(reference)
+        #expect(second.imageSHA256 != pinned.imageSHA256 && second.folder == first.folder)
+        let error = #expect(throws: PinMismatch.self) { try pinned.check(first) }
+        #expect(error?.foundImage == second.imageSHA256)
+
+        var cell = ScenarioCell(kernel: pinned.exactReference, topology: folder + "/t.yaml", recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"),
+                                scenario: DriverOrderScenario(standInSource: ""), runID: "run", cellID: "cell", pinned: pinned)
+        cell.resolved = first
+        let outcome = await cell.run(context: .forTests(cache: cache))
+        #expect(outcome.verdict == .error)
+        #expect(outcome.outcome.error?.contains("is not the one this run pinned") == true, "\(outcome.outcome.error ?? "")")
+        #expect(outcome.outcome.failure?.layer == .kernel)
+    }
 }

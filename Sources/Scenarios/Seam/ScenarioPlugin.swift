@@ -151,6 +151,7 @@ extension ScenarioPlugin {
             var cell = ScenarioCell(kernel: request.pinned.exactReference, topology: request.project.path(request.topology), recipe: recipe,
                                     scenario: scenario, runID: request.runID, cellID: request.cellID, pinned: request.pinned)
             cell.keep = request.keep
+            cell.resolved = request.kernel
             return await cell.run(context: request.context, progress: request.progress)
         } catch {
             return .couldNotRun(name, failure: OutcomeError(error), kernel: request.pinned, topology: request.topology)
@@ -161,6 +162,8 @@ extension ScenarioPlugin {
 /// What a matrix cell hands the cell runner besides its scenario's settings.
 public struct CellRequest: Sendable {
     public var pinned: PinnedKernel
+    /// The pinned kernel as the run resolved it; nil: resolved from the pin's exact reference.
+    public var kernel: Kernel?
     /// As the matrix names it; taken from the project root when relative.
     public var topology: String
     /// The matrix's recipe (a scenario may name its own).
@@ -172,9 +175,10 @@ public struct CellRequest: Sendable {
     public var context: LabContext
     public var progress: @Sendable (String) -> Void
 
-    public init(pinned: PinnedKernel, topology: String, recipe: ImageRecipe, project: ScenarioProject, runID: String, cellID: String,
+    public init(pinned: PinnedKernel, kernel: Kernel? = nil, topology: String, recipe: ImageRecipe, project: ScenarioProject, runID: String, cellID: String,
                 keep: Bool = false, context: LabContext, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.pinned = pinned
+        self.kernel = kernel
         self.topology = topology
         self.recipe = recipe
         self.project = project
