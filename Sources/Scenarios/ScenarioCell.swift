@@ -60,6 +60,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     public var pinned: PinnedKernel?
     /// Where the kernel reference is resolved: the store, or a stand-in in tests.
     public var resolver: (any KernelResolving)?
+    /// What runs the lab: libvirt on this host, or QEMU directly (`cxllab bench`).
+    public var backend: any LabBackend = LibvirtBackend()
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String,
                 pinned: PinnedKernel? = nil) {
@@ -117,7 +119,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      domainType: prepared.domainType, shell: keep,
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
-            let session = try await LabSession.start(request, libvirt: try await Connection.open(), progress: progress)
+            let session = try await backend.start(request, progress: progress)
             // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
             // one before it (the boot) made `start` throw, and the cell could not run.
             let alertsBefore = session.console.alertsSoFar.count
@@ -133,9 +135,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             if outcome.error != nil, let free = LabPaths.freeBytes(), free < 1 << 20 {
                 outcome = outcome.addingToError(LabPaths.diskFull().message)
             }
-            if outcome.error != nil, !session.libvirt.isAlive {
-                outcome = outcome.addingToError("libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "
-                    + "and libvirt destroys a lab's domain together with the connection that started it")
+            if outcome.error != nil, let lost = session.connectionLost {
+                outcome = outcome.addingToError(lost)
             }
             let console = outcome.verdict.isFailure ? consoleTail : []
             var keptLab: String?
