@@ -3,8 +3,7 @@ import HostSupport
 import Libvirt
 import Topology
 
-/// A lab folder for work that is not a session (the bench's direct QEMU run, its timed domain
-/// starts): it holds a guest slot, names its owner, and an interrupt removes it and whatever
+/// A lab folder for work that is not a session (the bench's timed domain starts): it holds a guest slot, names its owner, and an interrupt removes it and whatever
 /// runs in it, like any lab. `remove()` is idempotent.
 public final class ScratchLab: Sendable {
     public let domainName: String

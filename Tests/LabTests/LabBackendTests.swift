@@ -10,10 +10,14 @@ import TestSupport
 /// the console is followed, and a teardown leaves no domain, no QEMU and no files. One guest
 /// at a time.
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabBackendTests {
-    @Test(arguments: ["libvirt", "direct"])
-    func bootsTalksAndLeavesNothing(_ kind: String) async throws {
-        let backend: any LabBackend = kind == "direct" ? DirectQEMUBackend() : LibvirtBackend()
+    @Test func bothBackendsBootTalkAndLeaveNothing() async throws {
         let prepared = try await Fixtures.prepare("nvdimm-single")
+        // One after the other, never side by side: one guest at a time.
+        try await bootTalkAndTearDown(LibvirtBackend(), kind: "libvirt", prepared)
+        try await bootTalkAndTearDown(DirectQEMUBackend(), kind: "direct", prepared)
+    }
+
+    func bootTalkAndTearDown(_ backend: any LabBackend, kind: String, _ prepared: PreparedLab) async throws {
         let name = "backend-\(kind)-\(UUID().uuidString.prefix(6).lowercased())"
         let domainName = LabNames.domainName(name)
         let folder = LabPaths.folder(ofDomain: domainName)
