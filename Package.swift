@@ -52,8 +52,8 @@ let package = Package(
         .target(name: "TestBuilds", dependencies: ["Kernels", "GuestImage", "HostSupport"]),
         .target(name: "Topology", dependencies: ["AgentProtocol", "XML", "HostSupport", "YAMLGuard", .product(name: "Yams", package: "Yams")]),
         .target(name: "HostCheck", dependencies: ["HostSupport", "Kernels", "Libvirt", "XML", "Topology"]),
-        // Labs at run time: sessions, the agent connection, console watching, preparation,
-        // lab paths and records, the lab context and its session registry, lookup and clean.
+        // Labs at run time: the lab context, backends (libvirt, QEMU directly), sessions, the
+        // agent connection, console watching, preparation, lab paths and records, lookup and clean.
         .target(name: "LabRuntime", dependencies: ["AgentProtocol", "GuestImage", "HostCheck", "HostSupport", "Kernels", "Libvirt", "TestBuilds", "Topology", "XML"]),
         // What runs in a lab: the Scenario seam, one cell from inputs to outcome, the scenarios.
         .target(name: "Scenarios", dependencies: ["AgentProtocol", "GuestImage", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "TestBuilds", "Topology"]),
@@ -64,7 +64,7 @@ let package = Package(
             dependencies: ["GuestImage", "HostSupport", "Kernels", "LabRuntime", "Scenarios", "XML", "YAMLGuard",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]
         ),
-        // cxllab bench: QEMU run directly, domain start latency, the figures.
+        // cxllab bench: domain start latency, image builds, the figures.
         .target(name: "Bench", dependencies: ["GuestImage", "HostSupport", "Kernels", "LabRuntime", "Libvirt", "Topology"]),
         .target(
             name: "CXLLabCommands",

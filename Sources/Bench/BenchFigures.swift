@@ -26,7 +26,7 @@ public struct BenchFigures: Codable, Sendable {
         public var directErrorReplies = 0
         public var directSeconds: [Double] = []
         public var cxllabSeconds: [Double] = []
-        /// The guest work alone: the agent's replay in the direct run, the scenario through cxllab.
+        /// The guest work alone: the scenario's agent calls, run by QEMU directly and through cxllab.
         public var directGuestWork: [Double] = []
         public var cxllabGuestWork: [Double] = []
         public var orderSeconds: [Double] = []
@@ -140,7 +140,7 @@ public struct BenchFigures: Codable, Sendable {
             rows.append(("driver-order cell, QEMU directly", seconds(cell.directMedian), "median of \(cell.directSeconds.count)"))
             rows.append(("driver-order cell, through cxllab", seconds(cell.cxllabMedian), "median of \(cell.cxllabSeconds.count)"))
             rows.append(("  of which the scenario's guest work", String(format: "%.2f / %.2f s", cell.directGuestWork.median, cell.cxllabGuestWork.median),
-                         "direct / cxllab (medians): what the agent channel adds"))
+                         "direct / cxllab (medians): the same agent calls, without and with libvirt"))
             rows.append(("  ratio cxllab / direct", String(format: "%.3f", cell.ratio),
                          String(format: "target <= %.2f: %@", Self.ratioTarget, verdict(cell.ratio <= Self.ratioTarget))))
             if !cell.orderSeconds.isEmpty {

@@ -41,3 +41,9 @@ public enum ImageBenchmark {
                        warmMinimumSeconds: warm[0], warmRuns: warm.count, sizeBytes: cold.size, files: cold.programs.count + cold.modules.count)
     }
 }
+
+/// A step of the bench that could not be measured, and why.
+public struct BenchError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -16,8 +16,8 @@ extension CXLLab {
         static let configuration = CommandConfiguration(
             abstract: "Measure cxllab side by side with the tools underneath it.",
             discussion: """
-                1. One driver-order cell run by QEMU directly (same kernel, image and devices; the agent
-                   replays the cell's recorded requests and powers off) and through cxllab; their ratio.
+                1. One driver-order cell run by the cell runner through libvirt (cxllab) and by QEMU directly
+                   (same kernel, image, devices and agent calls); their ratio: what libvirt adds.
                 2. Image build, cold and warm.  3. libvirt domain start latency.  4. Time per driver order.
                 5. Matrix throughput at --jobs 1 and --jobs 2.  6. cxllab's peak resident memory during them.
                 """
@@ -67,7 +67,7 @@ extension CXLLab {
                 }
             }
             figures.cell = await attempt("cell") {
-                try await Self.cellPair(kernel: kernel, topology: topologyPath, runs: runs, context: context, libvirt: libvirt, terminal: terminal)
+                try await Self.cellPair(kernel: kernel, topology: topologyPath, runs: runs, context: context, terminal: terminal)
             }
             figures.image = await attempt("image") {
                 terminal.status("image build, cold and warm")
@@ -116,38 +116,45 @@ extension CXLLab {
                                      cellSeconds: wall, failures: report.rounds.filter { $0.verdict.isFailure }.count)
         }
 
-        /// The same cell through cxllab (recording its requests) and then by QEMU alone
-        /// (replaying them), `runs` times.
-        static func cellPair(kernel: String, topology: String, runs: Int, context: LabContext, libvirt: Connection,
+        /// The same cell run by the same cell runner through libvirt (what cxllab runs) and by
+        /// QEMU directly (`DirectQEMUBackend`), `runs` times: what libvirt adds to a cell.
+        static func cellPair(kernel: String, topology: String, runs: Int, context: LabContext,
                              terminal: Terminal) async throws -> BenchFigures.Cell {
             var cell = BenchFigures.Cell(kernel: kernel, topology: (topology as NSString).lastPathComponent)
             let standIn = try context.projectFiles.folder("images/modules/fsdev_dax")
-            for index in 1...max(1, runs) {
-                terminal.status("cell \(index)/\(runs): through cxllab")
+            /// One driver-order cell on `backend`: its wall time, outcome and agent traffic.
+            func timedCell(_ backend: any LabBackend, id: String) async throws -> (seconds: Double, outcome: CellOutcome, transcript: SessionTranscript) {
                 let transcript = SessionTranscript()
                 var order = ScenarioCell(kernel: kernel, topology: topology, recipe: try context.projectFiles.recipe(named: "default"),
-                                         scenario: DriverOrderScenario(standInSource: standIn), runID: "bench", cellID: "cell-\(index)")
+                                         scenario: DriverOrderScenario(standInSource: standIn), runID: "bench", cellID: id)
                 order.transcript = transcript
+                order.backend = backend
                 let start = context.now()
                 let outcome = await order.run(context: context)
                 let seconds = context.seconds(since: start)
-                if let error = outcome.outcome.error { throw ValidationError("the cell through cxllab could not run: \(error)") }
-                cell.kernelRelease = outcome.kernel?.release ?? ""
-                cell.verdict = outcome.verdict.rawValue
-                cell.cxllabSeconds.append(seconds)
-                cell.cxllabGuestWork.append(outcome.outcome.guestSeconds)
-                cell.cxllabErrorReplies = transcript.errorReplies
-                cell.orderSeconds += outcome.outcome.cases.map(\.seconds)
+                if let error = outcome.outcome.error { throw ValidationError("the cell run by \(backend.name) could not run: \(error)") }
+                return (seconds, outcome, transcript)
+            }
+            for index in 1...max(1, runs) {
+                terminal.status("cell \(index)/\(runs): through cxllab")
+                let cxllab = try await timedCell(LibvirtBackend(), id: "cell-\(index)")
+                cell.kernelRelease = cxllab.outcome.kernel?.release ?? ""
+                cell.verdict = cxllab.outcome.verdict.rawValue
+                cell.cxllabSeconds.append(cxllab.seconds)
+                cell.cxllabGuestWork.append(cxllab.outcome.outcome.guestSeconds)
+                cell.cxllabErrorReplies = cxllab.transcript.errorReplies
+                cell.orderSeconds += cxllab.outcome.outcome.cases.map(\.seconds)
+                cell.requests = cxllab.transcript.requests.count
 
                 terminal.status("cell \(index)/\(runs): QEMU directly")
-                let direct = try await DirectReplay(transcript: transcript).run(context: context, libvirt: libvirt)
-                guard direct.requests == transcript.requests.count else {
-                    throw ValidationError("the direct run replayed \(direct.requests) of \(transcript.requests.count) requests")
+                let direct = try await timedCell(DirectQEMUBackend(), id: "direct-\(index)")
+                guard direct.outcome.verdict == cxllab.outcome.verdict else {
+                    throw ValidationError("the cell run by QEMU directly found \(direct.outcome.verdict.rawValue), through cxllab \(cell.verdict): "
+                        + "not the same work")
                 }
                 cell.directSeconds.append(direct.seconds)
-                cell.directGuestWork.append(direct.replaySeconds)
-                cell.requests = direct.requests
-                cell.directErrorReplies = direct.errorReplies
+                cell.directGuestWork.append(direct.outcome.outcome.guestSeconds)
+                cell.directErrorReplies = direct.transcript.errorReplies
             }
             return cell
         }

@@ -66,22 +66,13 @@ public final class AgentConnection: @unchecked Sendable {
         set { state.withLock { $0.observer = newValue } }
     }
 
-    public init(socketPath: String, heartbeatTimeout: Double = 10) throws {
-        self.socketPath = socketPath
-        self.heartbeatTimeout = heartbeatTimeout
-        (events, eventsContinuation) = AsyncStream<AgentFrame>.makeStream(bufferingPolicy: .bufferingNewest(64))
+    /// Connects to the socket that QEMU listens on (libvirt's channel).
+    public convenience init(socketPath: String, heartbeatTimeout: Double = 10) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw AgentConnectionError.cannotConnect(socketPath, String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard var address = UnixSocketAddress.make(socketPath) else {
             Glibc.close(fd)
             throw AgentConnectionError.cannotConnect(socketPath, "path too long for a Unix socket")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
         }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -91,6 +82,15 @@ public final class AgentConnection: @unchecked Sendable {
             Glibc.close(fd)
             throw AgentConnectionError.cannotConnect(socketPath, why)
         }
+        self.init(connected: fd, socketPath: socketPath, heartbeatTimeout: heartbeatTimeout)
+    }
+
+    /// Takes over a socket already connected to the agent's channel (one that QEMU connected
+    /// to, `AgentListener`); the connection closes it.
+    init(connected fd: Int32, socketPath: String, heartbeatTimeout: Double) {
+        self.socketPath = socketPath
+        self.heartbeatTimeout = heartbeatTimeout
+        (events, eventsContinuation) = AsyncStream<AgentFrame>.makeStream(bufferingPolicy: .bufferingNewest(64))
         descriptor = fd
         watchdog = DispatchSource.makeTimerSource(queue: .global())
         startReader()

@@ -2,8 +2,9 @@ import AgentProtocol
 import Foundation
 import Synchronization
 
-/// What a scenario needs of a guest: typed agent calls. A `LabSession` is one (the real
-/// guest); a `TranscriptAgent` another (a recorded session, for tests without a VM).
+/// What a scenario needs of a guest: typed agent calls. A `RunningLab` is one (a real guest,
+/// whatever its `LabBackend`); a `TranscriptAgent` another (a recorded session, for tests
+/// without a VM).
 public protocol GuestAgent: Sendable {
     /// The typed reply, or `AgentConnectionError.agent` when the agent refused or the
     /// operation failed in the guest; other errors mean the guest or its channel is gone.

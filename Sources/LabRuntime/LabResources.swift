@@ -15,6 +15,7 @@ final class LabResources: @unchecked Sendable {
     private var _domain: Domain?
     private var _console: ConsoleWatcher?
     private var _agent: AgentConnection?
+    private var _emulator: EmulatorProcess?
     private var done = false
     private var holdsSlot = true
     private let guestSlots: GuestSlots
@@ -57,6 +58,11 @@ final class LabResources: @unchecked Sendable {
         get { lock.withLock { _agent } }
         set { lock.withLock { _agent = newValue } }
     }
+    /// A QEMU this process runs itself (no domain): killed even before its pid file exists.
+    var emulator: EmulatorProcess? {
+        get { lock.withLock { _emulator } }
+        set { lock.withLock { _emulator = newValue } }
+    }
 
     /// A domain start is in flight: an interrupt now must wait for it, or the domain would
     /// appear after teardown looked for it.
@@ -79,7 +85,7 @@ final class LabResources: @unchecked Sendable {
     func teardownNow() {
         teardownLock.lock()
         defer { teardownLock.unlock() }
-        let (domain, console, agent, first) = lock.withLock { () -> (Domain?, ConsoleWatcher?, AgentConnection?, Bool) in
+        let (domain, console, agent, emulator, first) = lock.withLock { () -> (Domain?, ConsoleWatcher?, AgentConnection?, EmulatorProcess?, Bool) in
             let deadline = Date().addingTimeInterval(30)
             while creating != nil, lock.wait(until: deadline) {}
             if let (libvirt, name) = creating, _domain == nil {
@@ -87,7 +93,7 @@ final class LabResources: @unchecked Sendable {
                 _domain = try? libvirt.lookupDomain(named: name)
             }
             defer { done = true }
-            return (_domain, _console, _agent, !done)
+            return (_domain, _console, _agent, _emulator, !done)
         }
         guard first else { return }
         agent?.close(reason: "the lab was torn down")
@@ -98,6 +104,7 @@ final class LabResources: @unchecked Sendable {
             let stopped = (try? domain.isActive()) == false || (try? domain.destroy()) != nil
             if !stopped { _ = QEMUPidFile.killLibvirtGuest(named: (folder as NSString).lastPathComponent) }
         }
+        emulator?.kill()
         QEMUPidFile.kill(inFolder: folder)
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)

@@ -2,7 +2,7 @@ import AgentProtocol
 import Foundation
 import HostSupport
 
-extension LabSession {
+extension GuestAgent {
     /// Waits until the guest's CXL memory devices have settled: cxl_pci and cxl_mem probe
     /// asynchronously, so when the agent answers, a device can still lack its endpoint port and
     /// decoders, and `cxl create-region` then fails ("unable to determine region size"). Done

@@ -164,11 +164,7 @@ public final class LabSession: GuestAgent {
             } catch {
                 let died = console.alertsSoFar.contains { $0.kind.isFatal } ? nil : await session.emulatorDeath(after: error)
                 await session.teardown()
-                if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
-                    throw LabError(.guestPanicked, "lab \(request.name): the guest kernel panicked: \(panic.line)", console: console.tail(), cause: error)
-                }
-                if let died { throw died }
-                throw LabError(.bootFailed, "lab \(request.name) did not come up: \(error)", console: console.tail(), cause: error)
+                throw AgentFailure.bootFailure(error, lab: request.name, console: console, died: died)
             }
             return session
         } catch {
@@ -202,22 +198,7 @@ public final class LabSession: GuestAgent {
         let agent = agent
         let console = console
         let tasks = [
-            Task {
-                for await alert in console.alerts {
-                    if alert.kind.isFatal {
-                        agent.close(reason: "the guest kernel panicked: \(alert.line)")
-                        return
-                    }
-                    if alert.kind.endsSession {
-                        // The task that hit it is dead, maybe holding locks: a call it was
-                        // answering never returns. The grace lets the kernel finish printing
-                        // the trace (the evidence) and any reply still coming arrive.
-                        try? await Task.sleep(for: ConsoleAlert.crashGrace)
-                        agent.close(reason: "the guest kernel crashed (\(alert.kind.rawValue)): \(alert.line)")
-                        return
-                    }
-                }
-            },
+            AgentFailure.watchConsole(console, closing: agent),
             Task { [weak self] in
                 for await event in events where event.domainName == name && event.kind == .stopped {
                     self?.recordStop(event)
@@ -260,18 +241,7 @@ public final class LabSession: GuestAgent {
         do {
             return try await agent.send(call, timeout: timeout)
         } catch let error as AgentConnectionError {
-            if console.alertsSoFar.allSatisfy({ !$0.kind.isFatal }), let died = await emulatorDeath(after: error) { throw died }
-            // A dying guest closes its channel before QEMU has written the panic to the
-            // console: give the console the time to show one (it ends the wait at once).
-            // One that an oops or BUG closed has its evidence already.
-            if case .closed = error, !console.alertsSoFar.contains(where: { $0.kind.endsSession }),
-               await console.waitForFatal(deadline: .seconds(30)) == nil {
-                console.catchUp()
-            }
-            if let panic = console.alertsSoFar.first(where: { $0.kind.isFatal }) {
-                throw LabError(.guestPanicked, "lab \(name): the guest kernel panicked: \(panic.line)", console: console.tail(), cause: error)
-            }
-            throw error
+            throw await AgentFailure.explained(error, lab: name, console: console) { await emulatorDeath(after: $0) }
         }
     }
 
@@ -289,12 +259,15 @@ public final class LabSession: GuestAgent {
     }
 
     /// Destroys the domain (when it still runs) and removes every file of the lab. Idempotent.
-    public func teardown() async {
+    /// The evidence: the console's tail, and QEMU's last complaint from libvirt's log of it.
+    @discardableResult
+    public func teardown() async -> LabLeftovers {
         // Cancelling twice is harmless, and the resources remember what they removed.
         for monitor in monitors.withLock({ $0 }) { monitor.cancel() }
         // A teardown waits for a start still under way and for libvirt's destroy: off the pool.
         let resources = resources
         await offThePool { resources.teardownNow() }
+        return LabLeftovers(consoleTail: console.tail(), emulatorComplaint: EmulatorLog.lastComplaint(domainName: domainName))
     }
 
     /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer

@@ -3,10 +3,9 @@ import HostSupport
 import Libvirt
 import Topology
 
-/// A lab folder for work that is not a session (the bench's direct QEMU run, its timed domain
-/// starts): it holds a guest slot, names its owner, and an interrupt removes it and whatever
-/// runs in it, like any lab. Its folder, slot and registration are its context's. `remove()` is
-/// idempotent.
+/// A lab folder for work that is not a session (the bench's timed domain starts): it holds a
+/// guest slot, names its owner, and an interrupt removes it and whatever runs in it, like any
+/// lab. Its folder, slot and registration are its context's. `remove()` is idempotent.
 public final class ScratchLab: Sendable {
     public let domainName: String
     public let folder: String

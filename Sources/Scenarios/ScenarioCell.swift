@@ -63,6 +63,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     /// The kernel as the run resolved it, handed on (a matrix resolves each kernel once, at
     /// its start): the cell boots it, checked against the pin, and resolves nothing again.
     public var resolved: Kernel?
+    /// What runs the lab: libvirt on this host, or QEMU directly (`cxllab bench`).
+    public var backend: any LabBackend = LibvirtBackend()
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String,
                 pinned: PinnedKernel? = nil) {
@@ -124,7 +126,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
                                      domainType: prepared.domainType, shell: keep,
                                      runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
             request.transcript = transcript
-            let session = try await LabSession.start(request, context: context, libvirt: try await context.connect(), progress: progress)
+            let session = try await backend.start(request, context: context, progress: progress)
             // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
             // one before it (the boot) made `start` throw, and the cell could not run.
             let alertsBefore = session.console.alertsSoFar.count
@@ -140,9 +142,8 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             if outcome.error != nil, let free = context.paths.freeBytes(), free < 1 << 20 {
                 outcome = outcome.addingToError(context.paths.diskFull().message)
             }
-            if outcome.error != nil, !session.libvirt.isAlive {
-                outcome = outcome.addingToError("libvirtd closed cxllab's connection meanwhile (it was stopped or restarted), "
-                    + "and libvirt destroys a lab's domain together with the connection that started it")
+            if outcome.error != nil, let lost = session.connectionLost {
+                outcome = outcome.addingToError(lost)
             }
             let console = outcome.verdict.isFailure ? consoleTail : []
             var keptLab: String?

@@ -46,6 +46,16 @@ import Testing
         #expect(DirectQEMU.unprivilegedUser(candidates: ["no-such-user-cxllab", "root"]) == nil)
     }
 
+    /// A direct lab's QEMU connects to the host's agent socket; libvirt's QEMU listens on it.
+    @Test func turnsOnlyTheAgentChannelRound() throws {
+        let arguments = DirectQEMU.connectingAgentChannel(try DirectQEMU.command(fromLibvirtLine: Self.line + " -chardev socket,id=other,path=/lab/x.sock,server=on,wait=off").arguments,
+                                                          socketPath: "/lab/agent.sock")
+        #expect(arguments.contains("socket,id=charchannel0,path=/lab/agent.sock"))
+        #expect(!arguments.contains { $0.contains("agent.sock") && $0.contains("server=") })
+        #expect(arguments.contains("socket,id=other,path=/lab/x.sock,server=on,wait=off"))
+        #expect(arguments.contains(#"{"driver":"virtserialport","name":"org.cxllab.agent.0"}"#))
+    }
+
     @Test func shellWordsFollowPOSIXQuoting() throws {
         #expect(try DirectQEMU.words(#"a 'b c' "d \"e\"" f\ g '' h"#) == ["a", "b c", #"d "e""#, "f g", "", "h"])
         #expect(throws: DirectQEMU.ParseError.self) { try DirectQEMU.words("a 'b") }

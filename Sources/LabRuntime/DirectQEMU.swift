@@ -1,15 +1,9 @@
-import AgentProtocol
 import Foundation
-import GuestImage
-import HostSupport
-import LabRuntime
-import Libvirt
-import Topology
 
 /// A QEMU command line that runs a lab's machine without libvirt: libvirt's own translation
 /// of the domain XML (`qemu-argv`), less what only libvirt uses (its monitor socket, its
-/// secret key, a paused start, staying alive after power-off). `cxllab bench` runs it to
-/// measure what libvirt and the agent add.
+/// secret key, a paused start, staying alive after power-off). `DirectQEMUBackend` runs it
+/// (`cxllab bench` measures what libvirt adds with it).
 public enum DirectQEMU {
     public struct ParseError: Error, CustomStringConvertible {
         public let description: String
@@ -126,8 +120,22 @@ public enum DirectQEMU {
             while let relative = enumerator.nextObject() as? String { paths.append(folder + "/" + relative) }
         }
         for path in paths where lchown(path, user.uid, user.gid) != 0 {
-            throw BenchError("cannot give \(path) to \(user.name), the user QEMU runs as: \(String(cString: strerror(errno)))")
+            throw LabError(.host, "cannot give \(path) to \(user.name), the user QEMU runs as: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The agent's channel turned round: QEMU connects to the socket the host listens on
+    /// (`AgentListener`) instead of listening itself, so the host learns that QEMU is up by
+    /// QEMU connecting, an event, rather than by trying to connect until it works. Only the
+    /// socket chardev at `socketPath` changes.
+    public static func connectingAgentChannel(_ arguments: [String], socketPath: String) -> [String] {
+        var result = arguments
+        for index in result.indices.dropFirst() where result[index - 1] == "-chardev" {
+            let parts = result[index].split(separator: ",", omittingEmptySubsequences: false)
+            guard parts.first == "socket", parts.contains(where: { $0 == "path=" + socketPath }) else { continue }
+            result[index] = parts.filter { !$0.hasPrefix("server=") && !$0.hasPrefix("wait=") }.joined(separator: ",")
+        }
+        return result
     }
 
     /// The value of `key=` in a QEMU `a=b,c=d` option string.
@@ -147,91 +155,4 @@ public struct UnprivilegedUser: Sendable, Hashable {
         self.uid = uid
         self.gid = gid
     }
-}
-
-/// A recorded session's guest work, run again by QEMU alone: the same kernel, image and
-/// devices (libvirt's own command line for the same topology), with the recorded requests
-/// appended to the initramfs and replayed by the agent in place of serving the host.
-public struct DirectReplay: Sendable {
-    public struct Outcome: Sendable {
-        /// From starting QEMU to its exit after the guest powered off.
-        public let seconds: Double
-        public let requests: Int
-        public let errorReplies: Int
-        /// The replay itself, as the agent in the guest timed it.
-        public let replaySeconds: Double
-        public let commandLine: [String]
-    }
-
-    public static let replayPath = "/cxllab/replay.jsonl"
-    static let donePrefix = "cxllab-replay: done: "
-
-    public let transcript: SessionTranscript
-    public init(transcript: SessionTranscript) { self.transcript = transcript }
-
-    /// The lab folder, slot and interrupt teardown are the context's.
-    public func run(context: LabContext, libvirt: Connection, deadline: Duration = .seconds(300)) async throws -> Outcome {
-        guard let launch = transcript.launch else { throw BenchError("the transcript has no launch: no session was started with it") }
-        let name = "cxllab-direct-\(UUID().uuidString.prefix(8).lowercased())"
-        // As for a lab: an interrupt kills this QEMU (by its pid file) and removes the folder.
-        let scratch = try await ScratchLab.make(domainName: name, context: context)
-        do {
-            let outcome = try await replay(launch, in: scratch, libvirt: libvirt, deadline: deadline)
-            await scratch.remove()
-            return outcome
-        } catch {
-            await scratch.remove()
-            throw error
-        }
-    }
-
-    private func replay(_ launch: SessionTranscript.Launch, in scratch: ScratchLab, libvirt: Connection, deadline: Duration) async throws -> Outcome {
-        let fm = FileManager.default
-        let folder = scratch.folder
-
-        var extra = CPIOArchive()
-        extra.add(Self.replayPath, .bytes(Data(transcript.requests.joined().utf8)))
-        try extra.write(to: folder + "/replay.cpio")
-        // The kernel unpacks concatenated archives in order, so the image stays as it is.
-        let initrd = folder + "/initramfs.cpio"
-        try fm.copyItem(atPath: launch.image.path, toPath: initrd)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: initrd))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: try Data(contentsOf: URL(fileURLWithPath: folder + "/replay.cpio")))
-        try handle.close()
-
-        // QEMU runs as an unprivileged user, who may not read the cache: the kernel is copied
-        // beside the initramfs, into the folder handed over to that user.
-        guard let user = DirectQEMU.unprivilegedUser() else {
-            throw BenchError("neither libvirt-qemu nor nobody is a user on this host: QEMU run directly needs an unprivileged user to run as")
-        }
-        let kernel = folder + "/bzImage"
-        try fm.copyItem(atPath: launch.kernel.imagePath, toPath: kernel)
-        let files = scratch.files(domainType: .qemu, kernel: kernel, initrd: initrd,
-                                  kernelArguments: launch.kernelArguments + ["cxllab.replay=\(Self.replayPath)"], runID: "direct", cellID: "direct")
-        let spec = try launch.topology.render(files)
-        try scratch.createBackingFiles(spec.backingFiles)
-        try DirectQEMU.handOver(folder: folder, to: user)
-        let command = DirectQEMU.confined(try DirectQEMU.command(fromLibvirtLine: try libvirt.nativeCommandLine(forDomainXML: spec.xml)),
-                                          user: user)
-        let result = try await ProcessRunner.run(command.executable, command.arguments + ["-pidfile", folder + "/" + QEMUPidFile.name],
-                                                 timeout: deadline)
-        let console = (try? String(contentsOfFile: files.consoleLog, encoding: .utf8)) ?? ""
-        guard !result.timedOut else {
-            throw BenchError("QEMU run directly did not finish within \(Int(deadline.seconds)) s; console ends:\n\(console.suffix(2000))")
-        }
-        guard let done = console.split(separator: "\n").last(where: { $0.contains(Self.donePrefix) }) else {
-            throw BenchError("QEMU run directly exited (status \(result.status)) before the replay finished: \(result.errorOutput.suffix(500))\nconsole ends:\n\(console.suffix(2000))")
-        }
-        // "cxllab-replay: done: N requests, E error replies, T ms"
-        let numbers = done.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .punctuationCharacters)) }
-        return Outcome(seconds: result.duration.seconds, requests: numbers.first ?? 0, errorReplies: numbers.dropFirst().first ?? 0,
-                       replaySeconds: Double(numbers.dropFirst(2).first ?? 0) / 1000, commandLine: [command.executable] + command.arguments)
-    }
-}
-
-/// A step of the bench that could not be measured, and why.
-public struct BenchError: Error, Sendable, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
