@@ -26,20 +26,15 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
-            let kernel = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel), progress: context.progress)
-            let prepared = try await LabPreparation(context: context).prepare(
-                topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
-                modules: guestModules.module, progress: context.progress
-            )
+            // The cell runner every lab goes through, the lab kept running.
+            let runner = CellRunner(context: context)
+            let kernel = try await runner.kernel(guestKernel.kernel, progress: context.progress)
+            let prepared = try await runner.prepare(topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
+                                                    needs: CellRunner.Needs(modules: guestModules.module), progress: context.progress)
             let start = context.now()
-            let session = try await LabSession.start(
-                LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                           domainType: prepared.domainType, shell: shell,
-                           runID: "up", cellID: labName, persistent: true),
-                context: context, libvirt: try await context.connect(), progress: context.progress
-            )
+            let identity = CellRunner.Identity(name: labName, runID: "up", cellID: labName, keep: true, shell: shell)
+            let seconds = try await runner.run(prepared, as: identity, progress: context.progress) { _ in context.seconds(since: start) }.value
             terminal.clearStatus()
-            let seconds = context.seconds(since: start)
             print("""
                 Lab \(labName) is up: \(prepared.topology.name) on \(prepared.kernel.release) under \(prepared.accelerator.accelerator.rawValue.uppercased()), agent answered in \(String(format: "%.1f s", seconds)).
 
@@ -49,7 +44,6 @@ extension CXLLab {
                   cxllab console \(labName)                   the guest's serial console
                   cxllab down \(labName)                      power it off and remove its files
                 """)
-            session.detach()
         }
     }
 

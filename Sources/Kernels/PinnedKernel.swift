@@ -45,6 +45,28 @@ public struct PinnedKernel: Sendable, Codable, Hashable {
     }
 }
 
+/// A kernel resolved once for a cell: the kernel, its config read once, and its pin.
+public struct KernelUnderTest: Sendable {
+    public let kernel: Kernel
+    public let config: KernelConfig?
+    public let pinned: PinnedKernel
+
+    public init(kernel: Kernel, reference: String) {
+        self.init(kernel: kernel, config: KernelConfig(contentsOf: kernel.configPath), reference: reference)
+    }
+
+    public init(kernel: Kernel, config: KernelConfig?, reference: String) {
+        self.init(kernel: kernel, config: config, pinned: PinnedKernel(reference: reference, kernel: kernel))
+    }
+
+    /// A kernel under the pin a run gave it (which names the alias it was pinned from).
+    public init(kernel: Kernel, config: KernelConfig?, pinned: PinnedKernel) {
+        self.kernel = kernel
+        self.config = config
+        self.pinned = pinned
+    }
+}
+
 /// A kernel that is no longer the one its run pinned.
 public struct PinMismatch: Error, Sendable, CustomStringConvertible {
     public let pinned: PinnedKernel

@@ -2,7 +2,6 @@ import Foundation
 import GuestImage
 import HostSupport
 import LabRuntime
-import Libvirt
 import Kernels
 
 /// What one cell found: the scenario's outcome and the lab it ran in.
@@ -40,9 +39,10 @@ public struct CellOutcome: Sendable, Codable {
     public var verdict: Verdict { outcome.verdict }
 }
 
-/// One scenario run from its inputs to its outcome, in its own lab: what `cxllab run` does and
-/// what each matrix cell does. The kernel reference is resolved once, here; the lab is gone
-/// when `run` returns (unless kept), and nothing it does throws.
+/// One scenario run from its inputs to its outcome, in its own lab, by the cell runner: what
+/// `cxllab run`, `race` and `suite` do and what each matrix cell does. The kernel is resolved
+/// once (or handed on by the run), the lab is gone when `run` returns (unless kept), and
+/// nothing it does throws.
 public struct ScenarioCell<S: Scenario>: Sendable {
     public var kernel: String
     public var topology: String
@@ -77,20 +77,6 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         self.pinned = pinned
     }
 
-    /// The kernel this cell boots: the reference resolved, and refused when it is not the
-    /// image the run pinned.
-    func resolveKernel(cache: CacheDirectory, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
-        let found: Kernel
-        if let resolved {
-            found = resolved
-        } else {
-            let resolver: any KernelResolving = try self.resolver ?? KernelStore(cache: cache)
-            found = try await resolver.kernel(try KernelReference(parsing: kernel), progress: progress)
-        }
-        try pinned?.check(found)
-        return found
-    }
-
     /// The lab's name: unique per run and cell, and a valid lab name whatever the run id.
     var labName: String {
         let cleaned = String("\(runID)-\(cellID)".lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) || $0 == "-" ? $0 : "-" })
@@ -99,62 +85,38 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     }
 
     public func run(context: LabContext, progress: @escaping @Sendable (String) -> Void = { _ in }) async -> CellOutcome {
-        let cache = context.cache
+        let runner = CellRunner(context: context, backend: backend, resolver: resolver)
         var pinned = self.pinned
         var topologyName = (topology as NSString).lastPathComponent
         var accelerator = "n/a"
         var imageKey: String?
         do {
-            // The kernel's config is read once and let go before the lab boots (a Debian config
-            // is a megabyte, and cells run side by side for long).
+            // The kernel under test (its config with it) is let go before the lab boots.
             func prepare() async throws -> (S.Setup, PreparedLab) {
-                let found = try await resolveKernel(cache: cache, progress: progress)
-                let underTest = KernelUnderTest(kernel: found, reference: kernel)
+                let underTest = try await runner.kernel(kernel, resolved: resolved, pinned: pinned, progress: progress)
                 pinned = underTest.pinned
-                let setup = try await scenario.setup(for: underTest, cache: cache, progress: progress)
-                let prepared = try await LabPreparation(context: context).prepare(
-                    topologyFile: topology, kernel: found, config: underTest.config, recipe: recipe, extraFeatures: setup.imageFeatures,
-                    modules: setup.imageModules, payload: setup.imagePayload, minimumVCPUs: setup.minimumVCPUs, progress: progress
-                )
-                return (setup, prepared)
+                let setup = try await scenario.setup(for: underTest, cache: context.cache, progress: progress)
+                let needs = CellRunner.Needs(features: setup.imageFeatures, modules: setup.imageModules, payload: setup.imagePayload,
+                                             minimumVCPUs: setup.minimumVCPUs)
+                return (setup, try await runner.prepare(topologyFile: topology, kernel: underTest, recipe: recipe, needs: needs, progress: progress))
             }
             let (setup, prepared) = try await prepare()
             topologyName = prepared.topology.name
             accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
             imageKey = prepared.image.key
-            var request = LabRequest(name: labName, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image,
-                                     domainType: prepared.domainType, shell: keep,
-                                     runID: keep ? "up" : runID, cellID: cellID, persistent: keep)
-            request.transcript = transcript
-            let session = try await backend.start(request, context: context, progress: progress)
-            // Alerts from here on are the scenario's: a crash during it is the kernel's failure;
-            // one before it (the boot) made `start` throw, and the cell could not run.
-            let alertsBefore = session.console.alertsSoFar.count
-            var outcome = await scenario.run(setup, on: session, machine: GuestMachine(topology: prepared.topology, features: prepared.features), progress: progress)
-            session.console.catchUp()
-            // The console's last lines, read once: a crash's evidence, and a failed cell's.
-            let consoleTail = session.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { VisibleText.capped(String($0), limit: CaseResult.evidenceLineLength) }
-            let alertsDuring = Array(session.console.alertsSoFar.dropFirst(alertsBefore))
-            if alertsDuring.contains(where: { $0.kind != .warning }) {
-                outcome = outcome.addingGuestCrashes(alertsDuring, console: consoleTail)
+            let identity = CellRunner.Identity(name: labName, runID: keep ? "up" : runID, cellID: cellID, keep: keep, transcript: transcript)
+            let machine = GuestMachine(topology: prepared.topology, features: prepared.features)
+            let finished = try await runner.run(prepared, as: identity, progress: progress) { lab in
+                await scenario.run(setup, on: lab, machine: machine, progress: progress)
             }
-            if outcome.error != nil, let free = context.paths.freeBytes(), free < 1 << 20 {
-                outcome = outcome.addingToError(context.paths.diskFull().message)
+            var outcome = finished.value
+            if finished.alertsDuring.contains(where: { $0.kind != .warning }) {
+                outcome = outcome.addingGuestCrashes(finished.alertsDuring, console: finished.consoleTail)
             }
-            if outcome.error != nil, let lost = session.connectionLost {
-                outcome = outcome.addingToError(lost)
-            }
-            let console = outcome.verdict.isFailure ? consoleTail : []
-            var keptLab: String?
-            if keep {
-                session.detach()
-                keptLab = session.name
-            } else {
-                await session.teardown()
-            }
+            if outcome.error != nil, let diskFull = finished.diskFull { outcome = outcome.addingToError(diskFull) }
+            if outcome.error != nil, let lost = finished.connectionLost { outcome = outcome.addingToError(lost) }
             return CellOutcome(outcome: outcome, kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey,
-                               console: console, keptLab: keptLab)
+                               console: outcome.verdict.isFailure ? finished.consoleTail : [], keptLab: finished.keptLab)
         } catch {
             return .couldNotRun(scenario.name, failure: OutcomeError(error), kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
         }

@@ -1,5 +1,6 @@
 import AgentProtocol
 import Foundation
+import Kernels
 import HostSupport
 import LabRuntime
 

@@ -50,23 +50,6 @@ extension ScenarioSetup {
     public var imagePayload: [ImagePayload] { [] }
 }
 
-/// A kernel resolved once for a cell: the kernel, its config read once, and its pin.
-public struct KernelUnderTest: Sendable {
-    public let kernel: Kernel
-    public let config: KernelConfig?
-    public let pinned: PinnedKernel
-
-    public init(kernel: Kernel, reference: String) {
-        self.init(kernel: kernel, config: KernelConfig(contentsOf: kernel.configPath), reference: reference)
-    }
-
-    public init(kernel: Kernel, config: KernelConfig?, reference: String) {
-        self.kernel = kernel
-        self.config = config
-        pinned = PinnedKernel(reference: reference, kernel: kernel)
-    }
-}
-
 public enum Verdict: String, Sendable, Codable, CaseIterable {
     case pass, fail
     /// The kernel cannot make what the topology is about (in its own words): nothing checked.
