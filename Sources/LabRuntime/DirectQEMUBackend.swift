@@ -30,7 +30,7 @@ public struct DirectQEMUBackend: LabBackend {
 }
 
 /// One guest whose QEMU is this process's child.
-final class DirectQEMULab: RunningLab {
+final class DirectQEMULab: BootingLab {
     let name: String
     let domainName: String
     let folder: String
@@ -55,6 +55,7 @@ final class DirectQEMULab: RunningLab {
     }
 
     var hello: HelloReply? { helloReply.withLock { $0 } }
+    func recordHello(_ hello: HelloReply) { helloReply.withLock { $0 = hello } }
     /// Nothing stands between this process and its child QEMU.
     var connectionLost: String? { nil }
 
@@ -76,15 +77,7 @@ final class DirectQEMULab: RunningLab {
                 throw LabError(.host, "neither libvirt-qemu nor nobody is a user on this host: QEMU run directly needs an unprivileged user to run as")
             }
             // Copies in the folder given to QEMU's user, who may not read the cache.
-            let fm = FileManager.default
-            try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
-            try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
-            let arguments = GuestCommandLine.quiet + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
-            let files = LabPaths.files(in: folder, domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz",
-                                       initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: request.runID, cellID: request.cellID)
-            let spec = try request.topology.render(files)
-            request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
-            try BackingFiles.create(spec.backingFiles, paths: paths)
+            let (files, spec) = try request.layOut(in: folder, domainName: domainName, paths: paths)
             let command = try await commandLine(for: spec.xml, files: files, folder: folder, user: user)
             // Made before the folder is handed over, so QEMU's user may connect to it.
             let listener = try AgentListener(path: files.agentSocket)
@@ -110,20 +103,7 @@ final class DirectQEMULab: RunningLab {
             let lab = DirectQEMULab(name: request.name, domainName: domainName, folder: folder, backendName: backendName, agent: agent,
                                     console: console, emulator: emulator, resources: cleanup)
             lab.watch()
-            progress("waiting for the agent in \(domainName)")
-            do {
-                let hello = try await agent.handshake(deadline: request.bootDeadline)
-                lab.helloReply.withLock { $0 = hello }
-                if !request.topology.cxl.memoryDevices.isEmpty {
-                    progress("waiting for the guest's CXL memory devices in \(domainName)")
-                    await lab.waitForCXLDevices(count: request.topology.cxl.memoryDevices.count)
-                }
-                if let transcript = request.transcript { agent.observer = transcript }
-            } catch {
-                let died = console.alertsSoFar.contains { $0.kind.isFatal } ? nil : await lab.emulatorDeath(after: error)
-                await lab.teardown()
-                throw AgentFailure.bootFailure(error, lab: request.name, console: console, died: died)
-            }
+            try await lab.completeBoot(request, agent: agent, domainName: domainName, progress: progress)
             return lab
         } catch {
             cleanup.teardownNow()

@@ -1,6 +1,8 @@
 import AgentProtocol
 import Foundation
+import Kernels
 import Libvirt
+import Topology
 
 /// What runs a lab's machine: libvirt on this host (`LibvirtBackend`), QEMU run directly
 /// (`DirectQEMUBackend`); later a remote libvirt, or a saved machine restored. A backend
@@ -68,7 +70,7 @@ public struct LibvirtBackend: LabBackend {
     }
 }
 
-extension LabSession: RunningLab {
+extension LabSession: BootingLab {
     public var backendName: String { LibvirtBackend().name }
 
     public var connectionLost: String? {
@@ -126,5 +128,50 @@ enum AgentFailure {
                 }
             }
         }
+    }
+}
+
+/// What both backends do once the agent's channel is open: the handshake under the boot's
+/// deadline, the CXL memory devices settled, the transcript from there on; a boot that fails
+/// here is torn down and explained (a panic, the emulator's death, or the guest not coming up).
+protocol BootingLab: RunningLab {
+    func recordHello(_ hello: HelloReply)
+    func emulatorDeath(after error: any Error) async -> LabError?
+}
+
+extension BootingLab {
+    func completeBoot(_ request: LabRequest, agent: AgentConnection, domainName: String, progress: @Sendable (String) -> Void) async throws {
+        progress("waiting for the agent in \(domainName)")
+        do {
+            recordHello(try await agent.handshake(deadline: request.bootDeadline))
+            if !request.topology.cxl.memoryDevices.isEmpty {
+                progress("waiting for the guest's CXL memory devices in \(domainName)")
+                await waitForCXLDevices(count: request.topology.cxl.memoryDevices.count)
+            }
+            // What a transcript records starts here: the scenario's own requests.
+            if let transcript = request.transcript { agent.observer = transcript }
+        } catch {
+            let died = console.alertsSoFar.contains { $0.kind.isFatal } ? nil : await emulatorDeath(after: error)
+            await teardown()
+            throw AgentFailure.bootFailure(error, lab: request.name, console: console, died: died)
+        }
+    }
+}
+
+extension LabRequest {
+    /// The lab's folder as every backend lays it out: the kernel and image copied in (QEMU's
+    /// user may not read the cache), the machine rendered with its kernel command line, the
+    /// launch recorded, the backing files made.
+    func layOut(in folder: String, domainName: String, paths: LabPaths) throws -> (files: LabFiles, spec: DomainSpec) {
+        let fm = FileManager.default
+        try fm.copyItem(atPath: kernel.imagePath, toPath: folder + "/vmlinuz")
+        try fm.copyItem(atPath: image.path, toPath: folder + "/initramfs.cpio")
+        let arguments = GuestCommandLine.quiet + (shell ? [AgentProtocol.shellFlag] : []) + kernelArguments
+        let files = LabPaths.files(in: folder, domainName: domainName, domainType: domainType, kernel: folder + "/vmlinuz",
+                                   initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: runID, cellID: cellID)
+        let spec = try topology.render(files)
+        transcript?.recordLaunch(.init(topology: topology, kernel: kernel, image: image, kernelArguments: arguments))
+        try BackingFiles.create(spec.backingFiles, paths: paths)
+        return (files, spec)
     }
 }

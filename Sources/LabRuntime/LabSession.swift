@@ -83,6 +83,7 @@ public final class LabSession: GuestAgent {
 
     /// The agent's handshake reply.
     public var hello: HelloReply? { helloReply.withLock { $0 } }
+    func recordHello(_ hello: HelloReply) { helloReply.withLock { $0 = hello } }
 
     /// Boots the lab and shakes hands with its agent; on any failure everything is removed
     /// and the error carries the console's last lines. QEMU 10 under TCG here very rarely
@@ -105,7 +106,6 @@ public final class LabSession: GuestAgent {
         let domainName = try LabNames.validated(request.name)
         let paths = context.paths
         let folder = paths.folder(ofDomain: domainName)
-        let fm = FileManager.default
         if try libvirt.lookupDomain(named: domainName) != nil {
             throw LabError(.labExists, "a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
         }
@@ -118,14 +118,7 @@ public final class LabSession: GuestAgent {
         let cleanup = LabResources(folder: folder, guestSlots: context.guestSlots, sessions: context.sessions)
         do {
             progress("preparing \(domainName)")
-            try fm.copyItem(atPath: request.kernel.imagePath, toPath: folder + "/vmlinuz")
-            try fm.copyItem(atPath: request.image.path, toPath: folder + "/initramfs.cpio")
-            let arguments = GuestCommandLine.quiet + (request.shell ? [AgentProtocol.shellFlag] : []) + request.kernelArguments
-            let files = LabPaths.files(in: folder, domainName: domainName, domainType: request.domainType, kernel: folder + "/vmlinuz",
-                                       initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: request.runID, cellID: request.cellID)
-            let spec = try request.topology.render(files)
-            request.transcript?.recordLaunch(.init(topology: request.topology, kernel: request.kernel, image: request.image, kernelArguments: arguments))
-            try BackingFiles.create(spec.backingFiles, paths: paths)
+            let (files, spec) = try request.layOut(in: folder, domainName: domainName, paths: paths)
             let record = LabRecord(name: request.name, domainName: domainName, folder: folder, topology: request.topology.file,
                                    kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
                                    shell: request.shell, created: Date(), ownerPID: getpid())
@@ -151,21 +144,7 @@ public final class LabSession: GuestAgent {
             let session = LabSession(name: request.name, domainName: domainName, folder: folder, libvirt: libvirt, domain: domain,
                                      agent: agent, console: console, persistent: request.persistent, resources: cleanup)
             session.watch(events: events)
-            progress("waiting for the agent in \(domainName)")
-            do {
-                let hello = try await agent.handshake(deadline: request.bootDeadline)
-                session.helloReply.withLock { $0 = hello }
-                if !request.topology.cxl.memoryDevices.isEmpty {
-                    progress("waiting for the guest's CXL memory devices in \(domainName)")
-                    await session.waitForCXLDevices(count: request.topology.cxl.memoryDevices.count)
-                }
-                // What a transcript records starts here: the scenario's own requests.
-                if let transcript = request.transcript { agent.observer = transcript }
-            } catch {
-                let died = console.alertsSoFar.contains { $0.kind.isFatal } ? nil : await session.emulatorDeath(after: error)
-                await session.teardown()
-                throw AgentFailure.bootFailure(error, lab: request.name, console: console, died: died)
-            }
+            try await session.completeBoot(request, agent: agent, domainName: domainName, progress: progress)
             return session
         } catch {
             // Waits for a start in flight and for libvirt's destroy: off the pool.
