@@ -1,12 +1,21 @@
 # The two commands of the README: `make demo` (the main job on built-in defaults) and
-# `make test` (the whole test suite). Both first run the idempotent host set-up.
+# `make test` (the whole test suite). Both first run the idempotent host set-up: the main
+# job's packages for the demo, those and the tests' tools for the tests.
 SWIFT ?= swift
 CXLLAB := .build/debug/cxllab
 
-.PHONY: setup build demo test test-pure bench clean
+.PHONY: setup setup-suite setup-tests build demo test test-pure bench clean
 
+# What the main job needs; `setup-suite` adds what `cxllab suite ndctl` needs, `setup-tests`
+# what the test suite needs (the suite's tools and Chromium).
 setup:
 	bash scripts/setup-host.sh
+
+setup-suite:
+	bash scripts/setup-host.sh --suite
+
+setup-tests:
+	bash scripts/setup-host.sh --tests
 
 build:
 	$(SWIFT) build
@@ -15,7 +24,7 @@ demo: setup build
 	bash scripts/demo.sh
 
 # The fault drills run after the rest and on their own: one of them restarts libvirtd.
-test: setup
+test: setup-tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip FaultDrillTests
 	$(SWIFT) test --skip-build --filter FaultDrillTests

@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# One idempotent step that makes a fresh Debian 12 host ready for cxllab, run as root:
+# One idempotent step that makes a fresh Debian 12 host ready for cxllab, run as root.
+# Usage: setup-host.sh [--suite] [--tests]
+#   (none)    what the main job needs: `make demo`, labs, runs, races and matrices;
+#   --suite   also what `cxllab suite ndctl` needs (building ndctl's tests, the tools they
+#             call in the guest): `make setup-suite`;
+#   --tests   also what the test suite needs (the suite's tools and Chromium for the HTML
+#             report's tests): `make test`.
+# It installs:
 #  - Debian's bookworm-backports suite, from the host's own Debian mirror, in a sources file
 #    of its own; QEMU 10 and libvirt 11 from it (with bookworm's QEMU 7.2 the 6.12 and 7.x
 #    kernels create no CXL memory device: their cxl_pci needs type3 event interrupts);
@@ -22,15 +29,23 @@ codename=${VERSION_CODENAME:?}
 # libudev-dev too: the backports QEMU/libvirt upgrade libudev1, so bookworm's libudev-dev no longer installs.
 backports_packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
                     libudev-dev)
-release_packages=(libxml2-dev libxml2-utils libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
-                  ca-certificates chromium tini
+release_packages=(libxml2-dev libsqlite3-dev busybox-static ndctl daxctl cpio kmod xz-utils zstd pkg-config
+                  ca-certificates tini
                   # building modules against Debian's headers, and a build root for trixie's kernels
-                  gcc make libc6-dev debootstrap debian-archive-keyring
-                  # building ndctl's tests (cxllab suite ndctl)
-                  meson ninja-build libkmod-dev uuid-dev libjson-c-dev libkeyutils-dev libiniparser-dev
-                  libtracefs-dev libtraceevent-dev
-                  # what ndctl's tests call in the guest (images/ndctl-suite.yaml)
-                  bash jq e2fsprogs xfsprogs dmsetup fio keyutils parted util-linux uuid-runtime xxd trace-cmd udev)
+                  gcc make libc6-dev debootstrap debian-archive-keyring)
+suite_packages=(# building ndctl's tests (cxllab suite ndctl)
+                meson ninja-build libkmod-dev uuid-dev libjson-c-dev libkeyutils-dev libiniparser-dev
+                libtracefs-dev libtraceevent-dev
+                # what ndctl's tests call in the guest (images/ndctl-suite.yaml)
+                bash jq e2fsprogs xfsprogs dmsetup fio keyutils parted util-linux uuid-runtime xxd trace-cmd udev)
+test_packages=(libxml2-utils chromium)
+for argument in "$@"; do
+  case $argument in
+    --suite) release_packages+=("${suite_packages[@]}") ;;
+    --tests) release_packages+=("${suite_packages[@]}" "${test_packages[@]}") ;;
+    *) die "unknown option '$argument': give --suite (cxllab suite ndctl's tools) or --tests (what make test needs), or nothing" ;;
+  esac
+done
 want_qemu_major=9   # at least; bookworm-backports carries 10.0
 
 missing=()

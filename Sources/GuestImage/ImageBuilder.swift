@@ -121,7 +121,13 @@ public struct ImageBuilder: Sendable {
         // (ndctl's tests name what they miss and skip).
         var programs: [String] = []
         for binary in request.recipe.binaries where binary != InitScript.agentPath {
-            guard binary.hasSuffix("?") else { programs.append(binary); continue }
+            guard binary.hasSuffix("?") else {
+                guard FileManager.default.fileExists(atPath: closure.host(binary)) else {
+                    throw RecipeProgramMissing(recipe: request.recipe.name, program: binary, sysroot: request.recipe.suite)
+                }
+                programs.append(binary)
+                continue
+            }
             let bare = String(binary.dropLast())
             if FileManager.default.fileExists(atPath: closure.host(bare)) { programs.append(bare) } else { plan.absentPrograms.append(bare) }
         }
@@ -249,5 +255,22 @@ public struct ImageBuilder: Sendable {
         if fm.fileExists(atPath: folder) { try? fm.removeItem(atPath: folder) }
         try fm.moveItem(atPath: output, toPath: folder)
         return image
+    }
+}
+
+/// A program a recipe needs that is not where the recipe takes it from.
+public struct RecipeProgramMissing: Error, Sendable, CustomStringConvertible {
+    public let recipe: String
+    public let program: String
+    /// The Debian suite the recipe's programs come from, when not this host.
+    public let sysroot: String?
+
+    public var description: String {
+        if let sysroot {
+            return "image recipe '\(recipe)' needs \(program), which its \(sysroot) packages do not hold: add the package that has it to the recipe's `packages`"
+        }
+        return "image recipe '\(recipe)' needs \(program), which this host lacks: install the Debian package that has it "
+            + "(`dpkg -S \(program)` on a host that has it names it; `make setup` installs what the default recipes need, "
+            + "`make setup-suite` what the ndctl-suite recipe needs)"
     }
 }

@@ -69,7 +69,7 @@ public enum NdctlTestError: Error, Sendable, CustomStringConvertible {
         case .noSource(let words): "ndctl's source could not be fetched: \(words)"
         case .buildFailed(let step, let log): "ndctl's tests do not build (\(step)):\n\(log)"
         case .introspection(let words): "ndctl's test list could not be read: \(words)"
-        case .missingTool(let tool): "\(tool) is not installed; run `make setup` (it installs what building ndctl's tests needs)"
+        case .missingTool(let tool): "\(tool) is not installed; run `make setup-suite` (it installs what building ndctl's tests and running them need)"
         }
     }
 }
