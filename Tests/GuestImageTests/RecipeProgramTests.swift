@@ -22,3 +22,14 @@ import Testing
         #expect(error?.description.contains("make setup-suite") == true)
     }
 }
+
+/// modules.dep is read as bytes: a path's module name is the same either way.
+@Suite struct ModuleNameTests {
+    @Test(arguments: ["kernel/drivers/dax/device_dax.ko.xz", "kernel/arch/x86/crypto/crc32c-intel.ko.zst", "extra/fsdev_dax.ko",
+                      "kernel/fs/ext4/ext4.ko.gz", "virtio_pci.ko", "kernel/sound/core/snd-pcm.ko.xz"])
+    func bytesAndTextNameTheSameModule(path: String) {
+        let bytes = Array(path.utf8)
+        let fromBytes = bytes.withUnsafeBufferPointer { ModuleIndex.name(ofPath: $0) }
+        #expect(fromBytes == ModuleIndex.name(ofPath: path))
+    }
+}
