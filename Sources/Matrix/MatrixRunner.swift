@@ -55,6 +55,21 @@ public struct MatrixRunner: Sendable {
         self.runID = runID
     }
 
+    /// The cells still to run, longest first by their last known time (unknown ones first):
+    /// the run does not end with one long cell alone while the other slots idle.
+    static func pending(_ cells: [MatrixCell], done: Set<String>, history: [String: Double]) -> [MatrixCell] {
+        cells.filter { !done.contains($0.id) }.sorted { (history[$0.id] ?? .infinity) > (history[$1.id] ?? .infinity) }
+    }
+
+    /// Cell times from the cache's own store when this run keeps its results in another (a
+    /// benchmark's, a drill's): a cell's id is the same in every store, so its last time there
+    /// still tells how long it takes. Empty when there is no such store or it cannot be read.
+    func otherHistory() -> [String: Double] {
+        let own = context.cache.path + "/results.sqlite"
+        guard store.path != own, FileManager.default.fileExists(atPath: own) else { return [:] }
+        return (try? ResultStore(path: own).lastSeconds()) ?? [:]
+    }
+
     /// Cells this run already finished.
     public func finished() throws -> [CellResult] { try store.results(run: runID) }
 
@@ -68,8 +83,8 @@ public struct MatrixRunner: Sendable {
         let done = Set(try store.results(run: runID).map(\.cellID))
         // Longest first (by each cell's last known time), so the run does not end with one
         // long cell alone while the other slots idle.
-        let history = try store.lastSeconds()
-        let pending = cells.filter { !done.contains($0.id) }.sorted { (history[$0.id] ?? .infinity) > (history[$1.id] ?? .infinity) }
+        let history = try store.lastSeconds().merging(otherHistory(), uniquingKeysWith: { own, _ in own })
+        let pending = Self.pending(cells, done: done, history: history)
         let slots = AsyncSemaphore(jobs)
         let runID = runID
         let projectRoot = projectRoot
