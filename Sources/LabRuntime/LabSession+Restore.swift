@@ -37,6 +37,7 @@ extension LabSession {
                                    kernel: request.kernel.origin, kernelRelease: request.kernel.release, image: request.image.key,
                                    shell: request.shell, created: Date(), ownerPID: getpid())
             try labRecord.save()
+            let filesSeconds = context.seconds(since: started)
             let image = store.saveImage(key: key, index: index)
             let savedXML = try await offThePool { try libvirt.saveImageXML(path: image) }
             let xml = SavedMachineXML.restoreXML(savedXML, from: record.savedFolder, to: folder, metadata: files.metadata)
@@ -44,6 +45,7 @@ extension LabSession {
             let events = try libvirt.lifecycleEvents()
             cleanup.beginCreate(libvirt: libvirt, domainName: domainName)
             let domain: Domain
+            let restoring = context.now()
             do {
                 domain = try await offThePool { try libvirt.restoreDomain(from: image, xml: xml, flags: [.running]) }
             } catch {
@@ -51,6 +53,7 @@ extension LabSession {
                 throw LabError(.bootFailed, "lab \(request.name): libvirt could not restore the saved machine \(image): \(error)", cause: error)
             }
             cleanup.endCreate(domain)
+            let restoreSeconds = context.seconds(since: restoring)
             let console = ConsoleWatcher(path: files.consoleLog)
             cleanup.console = console
             let agent = try AgentConnection(socketPath: files.agentSocket, heartbeatTimeout: request.heartbeatTimeout)
@@ -68,6 +71,8 @@ extension LabSession {
                 throw AgentFailure.bootFailure(error, lab: request.name, console: console, died: died)
             }
             session.recordStart(.restored(seconds: context.seconds(since: started)))
+            progress(String(format: "restored %@ in %.1f s (to its files laid out %.1f s, libvirt's restore %.1f s)", domainName,
+                            session.start.seconds, filesSeconds, restoreSeconds))
             return session
         } catch {
             await offThePool { cleanup.teardownNow() }

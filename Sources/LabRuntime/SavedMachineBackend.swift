@@ -83,7 +83,7 @@ public struct SavedMachineBackend: LabBackend {
                 topologyXMLSHA256: SavedMachineKey.digest([try SavedMachineKey.renderedTopology(request)]),
                 agentVersion: session.hello?.version, agent: session.hello?.agent, domainName: session.domainName, savedFolder: session.folder,
                 saveImageSize: SavedMachines.size(of: image) ?? 0, files: stored, bootSeconds: session.start.seconds,
-                created: now, lastUsed: now, bytes: 0)
+                saveSeconds: saveSeconds, created: now, lastUsed: now, bytes: 0)
             try SavedMachines.writeRecord(record, in: staging)
             var sized = record
             sized.bytes = SavedMachines.diskUsage(of: staging)

@@ -22,8 +22,9 @@ public struct SavedMachineRecord: Codable, Sendable, Hashable {
     public var savedFolder: String
     public var saveImageSize: UInt64
     public var files: [StoredFile]
-    /// Seconds the boot took that this copy saves.
+    /// Seconds the boot took that this copy saves, and the save itself.
     public var bootSeconds: Double
+    public var saveSeconds: Double?
     public var created: Date
     public var lastUsed: Date
     /// What the copy takes on disk (blocks, so sparse files count what they hold).

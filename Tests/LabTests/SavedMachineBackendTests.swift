@@ -35,7 +35,8 @@ import TestSupport
         guard case .restored(let restoreSeconds) = second.start else { Issue.record("the second start restores"); return }
         #expect(!second.progress.contains { $0.contains("booting and saving") }, "the second start uses the saved copy")
         #expect(store.record(key: key, index: 0)?.created == record.created)
-        print("saved machine: boot \(record.bootSeconds) s, first start (boot, save, restore) \(firstSeconds) s, restore \(restoreSeconds) s, "
+        for line in first.progress + second.progress where line.hasPrefix("saved ") || line.hasPrefix("restored ") { print(line) }
+        print("saved machine: boot \(record.bootSeconds) s, save \(record.saveSeconds ?? 0) s, first start (boot, save, restore) \(firstSeconds) s, restore \(restoreSeconds) s, "
               + "\(record.bytes >> 20) MiB")
         #expect(restoreSeconds < record.bootSeconds / 2, "restore \(restoreSeconds) s against boot \(record.bootSeconds) s")
 
@@ -70,6 +71,8 @@ import TestSupport
             #expect(info.modules.contains { $0.name == "nd_pmem" })
             #expect(try Connection().lookupDomain(named: domainName) != nil, "the lab runs under the copy's domain name")
             #expect(LabRecord.load(domainName: domainName, paths: context.paths)?.name == request.name, "`cxllab list` finds its record")
+            let listed = try LabLookup.all(libvirt: Connection(), paths: context.paths).first { $0.domain == domainName }
+            #expect(listed?.kernel == request.kernel.release && listed?.ownerPID == getpid(), "`cxllab list` shows it as this process's lab")
         } catch {
             await lab.teardown()
             throw error

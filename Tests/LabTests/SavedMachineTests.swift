@@ -64,7 +64,7 @@ import Topology
         let record = SavedMachineRecord(key: key, kernelImageSHA256: "k", imageKey: "i", topologyXMLSHA256: "t", agentVersion: 1, agent: "a",
                                         domainName: SavedMachineKey.domainName(key: key, index: index), savedFolder: "/labs/x",
                                         saveImageSize: 4096, files: [.init(name: "pmem0.img", size: 1 << 20), .init(name: "lsa0.img", size: 1 << 20)],
-                                        bootSeconds: 20, created: lastUsed, lastUsed: lastUsed, bytes: SavedMachines.diskUsage(of: staging))
+                                        bootSeconds: 20, saveSeconds: 2, created: lastUsed, lastUsed: lastUsed, bytes: SavedMachines.diskUsage(of: staging))
         try SavedMachines.writeRecord(record, in: staging)
         #expect(!FileManager.default.fileExists(atPath: store.copyFolder(key: key, index: index)), "nothing is in place before the commit")
         try store.commit(staging: staging, key: key, index: index)
