@@ -16,10 +16,10 @@ public struct SavedMachineBackend: LabBackend {
 
     public func start(_ request: LabRequest, context: LabContext, progress: @escaping @Sendable (String) -> Void) async throws -> any RunningLab {
         let started = context.now()
-        let key = try SavedMachineKey.of(request)
+        let libvirt = try await context.connect()
+        let key = try SavedMachineKey.of(request, emulator: SavedMachineKey.emulator(libvirt))
         let store = SavedMachines(cache: context.cache, limitBytes: context.settings.savedMachinesLimitBytes ?? SavedMachines.defaultLimitBytes)
         store.sweepStaging()
-        let libvirt = try await context.connect()
         for index in 0..<max(1, context.guestSlots.limit) {
             let domainName = SavedMachineKey.domainName(key: key, index: index)
             // A copy kept running by a cxllab that has exited holds no lock, but its domain runs.

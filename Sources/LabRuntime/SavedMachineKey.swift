@@ -1,5 +1,6 @@
 import Foundation
 import HostSupport
+import Libvirt
 import Topology
 
 /// What a saved machine is a saved copy of: the kernel image, the guest image (its key covers
@@ -20,13 +21,21 @@ public enum SavedMachineKey {
         return try request.topology.render(files).xml
     }
 
-    /// The key of the request's machine: 64 hex digits.
-    public static func of(_ request: LabRequest) throws -> String {
-        make(kernelImageSHA256: request.kernel.imageSHA256, imageKey: request.image.key, renderedTopology: try renderedTopology(request))
+    /// The key of the request's machine: 64 hex digits. `emulator` names the QEMU and libvirt
+    /// that save and restore it (a save image is QEMU's migration stream: another QEMU may
+    /// not read it, so an upgrade makes new copies instead of failing restores).
+    public static func of(_ request: LabRequest, emulator: String = "") throws -> String {
+        make(kernelImageSHA256: request.kernel.imageSHA256, imageKey: request.image.key, renderedTopology: try renderedTopology(request),
+             emulator: emulator)
     }
 
-    public static func make(kernelImageSHA256: String, imageKey: String, renderedTopology: String) -> String {
-        digest([format, kernelImageSHA256, imageKey, renderedTopology])
+    public static func make(kernelImageSHA256: String, imageKey: String, renderedTopology: String, emulator: String = "") -> String {
+        digest([format, kernelImageSHA256, imageKey, renderedTopology, emulator])
+    }
+
+    /// What `of` takes as `emulator` on this connection: QEMU's and libvirt's versions.
+    public static func emulator(_ libvirt: Connection) throws -> String {
+        "qemu \(try libvirt.hypervisorVersion()) libvirt \(try libvirt.libraryVersion())"
     }
 
     /// SHA-256 of the parts, each followed by a NUL (so no two splits of one text collide).

@@ -18,7 +18,7 @@ import TestSupport
             LabRequest(name: name, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image, domainType: prepared.domainType,
                        runID: "test", cellID: name)
         }
-        let key = try SavedMachineKey.of(request("saved-a"))
+        let key = try SavedMachineKey.of(request("saved-a"), emulator: SavedMachineKey.emulator(Connection()))
         let store = SavedMachines(cache: context.cache)
         // Starts from no copy of this key, and leaves none.
         try? FileManager.default.removeItem(atPath: store.root + "/" + key)

@@ -30,6 +30,7 @@ import Topology
         #expect(try SavedMachineKey.of(Self.request(imageKey: "image-2")) != key, "another guest image")
         #expect(try SavedMachineKey.of(Self.request(vcpus: 3)) != key, "another rendered topology")
         #expect(try SavedMachineKey.of(Self.request("cxl-pmem-single")) != key, "another topology")
+        #expect(try SavedMachineKey.of(Self.request(), emulator: "qemu 10.1.0 libvirt 11.3.0") != key, "another QEMU: its migration stream may differ")
         var shell = try Self.request()
         shell.shell = true
         #expect(try SavedMachineKey.of(shell) != key, "another kernel command line")
