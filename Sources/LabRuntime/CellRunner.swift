@@ -9,15 +9,22 @@ import Kernels
 /// worked in, and torn down, or kept running.
 public struct CellRunner: Sendable {
     public var context: LabContext
-    /// What runs the lab: libvirt on this host, or QEMU directly (the bench).
+    /// What runs the lab: libvirt on this host (restoring saved machines when the context's
+    /// settings say so), or QEMU directly (the bench).
     public var backend: any LabBackend
     /// Where a kernel reference is resolved: the store, or a stand-in in tests.
     public var resolver: (any KernelResolving)?
 
-    public init(context: LabContext, backend: any LabBackend = LibvirtBackend(), resolver: (any KernelResolving)? = nil) {
+    public init(context: LabContext, backend: (any LabBackend)? = nil, resolver: (any KernelResolving)? = nil) {
         self.context = context
-        self.backend = backend
+        self.backend = backend ?? Self.defaultBackend(context.settings)
         self.resolver = resolver
+    }
+
+    /// What runs labs unless a caller chooses: `LibvirtBackend`, or `SavedMachineBackend` when
+    /// the settings opt in (`CXLLAB_SAVED_MACHINES=1`).
+    public static func defaultBackend(_ settings: LabSettings) -> any LabBackend {
+        settings.savedMachines ? SavedMachineBackend() : LibvirtBackend()
     }
 
     /// What a lab must carry besides its topology's needs: module groups of the recipe, module

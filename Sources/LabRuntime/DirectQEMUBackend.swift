@@ -40,6 +40,7 @@ final class DirectQEMULab: BootingLab {
     let emulator: EmulatorProcess
     private let resources: LabResources
     private let helloReply = Mutex<HelloReply?>(nil)
+    private let startReport = Mutex<LabStart>(.booted(seconds: 0))
     private let monitors = Mutex<[Task<Void, Never>]>([])
 
     private init(name: String, domainName: String, folder: String, backendName: String, agent: AgentConnection, console: ConsoleWatcher,
@@ -56,11 +57,13 @@ final class DirectQEMULab: BootingLab {
 
     var hello: HelloReply? { helloReply.withLock { $0 } }
     func recordHello(_ hello: HelloReply) { helloReply.withLock { $0 = hello } }
+    var start: LabStart { startReport.withLock { $0 } }
     /// Nothing stands between this process and its child QEMU.
     var connectionLost: String? { nil }
 
     static func boot(_ request: LabRequest, context: LabContext, backendName: String, progress: @escaping @Sendable (String) -> Void) async throws -> DirectQEMULab {
-        let domainName = try LabNames.validated(request.name)
+        let started = context.now()
+        let domainName = try request.validatedDomainName()
         guard !request.persistent else {
             throw LabError(.input, "lab \(request.name): a lab run by QEMU directly cannot outlive cxllab; run it through libvirt")
         }
@@ -104,6 +107,7 @@ final class DirectQEMULab: BootingLab {
                                     console: console, emulator: emulator, resources: cleanup)
             lab.watch()
             try await lab.completeBoot(request, agent: agent, domainName: domainName, progress: progress)
+            lab.startReport.withLock { $0 = .booted(seconds: context.seconds(since: started)) }
             return lab
         } catch {
             cleanup.teardownNow()

@@ -33,6 +33,8 @@ public protocol RunningLab: GuestAgent {
     var backendName: String { get }
     /// The agent's handshake reply.
     var hello: HelloReply? { get }
+    /// How the machine came up: booted, or restored from a saved machine, and how long it took.
+    var start: LabStart { get }
     /// The guest's serial console, followed as it grows.
     var console: ConsoleWatcher { get }
     /// Why this process can no longer reach the machine's keeper, when it cannot (libvirtd
@@ -43,6 +45,19 @@ public protocol RunningLab: GuestAgent {
     /// Leaves the lab running after this process ends (`cxllab up`): an interrupt no longer
     /// removes it.
     func detach()
+}
+
+/// How a lab's machine came up, with the seconds from the backend's start to a settled lab
+/// (agent answering, CXL memory devices settled): for results (`labStart`) and progress.
+public enum LabStart: Sendable, Hashable {
+    case booted(seconds: Double)
+    case restored(seconds: Double)
+
+    public var seconds: Double {
+        switch self {
+        case .booted(let seconds), .restored(let seconds): seconds
+        }
+    }
 }
 
 /// What a lab leaves as evidence once it is gone.
@@ -166,12 +181,25 @@ extension LabRequest {
         let fm = FileManager.default
         try fm.copyItem(atPath: kernel.imagePath, toPath: folder + "/vmlinuz")
         try fm.copyItem(atPath: image.path, toPath: folder + "/initramfs.cpio")
-        let arguments = GuestCommandLine.quiet + (shell ? [AgentProtocol.shellFlag] : []) + kernelArguments
-        let files = LabPaths.files(in: folder, domainName: domainName, domainType: domainType, kernel: folder + "/vmlinuz",
-                                   initrd: folder + "/initramfs.cpio", kernelArguments: arguments, runID: runID, cellID: cellID)
+        let files = labFiles(in: folder, domainName: domainName)
         let spec = try topology.render(files)
-        transcript?.recordLaunch(.init(topology: topology, kernel: kernel, image: image, kernelArguments: arguments))
+        transcript?.recordLaunch(.init(topology: topology, kernel: kernel, image: image, kernelArguments: files.kernelArguments))
         try BackingFiles.create(spec.backingFiles, paths: paths)
         return (files, spec)
+    }
+
+    /// The guest's kernel command line: the quiet base, the shell flag, the request's own.
+    var guestKernelArguments: [String] { GuestCommandLine.quiet + (shell ? [AgentProtocol.shellFlag] : []) + kernelArguments }
+
+    /// The files of this lab in `folder`, as the machine is rendered with them.
+    func labFiles(in folder: String, domainName: String) -> LabFiles {
+        LabPaths.files(in: folder, domainName: domainName, domainType: domainType, kernel: folder + "/vmlinuz",
+                       initrd: folder + "/initramfs.cpio", kernelArguments: guestKernelArguments, runID: runID, cellID: cellID)
+    }
+
+    /// The domain name the lab runs under: the request's override (a saved machine's copy),
+    /// else the one its name gives; checked either way.
+    func validatedDomainName() throws -> String {
+        try LabNames.validated(domainName ?? name)
     }
 }

@@ -16,6 +16,7 @@ final class LabResources: @unchecked Sendable {
     private var _console: ConsoleWatcher?
     private var _agent: AgentConnection?
     private var _emulator: EmulatorProcess?
+    private var _savedCopyClaim: FileLock.Held?
     private var done = false
     private var holdsSlot = true
     private let guestSlots: GuestSlots
@@ -64,6 +65,12 @@ final class LabResources: @unchecked Sendable {
         set { lock.withLock { _emulator = newValue } }
     }
 
+    /// The claim on the saved machine the lab was restored from: let go once the lab is gone.
+    var savedCopyClaim: FileLock.Held? {
+        get { lock.withLock { _savedCopyClaim } }
+        set { lock.withLock { _savedCopyClaim = newValue } }
+    }
+
     /// A domain start is in flight: an interrupt now must wait for it, or the domain would
     /// appear after teardown looked for it.
     func beginCreate(libvirt: Connection, domainName: String) {
@@ -109,6 +116,7 @@ final class LabResources: @unchecked Sendable {
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
         LabPaths.release(folder)
+        savedCopyClaim?.release()
         sessions.remove(self)
         releaseSlot()
     }

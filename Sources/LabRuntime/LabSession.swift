@@ -27,6 +27,10 @@ public struct LabRequest: Sendable {
     public var heartbeatTimeout: Double
     /// Records the launch and every agent request and reply, when set.
     public var transcript: SessionTranscript?
+    /// The libvirt domain (and lab folder) name, when not the one `name` gives: a saved
+    /// machine's copy runs under the fixed name its save image holds (libvirt refuses a
+    /// restore under another). `list`, `down` and `clean` find the lab by it.
+    public var domainName: String?
 
     public init(name: String, topology: Topology, kernel: Kernel, image: BuiltImage, domainType: LabFiles.DomainType = .qemu,
                 shell: Bool = false, kernelArguments: [String] = [], runID: String = "adhoc", cellID: String = "adhoc",
@@ -59,6 +63,7 @@ public final class LabSession: GuestAgent {
     public let console: ConsoleWatcher
     public let persistent: Bool
     private let helloReply = Mutex<HelloReply?>(nil)
+    private let startReport = Mutex<LabStart>(.booted(seconds: 0))
     private let monitors = Mutex<[Task<Void, Never>]>([])
     /// The domain's stop, once libvirt has told of it: kept, and yielded once to a waiter.
     private let stopEvent = Mutex<DomainEvent?>(nil)
@@ -84,6 +89,9 @@ public final class LabSession: GuestAgent {
     /// The agent's handshake reply.
     public var hello: HelloReply? { helloReply.withLock { $0 } }
     func recordHello(_ hello: HelloReply) { helloReply.withLock { $0 = hello } }
+    /// How the machine came up.
+    public var start: LabStart { startReport.withLock { $0 } }
+    func recordStart(_ start: LabStart) { startReport.withLock { $0 = start } }
 
     /// Boots the lab and shakes hands with its agent; on any failure everything is removed
     /// and the error carries the console's last lines. QEMU 10 under TCG here very rarely
@@ -103,7 +111,8 @@ public final class LabSession: GuestAgent {
 
     private static func boot(_ request: LabRequest, context: LabContext, libvirt: Connection,
                              progress: @escaping @Sendable (String) -> Void) async throws -> LabSession {
-        let domainName = try LabNames.validated(request.name)
+        let started = context.now()
+        let domainName = try request.validatedDomainName()
         let paths = context.paths
         let folder = paths.folder(ofDomain: domainName)
         if try libvirt.lookupDomain(named: domainName) != nil {
@@ -145,6 +154,7 @@ public final class LabSession: GuestAgent {
                                      agent: agent, console: console, persistent: request.persistent, resources: cleanup)
             session.watch(events: events)
             try await session.completeBoot(request, agent: agent, domainName: domainName, progress: progress)
+            session.recordStart(.booted(seconds: context.seconds(since: started)))
             return session
         } catch {
             // Waits for a start in flight and for libvirt's destroy: off the pool.
@@ -172,7 +182,7 @@ public final class LabSession: GuestAgent {
     }
 
     /// Fails agent calls at once when the guest panics or its domain stops.
-    private func watch(events: AsyncStream<DomainEvent>) {
+    func watch(events: AsyncStream<DomainEvent>) {
         let name = domainName
         let agent = agent
         let console = console

@@ -63,8 +63,9 @@ public struct ScenarioCell<S: Scenario>: Sendable {
     /// The kernel as the run resolved it, handed on (a matrix resolves each kernel once, at
     /// its start): the cell boots it, checked against the pin, and resolves nothing again.
     public var resolved: Kernel?
-    /// What runs the lab: libvirt on this host, or QEMU directly (`cxllab bench`).
-    public var backend: any LabBackend = LibvirtBackend()
+    /// What runs the lab: nil for the context's default (`CellRunner.defaultBackend`: libvirt
+    /// on this host, restoring saved machines when opted in), or QEMU directly (`cxllab bench`).
+    public var backend: (any LabBackend)?
 
     public init(kernel: String, topology: String, recipe: ImageRecipe, scenario: S, runID: String, cellID: String,
                 pinned: PinnedKernel? = nil) {
