@@ -77,6 +77,8 @@ public struct CellRunner: Sendable {
         public let diskFull: String?
         /// The lab's name when it was kept running.
         public let keptLab: String?
+        /// How the lab came up: booted, or restored from a saved machine, and in how long.
+        public let start: LabStart
     }
 
     /// The kernel a lab boots: `resolved` when the run handed one on, else `reference` resolved
@@ -124,6 +126,7 @@ public struct CellRunner: Sendable {
         let alertsDuring = Array(lab.console.alertsSoFar.dropFirst(alertsBefore))
         let diskFull = context.paths.freeBytes().flatMap { $0 < 1 << 20 ? context.paths.diskFull().message : nil }
         let connectionLost = lab.connectionLost
+        let start = lab.start
         var keptLab: String?
         if identity.keep {
             lab.detach()
@@ -132,6 +135,6 @@ public struct CellRunner: Sendable {
             await lab.teardown()
         }
         return Finished(value: value, alertsDuring: alertsDuring, consoleTail: consoleTail, connectionLost: connectionLost, diskFull: diskFull,
-                        keptLab: keptLab)
+                        keptLab: keptLab, start: start)
     }
 }

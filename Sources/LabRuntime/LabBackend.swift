@@ -49,7 +49,7 @@ public protocol RunningLab: GuestAgent {
 
 /// How a lab's machine came up, with the seconds from the backend's start to a settled lab
 /// (agent answering, CXL memory devices settled): for results (`labStart`) and progress.
-public enum LabStart: Sendable, Hashable {
+public enum LabStart: Sendable, Hashable, Codable, CustomStringConvertible {
     case booted(seconds: Double)
     case restored(seconds: Double)
 
@@ -57,6 +57,37 @@ public enum LabStart: Sendable, Hashable {
         switch self {
         case .booted(let seconds), .restored(let seconds): seconds
         }
+    }
+
+    /// "booted" or "restored": the word reports and JSON use.
+    public var how: String {
+        switch self {
+        case .booted: "booted"
+        case .restored: "restored"
+        }
+    }
+
+    /// "booted in 9.8 s".
+    public var description: String { "\(how) in \(String(format: "%.1f", seconds)) s" }
+
+    enum CodingKeys: String, CodingKey { case how, seconds }
+
+    /// Stored as `{"how": "restored", "seconds": 2.5}`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let seconds = try container.decode(Double.self, forKey: .seconds)
+        switch try container.decode(String.self, forKey: .how) {
+        case "booted": self = .booted(seconds: seconds)
+        case "restored": self = .restored(seconds: seconds)
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .how, in: container, debugDescription: "a lab start '\(other)': booted or restored")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(how, forKey: .how)
+        try container.encode(seconds, forKey: .seconds)
     }
 }
 

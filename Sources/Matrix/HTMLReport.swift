@@ -27,7 +27,8 @@ public enum HTMLReport {
             for order in orders { body += "<th class=order>\(escape(order))</th>" }
             body += "</tr>\n"
             for result in cells {
-                body += "<tr><td>\(escape(result.cell.kernel))<br><small>\(escape(result.cell.pinned.release))</small></td><td>\(escape(result.cell.variant))</td>"
+                let start = result.outcome.labStart.map { "<br><small class=lab-start>lab \(escape($0.description))</small>" } ?? ""
+                body += "<tr><td>\(escape(result.cell.kernel))<br><small>\(escape(result.cell.pinned.release))</small></td><td>\(escape(result.cell.variant))\(start)</td>"
                 if result.cases.isEmpty {
                     let why = result.verdict == .notApplicable ? result.scenario.notApplicable.joined(separator: "; ") : (result.scenario.error ?? "")
                     body += "<td colspan=\(max(1, orders.count)) class=\"\(cssClass(result.verdict))\" title=\"\(escape(why))\">\(escape(result.verdict.rawValue.uppercased())): \(escape(String(why.prefix(140))))</td>"

@@ -31,6 +31,7 @@ public enum JUnitReport {
         var properties = XMLTree("properties")
         let report = result.scenario.detail.report
         let facts = [("kernel", result.cell.pinned.release), ("repro", result.cell.command)]
+            + (result.outcome.labStart.map { [("labStart", $0.description)] } ?? [])
             + (result.scenario.facts + (report?.properties ?? [])).map { ($0.name, $0.value) }
         properties.children = facts.map { key, value in
             var property = XMLTree("property")

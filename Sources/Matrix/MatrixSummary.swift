@@ -15,9 +15,11 @@ public enum MatrixSummary {
         let cases = result.cases
         let detail = cases.isEmpty ? (result.scenario.notApplicable.first ?? result.scenario.error ?? "")
             : "\(cases.filter(\.failed).count)/\(cases.count) failed"
+        // How the lab came up, when the result says: a restored lab took seconds, a booted one tens.
+        let start = result.outcome.labStart.map { "  (lab \($0.how) in \(String(format: "%.1f", $0.seconds)) s)" } ?? ""
         return result.cell.label.padding(toLength: width, withPad: " ", startingAt: 0)
             + result.verdict.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
-            + String(format: "%6.1f s  ", result.seconds) + detail
+            + String(format: "%6.1f s  ", result.seconds) + detail + start
     }
 
     /// How the cells held up against the matrix's expectations.

@@ -17,9 +17,12 @@ public struct CellOutcome: Sendable, Codable {
     public let console: [String]
     /// The lab's name when it was kept running.
     public let keptLab: String?
+    /// How its lab came up (`labStart` in JSON): booted, or restored from a saved machine,
+    /// with its seconds; nil when it never came up, and in results stored before it was kept.
+    public let labStart: LabStart?
 
     public init(outcome: ScenarioOutcome, kernel: PinnedKernel?, topology: String, accelerator: String, imageKey: String?,
-                console: [String], keptLab: String?) {
+                console: [String], keptLab: String?, labStart: LabStart? = nil) {
         self.outcome = outcome
         self.kernel = kernel
         self.topology = topology
@@ -27,6 +30,7 @@ public struct CellOutcome: Sendable, Codable {
         self.imageKey = imageKey
         self.console = console
         self.keptLab = keptLab
+        self.labStart = labStart
     }
 
     /// A cell that never reached its lab.
@@ -117,7 +121,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
             if outcome.error != nil, let diskFull = finished.diskFull { outcome = outcome.addingToError(diskFull) }
             if outcome.error != nil, let lost = finished.connectionLost { outcome = outcome.addingToError(lost) }
             return CellOutcome(outcome: outcome, kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey,
-                               console: outcome.verdict.isFailure ? finished.consoleTail : [], keptLab: finished.keptLab)
+                               console: outcome.verdict.isFailure ? finished.consoleTail : [], keptLab: finished.keptLab, labStart: finished.start)
         } catch {
             return .couldNotRun(scenario.name, failure: OutcomeError(error), kernel: pinned, topology: topologyName, accelerator: accelerator, imageKey: imageKey)
         }

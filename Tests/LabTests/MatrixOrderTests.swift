@@ -3,6 +3,7 @@ import GuestImage
 import HostSupport
 @testable import LabRuntime
 @testable import Matrix
+import Scenarios
 import Testing
 
 /// Cells run longest first, by their last time in this run's store or, when the run keeps its
@@ -28,5 +29,30 @@ import Testing
         let order = MatrixRunner.pending([short, unknown, long], done: [], history: history).map(\.id)
         #expect(order == [unknown.id, long.id, short.id])
         #expect(MatrixRunner.pending([short, long], done: [long.id], history: history).map(\.id) == [short.id])
+    }
+}
+
+/// A cell's result says how its lab came up (booted, or restored from a saved machine) with
+/// its seconds, in the text report, JSON, JUnit, HTML and the matrix's lines; results stored
+/// before it was kept read back without it.
+@Suite struct LabStartRecordTests {
+    @Test func everyReportSaysHowTheLabStarted() throws {
+        let cell = Fixtures.cell()
+        let outcome = CellOutcome(outcome: Fixtures.outcome(drivers: cell.drivers, rounds: []), kernel: cell.pinned, topology: "t",
+                                  accelerator: "TCG", imageKey: nil, console: [], keptLab: nil, labStart: .restored(seconds: 2.46))
+        #expect(outcome.rendered().contains("lab: restored in 2.5 s"))
+        let json = String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self)
+        #expect(json.contains("\"labStart\":{\"how\":\"restored\",\"seconds\":2.46}") || json.contains("\"labStart\":{\"seconds\":2.46,\"how\":\"restored\"}"), "\(json)")
+        #expect(try JSONDecoder().decode(CellOutcome.self, from: Data(json.utf8)).labStart == .restored(seconds: 2.46))
+        let result = CellResult(cell: cell, outcome: outcome, seconds: 30, finished: Date())
+        #expect(try JUnitReport.xml([result], name: "m").contains("<property name=\"labStart\" value=\"restored in 2.5 s\"/>"))
+        #expect(HTMLReport.html([result], title: "m").contains("lab restored in 2.5 s"))
+        #expect(MatrixSummary.line(result, width: 10).hasSuffix("(lab restored in 2.5 s)"))
+
+        // A result stored before: no labStart, and nothing said of it.
+        let stored = json.replacingOccurrences(of: #","labStart":\{[^}]*\}"#, with: "", options: .regularExpression)
+            .replacingOccurrences(of: #""labStart":\{[^}]*\},"#, with: "", options: .regularExpression)
+        let old = try JSONDecoder().decode(CellOutcome.self, from: Data(stored.utf8))
+        #expect(old.labStart == nil && !old.rendered().contains("lab:"))
     }
 }

@@ -15,6 +15,7 @@ extension CellOutcome {
         let heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"
         let report = outcome.detail.report
         lines += report?.headingLines(heading, facts: outcome.facts) ?? [heading] + outcome.facts.map { "\($0.name): \($0.value)" }
+        if let labStart { lines.append("lab: \(labStart)") }
         for note in outcome.notApplicable { lines.append("not applicable: \(note)") }
         switch outcome.verdict {
         case .notApplicable:
