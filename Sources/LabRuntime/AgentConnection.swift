@@ -109,20 +109,24 @@ public final class AgentConnection: @unchecked Sendable {
         shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
-    /// Waits for the agent to show life (its hello or a heartbeat), then shakes hands.
-    public func handshake(deadline: Duration) async throws -> HelloReply {
+    /// Waits for the agent to show life (its hello or a heartbeat), then shakes hands. A
+    /// restored guest's agent is already serving (its hello went to the host that saved it):
+    /// `waitingForLife: false` asks at once instead of waiting up to a heartbeat's interval.
+    public func handshake(deadline: Duration, waitingForLife: Bool = true) async throws -> HelloReply {
         let events = self.events
-        try await withDeadline(deadline, what: "the guest agent's first message") {
-            for await frame in events {
-                switch frame {
-                case .hello, .heartbeat: return
-                case .reply, .output: continue
+        if waitingForLife {
+            try await withDeadline(deadline, what: "the guest agent's first message") {
+                for await frame in events {
+                    switch frame {
+                    case .hello, .heartbeat: return
+                    case .reply, .output: continue
+                    }
                 }
+                throw AgentConnectionError.closed(self.closedReasonText)
             }
-            throw AgentConnectionError.closed(self.closedReasonText)
         }
         do {
-            return try await send(AgentCalls.Hello(), timeout: .seconds(30))
+            return try await send(AgentCalls.Hello(), timeout: waitingForLife ? .seconds(30) : deadline)
         } catch AgentConnectionError.agent(let error) {
             throw AgentConnectionError.handshakeRefused(error.description)
         }

@@ -62,8 +62,8 @@ extension LabSession {
                                      agent: agent, console: console, persistent: request.persistent, resources: cleanup)
             session.watch(events: events)
             do {
-                // The guest was saved with its agent settled: its next heartbeat opens the handshake.
-                session.recordHello(try await agent.handshake(deadline: .seconds(30)))
+                // The guest was saved with its agent settled and serving: it answers at once.
+                session.recordHello(try await agent.handshake(deadline: .seconds(30), waitingForLife: false))
                 if let transcript = request.transcript { agent.observer = transcript }
             } catch {
                 let died = await session.emulatorDeath(after: error)
