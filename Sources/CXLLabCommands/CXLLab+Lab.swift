@@ -26,8 +26,10 @@ extension CXLLab {
             let terminal = Terminal.standardError
             let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
             guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
-            // The cell runner every lab goes through, the lab kept running.
-            let runner = CellRunner(context: context)
+            // The cell runner every lab goes through, the lab kept running. Always booted: a
+            // saved machine restores only under its own domain name, and `exec`, `console` and
+            // `down` find an `up` lab by the name given here.
+            let runner = CellRunner(context: context, backend: LibvirtBackend())
             let kernel = try await runner.kernel(guestKernel.kernel, progress: context.progress)
             let prepared = try await runner.prepare(topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                                                     needs: CellRunner.Needs(modules: guestModules.module), progress: context.progress)
