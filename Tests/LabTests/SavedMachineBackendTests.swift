@@ -38,7 +38,8 @@ import TestSupport
         for line in first.progress + second.progress where line.hasPrefix("saved ") || line.hasPrefix("restored ") { print(line) }
         print("saved machine: boot \(record.bootSeconds) s, save \(record.saveSeconds ?? 0) s, first start (boot, save, restore) \(firstSeconds) s, restore \(restoreSeconds) s, "
               + "\(record.bytes >> 20) MiB")
-        #expect(restoreSeconds < record.bootSeconds / 2, "restore \(restoreSeconds) s against boot \(record.bootSeconds) s")
+        // How much faster a restore is belongs to `cxllab bench`, not a timed test: under a
+        // loaded host (CI, other guests) a restore's seconds include waiting for a guest slot.
 
         // A backing file of another size: rebuilt, not used.
         let stored = try #require(record.files.first)
