@@ -12,6 +12,8 @@ public final class AgentHandler {
     static let tools = ["ndctl", "daxctl", "cxl"]
 
     let files: GuestFiles
+    /// Read incrementally for the agent's life (see `KernelLog`).
+    let kernelLog: KernelLog
     public let shellEnabled: Bool
     var handshaken = false
     /// Set once power_off has been answered; the server then powers the guest off.
@@ -21,6 +23,7 @@ public final class AgentHandler {
 
     public init(files: GuestFiles = GuestFiles(), shellEnabled: Bool) {
         self.files = files
+        kernelLog = KernelLog(files: files)
         self.shellEnabled = shellEnabled
     }
 
@@ -98,10 +101,10 @@ public final class AgentHandler {
             }
             let call = try AgentCalls.Shell(params: params)
             return .success(run(["/bin/sh", "-c", call.command], timeout: Int64(call.timeoutSeconds), streamTo: call.stream ? request.id : nil).jsonValue)
-        case .dmesgMark: return .success(["mark": .int(KernelLog(files: files).lastSequence())])
+        case .dmesgMark: return .success(["mark": .int(kernelLog.lastSequence())])
         case .dmesgSince:
             let call = try AgentCalls.DmesgSince(params: params)
-            return .success(["lines": .array(KernelLog(files: files).lines(after: call.mark).map { .string($0) })])
+            return .success(["lines": .array(kernelLog.lines(after: call.mark).map { .string($0) })])
         case .coldplug:
             let call = try AgentCalls.Coldplug(params: params)
             guard Self.buses.contains(call.bus) else { return badParams("coldplug takes bus \(Self.buses.joined(separator: ", "))") }

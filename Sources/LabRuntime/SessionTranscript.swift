@@ -21,6 +21,9 @@ public final class SessionTranscript: AgentTrafficObserver {
     public struct Exchange: Sendable, Hashable {
         public let request: AgentRequest
         public var reply: Result<JSONValue, AgentError>?
+        /// When it was sent and how long its reply took: where a scenario spends its guest time.
+        public var sent: ContinuousClock.Instant? = nil
+        public var seconds: Double? = nil
     }
 
     private struct State {
@@ -38,13 +41,18 @@ public final class SessionTranscript: AgentTrafficObserver {
     public func sent(_ request: AgentRequest) {
         state.withLock { state in
             state.indexByID[request.id] = state.exchanges.count
-            state.exchanges.append(Exchange(request: request, reply: nil))
+            state.exchanges.append(Exchange(request: request, reply: nil, sent: .now))
         }
     }
 
     public func received(id: Int64, _ reply: Result<JSONValue, AgentError>) {
         state.withLock { state in
-            if let index = state.indexByID.removeValue(forKey: id) { state.exchanges[index].reply = reply }
+            guard let index = state.indexByID.removeValue(forKey: id) else { return }
+            state.exchanges[index].reply = reply
+            if let sent = state.exchanges[index].sent {
+                let elapsed = ContinuousClock.now - sent
+                state.exchanges[index].seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            }
         }
     }
 
@@ -67,6 +75,8 @@ public final class SessionTranscript: AgentTrafficObserver {
             case .failure(let error)?: fields["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
             case nil: fields["error"] = ["code": "no_reply", "message": "no reply came"]
             }
+            // Read by people profiling a scenario; `TranscriptAgent` ignores it.
+            if let seconds = exchange.seconds { fields["seconds"] = .double((seconds * 1000).rounded() / 1000) }
             return JSONValue.object(fields).serialized + "\n"
         }.joined()
     }
