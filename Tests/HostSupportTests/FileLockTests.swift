@@ -49,7 +49,7 @@ import Testing
             #expect(timeout.description.contains("pid \(holder.processIdentifier) (") && timeout.description.contains("flock")
                     && timeout.description.contains(path) && timeout.description.contains("kill \(holder.processIdentifier)"), "\(timeout)")
         }
-        #expect(clock.now - start < .seconds(5))
+        #expect(clock.now - start < .seconds(60), "a 0.5 s deadline ends the wait, not the holder")
         let lines = heard.lines.withLock { $0 }
         #expect(lines.count == 1 && lines.first?.contains("held by pid \(holder.processIdentifier)") == true, "\(lines)")
         // Once the holder is gone the lock is had at once.
