@@ -15,8 +15,8 @@ extension CXLLab {
                 The guest gets two vCPUs at least. The kernel's trace gives the order the drivers registered in; a failing \
                 order is printed as the `cxllab run --orders` that replays it.
                 Exit status: 0 when every invariant held in every round, 1 when one was violated (or a round could not be \
-                judged), 2 when the race could not run (125 with --bisect, \
-                and for any error: git bisect then skips the commit).
+                judged), 2 when the race could not run (125 with --bisect: \
+                git bisect then skips the commit). Inputs that cannot be used exit 2 before anything is fetched or built, with --bisect too.
                 Example: cxllab race topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
                          --module images/modules/fsdev_dax:automatch=1 --rounds 40
                 """
@@ -32,7 +32,7 @@ extension CXLLab {
         @Option(help: "The seed the delays are drawn from; the same seed gives the same delays.") var seed: UInt64 = 1
         @Option(help: "Coldplug's modprobes at once (default: one per dax device, as udev runs a worker per event).") var workers: Int?
         @Flag(help: "Print the report as JSON.") var json = false
-        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done (not for unusable inputs).")
         var bisect = false
 
         /// `--drivers` as a list; nil: the scenario's default drivers.
@@ -42,6 +42,11 @@ extension CXLLab {
         var settingsProblem: String? {
             RaceScenario.problem(kinds: kinds.split(separator: ",").map(String.init), rounds: rounds, workers: workers,
                                  drivers: driverList ?? DriverOrderScenario.defaultDrivers)
+        }
+
+        func inputs(in context: LabContext) -> ScenarioInputs {
+            ScenarioInputs(kernel: guestKernel.kernel, topology: topology, recipe: guestRecipe.recipe, modules: guestModules.module,
+                           drivers: driverList ?? [])
         }
 
         func execute(_ context: LabContext) async throws {

@@ -9,7 +9,7 @@ extension CXLLab {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
             discussion: """
-                Exit status: 0 when every invariant held, 1 when one was violated, 2 when the run could not be done (125 with --bisect, and for any error: git bisect then skips the commit).
+                Exit status: 0 when every invariant held, 1 when one was violated, 2 when the run could not be done (125 with --bisect: git bisect then skips the commit). Inputs that cannot be used (a topology, kernel, module path or driver name) exit 2 before anything is fetched or built, with --bisect too.
                 Example: cxllab run topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
                          --module images/modules/fsdev_dax:automatch=1
                 """
@@ -24,7 +24,7 @@ extension CXLLab {
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times (1 to 1000) and report the failure rate.") var `repeat` = 1
         @Flag(help: "Print the report as JSON.") var json = false
-        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done.")
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done (not for unusable inputs).")
         var bisect = false
         @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
                                    valueName: "FILE")) var transcript: String?
@@ -36,6 +36,11 @@ extension CXLLab {
         var settingsProblem: String? {
             DriverOrders.problem(orders: orders, drivers: driverList ?? DriverOrderScenario.defaultDrivers)
                 ?? DriverOrderScenario.repeatProblem(`repeat`, spelled: "--repeat")
+        }
+
+        func inputs(in context: LabContext) -> ScenarioInputs {
+            ScenarioInputs(kernel: guestKernel.kernel, topology: topology, recipe: guestRecipe.recipe, modules: guestModules.module,
+                           drivers: driverList ?? [])
         }
 
         func execute(_ context: LabContext) async throws {

@@ -16,7 +16,7 @@ extension CXLLab {
                 command, environment and timeout. Exit 77 is a skip. --load-first loads modules before the dax drivers, so \
                 they come first in the dax bus's driver list (how fsdev_dax V9's bug was found).
                 Exit status: 0 when every test passed or skipped, 1 when one failed, 2 when the suite could not run \
-                (125 with --bisect).
+                (125 with --bisect). Inputs that cannot be used exit 2 before anything is fetched or built, with --bisect too.
                 Example: cxllab suite ndctl --kernel debian:bookworm-backports --tests device-dax \\
                          --module images/modules/fsdev_dax:automatch=1 --load-first fsdev_dax
                 """
@@ -36,7 +36,7 @@ extension CXLLab {
         var timeoutMultiplier = 1
         @Flag(help: "Print the report as JSON.") var json = false
         @Option(help: "Write JUnit XML here.") var junit: String?
-        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the suite could not run.") var bisect = false
+        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the suite could not run (not for unusable inputs).") var bisect = false
 
         /// A comma-separated option as names.
         static func names(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -46,6 +46,12 @@ extension CXLLab {
             guard project == "ndctl" else { return "'\(project)' is not a suite cxllab runs; the one it has is ndctl" }
             return NdctlSuiteScenario.problem(suites: Self.names(suites), loadFirst: loadFirst.map(Self.names) ?? [],
                                               timeoutMultiplier: timeoutMultiplier)
+        }
+
+        func inputs(in context: LabContext) -> ScenarioInputs {
+            let topologyFile = topology ?? ((try? context.projectFiles.folder("topologies")).map { $0 + "/ndctl-suite.yaml" } ?? "topologies/ndctl-suite.yaml")
+            return ScenarioInputs(kernel: guestKernel.kernel, topology: topologyFile, recipe: guestRecipe.recipe, modules: guestModules.module,
+                                  drivers: loadFirst.map(Self.names) ?? [], driverOption: "--load-first", driversAreDaxDrivers: false)
         }
 
         func execute(_ context: LabContext) async throws {

@@ -4,13 +4,15 @@ import HostSupport
 import LabRuntime
 import Scenarios
 
-/// A command that runs one scenario in one lab (`run`, `race`, `suite`): its settings refused
-/// before anything runs, in the scenario's own words, and `--bisect`'s rule for whatever stops
-/// it before a verdict.
+/// A command that runs one scenario in one lab (`run`, `race`, `suite`): its settings and
+/// inputs refused before anything runs (in the scenario's own words, and before any kernel is
+/// fetched or module built), and `--bisect`'s rule for whatever stops it before a verdict.
 protocol ScenarioRunCommand: ContextCommand {
     var bisect: Bool { get }
     /// What is wrong with the settings, by the rule matrix files follow too; nil when they can run.
     var settingsProblem: String? { get }
+    /// The kernel, topology, recipe, modules and driver names it was given.
+    func inputs(in context: LabContext) -> ScenarioInputs
     func execute(_ context: LabContext) async throws
 }
 
@@ -20,6 +22,7 @@ extension ScenarioRunCommand {
     }
 
     func run(in context: LabContext) async throws {
+        try await ScenarioCommand.check(inputs(in: context), context: context)
         try await ScenarioCommand.bisectable(bisect) { try await execute(context) }
     }
 }
@@ -27,8 +30,9 @@ extension ScenarioRunCommand {
 /// What `run`, `race` and `suite` share: `--bisect`'s rule, refusing settings before they
 /// run, and the report and exit status of an outcome.
 enum ScenarioCommand {
-    /// Runs a command's body; with `--bisect`, whatever stops it before a verdict (a missing
-    /// file, a bad argument) means this commit cannot be tested (125), not that it is bad.
+    /// Runs a command's body; with `--bisect`, whatever stops it before a verdict once its
+    /// inputs were found usable (a build that failed, a host error) means this commit cannot
+    /// be tested (125), not that it is bad.
     static func bisectable(_ bisect: Bool, _ body: () async throws -> Void) async throws {
         do {
             try await body()
@@ -47,12 +51,27 @@ enum ScenarioCommand {
 
     /// Refuses settings a scenario cannot run with, from a command's `validate()`, in the
     /// words of the scenario's own check (the one matrix files use too): argument-parser
-    /// prints them with the command's usage line. With `--bisect` it is 125 instead, as for
-    /// any error before a verdict: a usage error's status would mark the commit bad.
+    /// prints them with the command's usage line. With `--bisect` it is exit 2, "could not
+    /// run": a setting is the user's mistake at every commit, never a commit to skip (125).
     static func refuse(_ problem: String?, bisect: Bool) throws {
         guard let problem else { return }
-        if bisect { throw untestable(problem) }
+        if bisect { throw inputError(ScenarioInputError(problems: [problem])) }
         throw ValidationError(problem)
+    }
+
+    /// Refuses inputs that cannot be used, all of them in one message, before anything is
+    /// fetched or built: exit 2, with or without `--bisect`.
+    static func check(_ inputs: ScenarioInputs, context: LabContext) async throws {
+        var problems = inputs.problems(projectFiles: context.projectFiles)
+        // Asking QEMU what it offers is worth it only for inputs otherwise fine.
+        if problems.isEmpty, let topology = await inputs.topologyProblem(context: context) { problems.append(topology) }
+        if !problems.isEmpty { throw inputError(ScenarioInputError(problems: problems)) }
+    }
+
+    /// Says what cannot be used, and exits 2.
+    static func inputError(_ error: ScenarioInputError) -> ExitCode {
+        Terminal.standardError.line("Error: \(error)")
+        return ExitCode(2)
     }
 
     /// The cell in its lab, its progress on the terminal's status line.

@@ -7,7 +7,7 @@ import ArgumentParser
 
 /// The forms a kernel is named in, for `--kernel` and for `cxllab kernel fetch|show|rm KERNEL`.
 enum KernelForms {
-    static let help = "The kernel: debian:SUITE|debian:RELEASE|build:TREE|files:BZIMAGE[,modules=DIR][,config=FILE]."
+    static let help = "The kernel: debian:SUITE|debian:RELEASE|build:TREE (as built)|make:TREE (built first)|files:BZIMAGE[,modules=DIR][,config=FILE]."
 }
 
 /// What a command's `--kernel` is when not given, or nil when it must be given.

@@ -1,12 +1,15 @@
-/// How a user names a kernel: `debian:<release or suite>`, `build:<dir>` or
+/// How a user names a kernel: `debian:<release or suite>`, `build:<dir>`, `make:<dir>` or
 /// `files:<bzImage>[,modules=<dir>][,config=<file>]`.
 public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
     /// A Debian kernel by its `uname -r` (6.1.0-56-amd64, 6.12.95+deb12-amd64, ...).
     case debianRelease(String)
     /// The newest Debian kernel of a suite (bookworm, bookworm-backports, trixie-backports).
     case debianSuite(String)
-    /// A kernel build tree.
+    /// A kernel build tree, imported as it is (whatever was built last).
     case buildTree(String)
+    /// A kernel tree cxllab builds first (`KernelTreeBuild`), then imports what that build
+    /// made: what `git bisect run` needs, one build per commit.
+    case madeTree(String)
     /// A bzImage with optional modules folder and config.
     case files(bzImage: String, modules: String?, config: String?)
 
@@ -30,6 +33,8 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
             self = Self.suiteAliases.contains(value) ? .debianSuite(value) : .debianRelease(value)
         case "build":
             self = .buildTree(value)
+        case "make":
+            self = .madeTree(value)
         case "files":
             let parts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard let image = parts.first, !image.isEmpty else { throw .emptyValue(text) }
@@ -52,6 +57,7 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
         case .debianRelease(let release): "debian:\(release)"
         case .debianSuite(let suite): "debian:\(suite)"
         case .buildTree(let path): "build:\(path)"
+        case .madeTree(let path): "make:\(path)"
         case .files(let image, let modules, let config):
             (["files:\(image)"] + [modules.map { "modules=\($0)" }, config.map { "config=\($0)" }].compactMap { $0 })
                 .joined(separator: ",")
@@ -67,7 +73,8 @@ public enum KernelReferenceError: Error, Sendable, CustomStringConvertible {
     case badRelease(String)
 
     public var description: String {
-        let forms = "write debian:<release|bookworm|bookworm-backports|trixie-backports>, build:<dir> or files:<bzImage>[,modules=<dir>][,config=<file>]"
+        let forms = "write debian:<release|bookworm|bookworm-backports|trixie-backports>, build:<dir>, make:<dir> "
+            + "or files:<bzImage>[,modules=<dir>][,config=<file>]"
         switch self {
         case .missingScheme(let text): return "kernel '\(text)' names no kind of kernel: \(forms)"
         case .emptyValue(let text): return "kernel '\(text)' is empty after its colon: \(forms)"

@@ -43,13 +43,21 @@ extension KernelStore {
     }
 
     /// Imports a `build:` tree or `files:` kernel into the store, again whenever its image
-    /// changed (a rebuilt tree).
+    /// changed (a rebuilt tree); a `make:` tree is built first, and what that build made is
+    /// imported (`KernelTreeBuild`).
     public func importKernel(_ reference: KernelReference, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> Kernel {
         let fm = FileManager.default
         let image: String
         let config: String?
         var tree: String?
+        var treeBuild: TreeBuildRecord?
         switch reference {
+        case .madeTree(let path):
+            let build = KernelTreeBuild(tree: path)
+            treeBuild = try await build.run(progress: progress)
+            image = build.imagePath
+            config = build.configPath
+            tree = build.tree
         case .buildTree(let path):
             let root = URL(fileURLWithPath: path).standardizedFileURL.path
             image = root + "/arch/x86/boot/bzImage"
@@ -65,21 +73,24 @@ extension KernelStore {
         }
         let release = try Self.release(ofBzImage: image)
         let digest = try FileDigest.sha256(ofFile: image)
+        if let treeBuild, treeBuild.imageSHA256 != digest { throw KernelTreeBuildError.changedSinceBuild(path: image) }
         let origin = reference.description
         let folder = root + "/" + FileDigest.sha256(of: Data(origin.utf8)).prefix(16)
-        if let existing = load(folder: folder), existing.imageSHA256 == digest { return existing }
+        if let existing = load(folder: folder), existing.imageSHA256 == digest, existing.treeBuild == treeBuild { return existing }
         let buildTree = tree
+        let build = treeBuild
         return try await FileLock.withLock(folder + ".lock") {
-            try await self.importLocked(reference, image: image, config: config, tree: buildTree, release: release, digest: digest,
-                                        folder: folder, progress: progress)
+            try await self.importLocked(reference, image: image, config: config, tree: buildTree, treeBuild: build, release: release,
+                                        digest: digest, folder: folder, progress: progress)
         }
     }
 
-    private func importLocked(_ reference: KernelReference, image: String, config: String?, tree: String?, release: String,
-                              digest: String, folder: String, progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
+    private func importLocked(_ reference: KernelReference, image: String, config: String?, tree: String?, treeBuild: TreeBuildRecord?,
+                              release: String, digest: String, folder: String,
+                              progress: @escaping @Sendable (String) -> Void) async throws -> Kernel {
         let fm = FileManager.default
         let origin = reference.description
-        if let existing = load(folder: folder), existing.imageSHA256 == digest { return existing }
+        if let existing = load(folder: folder), existing.imageSHA256 == digest, existing.treeBuild == treeBuild { return existing }
 
         progress("importing \(origin) (\(release))")
         let staging = folder + ".staging-\(UUID().uuidString.prefix(8))"
@@ -88,10 +99,12 @@ extension KernelStore {
         let modulesFolder = staging + "/modules/lib/modules/" + release
         try fm.createDirectory(atPath: modulesFolder, withIntermediateDirectories: true)
         try fm.copyItem(atPath: image, toPath: staging + "/vmlinuz")
+        // The copy is what boots: it must be the image hashed (and, for make:, just built).
+        guard try FileDigest.sha256(ofFile: staging + "/vmlinuz") == digest else { throw KernelTreeBuildError.changedSinceBuild(path: image) }
         if let config { try fm.copyItem(atPath: config, toPath: staging + "/config") }
 
         switch reference {
-        case .buildTree(let path):
+        case .buildTree(let path), .madeTree(let path):
             try collectModules(fromTree: tree ?? path, into: modulesFolder)
         case .files(_, let modules?, _):
             try copyInstalledModules(from: modules, release: release, into: modulesFolder)
@@ -103,6 +116,7 @@ extension KernelStore {
         try KernelIntegrity.writeManifest(modulesFolder: modulesFolder, into: staging)
         var kernel = Kernel(release: release, origin: origin, packageVersion: nil, suite: nil, imageSHA256: digest, folder: folder)
         kernel.buildTree = tree
+        kernel.treeBuild = treeBuild
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(kernel).write(to: URL(fileURLWithPath: staging + "/kernel.json"))

@@ -10,8 +10,10 @@ public struct Kernel: Sendable, Codable, Hashable {
     public let packageVersion: String?
     public let suite: String?
     public let imageSHA256: String
-    /// For `build:` kernels, the tree modules are built against.
+    /// For `build:` and `make:` kernels, the tree modules are built against.
     public var buildTree: String? = nil
+    /// For `make:` kernels, the build this image came from: its digest and times.
+    public var treeBuild: TreeBuildRecord? = nil
     /// The folder the store keeps it in.
     public var folder: String
 
@@ -77,7 +79,7 @@ public struct KernelStore: Sendable {
         case .debianSuite(let suite):
             guard let release = try? String(contentsOfFile: root + "/.suite-" + suite, encoding: .utf8) else { return nil }
             return load(folder: root + "/" + release.trimmingCharacters(in: .whitespacesAndNewlines))
-        case .buildTree, .files:
+        case .buildTree, .madeTree, .files:
             return load(folder: root + "/" + FileDigest.sha256(of: Data(reference.description.utf8)).prefix(16))
         }
     }
@@ -123,7 +125,7 @@ public struct KernelStore: Sendable {
             let age = (try? FileManager.default.attributesOfItem(atPath: marker)[.modificationDate] as? Date).map { -$0.timeIntervalSinceNow }
             if let age, age < 24 * 3600, let kernel = cached(reference) { return kernel }
             return try await fetchDebian(reference, progress: progress)
-        case .buildTree, .files:
+        case .buildTree, .madeTree, .files:
             return try await importKernel(reference, progress: progress)
         }
     }
@@ -229,7 +231,7 @@ public struct KernelStore: Sendable {
                   let image = dependencyNames(record["Depends"] ?? "").first(where: { $0.hasPrefix("linux-image-") })
             else { throw KernelStoreError.noKernelInSuite(alias) }
             return (String(image.dropFirst("linux-image-".count)), newest.suite)
-        case .buildTree, .files:
+        case .buildTree, .madeTree, .files:
             throw KernelStoreError.packageLayout("\(reference) is not a Debian kernel")
         }
     }

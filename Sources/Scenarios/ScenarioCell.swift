@@ -35,12 +35,21 @@ public struct CellOutcome: Sendable, Codable {
 
     /// A cell that never reached its lab.
     public static func couldNotRun(_ scenario: String, failure: OutcomeError, kernel: PinnedKernel?, topology: String,
-                                   accelerator: String = "n/a", imageKey: String? = nil) -> CellOutcome {
+                                   accelerator: String = CellOutcome.unknownAccelerator, imageKey: String? = nil) -> CellOutcome {
         CellOutcome(outcome: .couldNotRun(scenario, failure: failure), kernel: kernel, topology: topology, accelerator: accelerator,
                     imageKey: imageKey, console: [], keptLab: nil)
     }
 
     public var verdict: Verdict { outcome.verdict }
+
+    /// The accelerator of a cell that stopped before one was chosen. Not "n/a", which reads
+    /// like the not-applicable verdict (results stored before say it still).
+    public static let unknownAccelerator = "unknown"
+
+    /// "TCG", "KVM", or that none was chosen: for a report's heading.
+    public var acceleratorLabel: String {
+        accelerator == Self.unknownAccelerator || accelerator == "n/a" ? "accelerator not chosen" : accelerator
+    }
 }
 
 /// One scenario run from its inputs to its outcome, in its own lab, by the cell runner: what
@@ -93,7 +102,7 @@ public struct ScenarioCell<S: Scenario>: Sendable {
         let runner = CellRunner(context: context, backend: backend, resolver: resolver)
         var pinned = self.pinned
         var topologyName = (topology as NSString).lastPathComponent
-        var accelerator = "n/a"
+        var accelerator = CellOutcome.unknownAccelerator
         var imageKey: String?
         do {
             // The kernel under test (its config with it) is let go before the lab boots.

@@ -205,7 +205,7 @@ public struct ModuleBuilder: Sendable {
 }
 
 extension ModuleBuilder {
-    /// Sorts `--module` arguments: a path (it has a slash: `./fsdev_dax`, `images/modules/x`)
+    /// Sorts `--module` arguments: a path (it has a slash: `./fsdev_dax`, `images/modules/x`; or `.`)
     /// is a folder of module source to build or a prebuilt .ko to check against the kernel;
     /// a bare word names an in-tree module. A bare word is never looked up in the working
     /// folder: cxllab runs as root, and a `fsdev_dax` folder that happens to be where it was
@@ -215,7 +215,7 @@ extension ModuleBuilder {
         var inTree: [String] = []
         var files: [String] = []
         for argument in arguments {
-            guard argument.contains("/") else {
+            guard ModuleArgument.isPath(argument) else {
                 guard ModuleIndex.isModuleName(argument) else { throw ModuleBuildError.notAModuleName(argument) }
                 inTree.append(argument)
                 continue

@@ -126,13 +126,13 @@ import Testing
         #expect(matrixError.message == "\(file):4: scenario \(scenarioName): \(words)")
     }
 
-    /// Under `git bisect run` a refused setting means the commit cannot be tested (125), as any
-    /// error before a verdict: a usage error's status would mark the commit bad.
-    @Test func aRefusalUnderBisectIsASkip() throws {
+    /// Under `git bisect run` a refused setting is still the user's mistake, the same at every
+    /// commit: exit 2, not 125 (with which `git bisect` skipped every commit and named none).
+    @Test func aRefusalUnderBisectIsAnInputError() throws {
         for arguments in [["race", "t.yaml", "--rounds", "0", "--bisect"], ["run", "t.yaml", "--orders", "zero", "--bisect"],
                           ["suite", "pytest", "--bisect"]] {
             let error = try #require(throws: (any Error).self) { try CXLLab.parseAsRoot(arguments) }
-            #expect(CXLLab.exitCode(for: error) == ExitCode(125), "\(arguments)")
+            #expect(CXLLab.exitCode(for: error) == ExitCode(2), "\(arguments)")
         }
     }
 }

@@ -12,7 +12,7 @@ extension CellOutcome {
     private func renderedLines() -> String {
         var lines: [String] = []
         let kernelLabel = kernel?.label ?? "an unresolved kernel"
-        let heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(accelerator))"
+        let heading = "\(outcome.scenario): \(topology) on \(kernelLabel) (\(acceleratorLabel))"
         let report = outcome.detail.report
         lines += report?.headingLines(heading, facts: outcome.facts) ?? [heading] + outcome.facts.map { "\($0.name): \($0.value)" }
         if let labStart { lines.append("lab: \(labStart)") }

@@ -70,7 +70,7 @@ public struct OutcomeError: Error, Sendable, Codable, Hashable, CustomStringConv
         case is LibvirtError: .libvirt
         case is AgentConnectionError: .guest
         case is KernelStoreError, is KernelImportError, is KernelReferenceError, is PinMismatch: .kernel
-        case is ModuleBuildError, is TestModuleError, is BuildRootError, is NdctlTestError: .build
+        case is ModuleBuildError, is TestModuleError, is BuildRootError, is NdctlTestError, is KernelTreeBuildError: .build
         case is TopologyError, is RecipeError, is SuiteSelectionError: .input
         default: .host
         }
