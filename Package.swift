@@ -42,8 +42,9 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),
         // The one guard every YAML reader runs before Yams composes: libyaml's events, through
-        // Yams' own copy of libyaml (CYaml, in the Yams product's closure).
-        .target(name: "YAMLGuard", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Yams' own copy of libyaml (CYaml, in the Yams product's closure); and what topology and
+        // matrix files share in reading: places, diagnostics collected at once, the mapping reader.
+        .target(name: "YAMLGuard", dependencies: ["HostSupport", .product(name: "Yams", package: "Yams")]),
         // Getting kernels: the Debian archive, references, the kernel store, pins, integrity.
         .target(name: "Kernels", dependencies: ["HostSupport"]),
         // Assembling guest images from a kernel, a recipe and payloads.

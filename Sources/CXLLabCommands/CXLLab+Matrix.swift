@@ -14,7 +14,9 @@ extension CXLLab {
             discussion: """
                 Every finished cell goes into <cache>/results.sqlite at once; --resume RUN runs only the missing ones.
                 Each cell is held against the file's `expect` rules (a cell no rule names must not fail).
-                Exit status: 0 when every cell did as expected, 1 on any deviation, 2 when a cell could not run.
+                Exit status: 0 when every cell did as expected, 1 on any deviation, 2 when a cell could not run or the
+                matrix file cannot be used (every problem printed as FILE:LINE:COL, before anything is fetched or booted).
+                The file's keys: docs/MATRICES.md.
                 """
         )
         @OptionGroup var cacheOptions: CacheOptions
@@ -30,6 +32,9 @@ extension CXLLab {
         func run(in context: LabContext) async throws {
             InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
+            // The file first: its problems are an input error (2), said before the store is
+            // opened or a kernel fetched.
+            let matrixFile = try MatrixCommandSupport.load(file, projectRoots: context.projectFiles.searchFolders())
             let store = try ResultStore(context: context)
             if let resume {
                 guard RunArchive.isRunID(resume) else {
@@ -38,7 +43,7 @@ extension CXLLab {
             }
             // A resumed run keeps the kernels it pinned when it started.
             let earlier = try resume.map { MatrixPlan.pins(of: try store.results(run: $0)) } ?? [:]
-            let plan = try await MatrixCommandSupport.plan(file: file, context: context, earlier: earlier, terminal: terminal)
+            let plan = try await MatrixCommandSupport.plan(matrixFile, context: context, earlier: earlier, terminal: terminal)
             let matrix = plan.matrix
             var cells = plan.cells
             if let filter { cells = MatrixExpansion.filter(cells, filter) }
@@ -96,12 +101,21 @@ enum MatrixCommandSupport {
     /// Cells name project files relative to the project, so their ids do not depend on the checkout.
     static let standIn = "images/modules/fsdev_dax"
 
+    /// The matrix file, found from the working folder or the project, read and checked; or its
+    /// every problem on standard error and exit status 2 (argument-parser's usage errors are 64).
+    static func load(_ file: String, projectRoots: [String]) throws -> MatrixFile {
+        do {
+            return try MatrixFile.load(path: try MatrixFile.locate(file, projectRoots: projectRoots))
+        } catch {
+            Terminal.standardError.line(error.description)
+            throw ExitCode(2)
+        }
+    }
+
     /// The matrix file's cells on its kernels, each resolved once now (fetched when the cache
     /// lacks it).
-    static func plan(file: String, context: LabContext, earlier: [String: PinnedKernel], terminal: Terminal) async throws -> MatrixPlan {
-        let path = file.hasPrefix("/") || FileManager.default.fileExists(atPath: file) ? file : try context.projectFiles.folder(file)
-        let matrix = try MatrixFile.load(path: path)
-        return try await MatrixPlan.make(matrix, resolver: try KernelStore(cache: context.cache), standInSource: standIn, earlier: earlier) {
+    static func plan(_ matrix: MatrixFile, context: LabContext, earlier: [String: PinnedKernel], terminal: Terminal) async throws -> MatrixPlan {
+        try await MatrixPlan.make(matrix, resolver: try KernelStore(cache: context.cache), standInSource: standIn, earlier: earlier) {
             terminal.status($0)
         }
     }

@@ -1,3 +1,5 @@
+import HostSupport
+
 /// How a user names a kernel: `debian:<release or suite>`, `build:<dir>`, `make:<dir>` or
 /// `files:<bzImage>[,modules=<dir>][,config=<file>]`.
 public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
@@ -14,6 +16,7 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
     case files(bzImage: String, modules: String?, config: String?)
 
     public static let suiteAliases = ["bookworm", "bookworm-backports", "trixie", "trixie-backports"]
+    public static let schemes = ["debian", "build", "make", "files"]
 
     /// Whether a kernel release (`uname -r`) can be a folder name in the cache: its own
     /// characters only, and nothing that climbs out or reads as an option.
@@ -30,6 +33,10 @@ public enum KernelReference: Sendable, Hashable, CustomStringConvertible {
         switch scheme {
         case "debian":
             guard Self.isReleaseName(value) else { throw .badRelease(text) }
+            // Every Debian kernel release starts with its version (`uname -r`: 6.12.95+deb12-amd64);
+            // a word that does not is a suite misspelt, and the archive would answer it only
+            // with its ~200 releases.
+            guard Self.suiteAliases.contains(value) || value.first?.isNumber == true else { throw .unknownSuite(text, value) }
             self = Self.suiteAliases.contains(value) ? .debianSuite(value) : .debianRelease(value)
         case "build":
             self = .buildTree(value)
@@ -71,18 +78,36 @@ public enum KernelReferenceError: Error, Sendable, CustomStringConvertible {
     case unknownScheme(String, String)
     case unknownFilesOption(String, String)
     case badRelease(String)
+    /// `debian:` followed by a word that is neither a suite nor a release.
+    case unknownSuite(String, String)
 
-    public var description: String {
-        let forms = "write debian:<release|bookworm|bookworm-backports|trixie-backports>, build:<dir>, make:<dir> "
-            + "or files:<bzImage>[,modules=<dir>][,config=<file>]"
+    /// What is wrong, naming the text as given.
+    public var problem: String {
         switch self {
-        case .missingScheme(let text): return "kernel '\(text)' names no kind of kernel: \(forms)"
-        case .emptyValue(let text): return "kernel '\(text)' is empty after its colon: \(forms)"
-        case .unknownScheme(let text, let scheme): return "kernel '\(text)': unknown kind '\(scheme)'; \(forms)"
-        case .badRelease(let text):
-            return "kernel '\(text)': a Debian release is letters, digits and + . ~ - _ (as `uname -r` prints it, e.g. debian:6.12.95+deb12-amd64)"
-        case .unknownFilesOption(let text, let option):
-            return "kernel '\(text)': unknown option '\(option)'; files: takes modules=<dir> and config=<file>"
+        case .missingScheme(let text): "kernel '\(text)' names no kind of kernel"
+        case .emptyValue(let text): "kernel '\(text)' is empty after its colon"
+        case .unknownScheme(let text, let scheme): "kernel '\(text)': unknown kind '\(scheme)'"
+        case .badRelease(let text): "kernel '\(text)': a Debian release is letters, digits and + . ~ - _"
+        case .unknownFilesOption(let text, let option): "kernel '\(text)': unknown option '\(option)'"
+        case .unknownSuite(let text, let word): "kernel '\(text)': Debian has no suite '\(word)', and a release starts with its version"
         }
     }
+
+    /// How to write it instead, with the nearest right spelling where there is one.
+    public var fix: String {
+        let forms = "write debian:<release|\(KernelReference.suiteAliases.joined(separator: "|"))>, build:<dir>, make:<dir> or files:<bzImage>[,modules=<dir>][,config=<file>]"
+        switch self {
+        case .missingScheme, .emptyValue: return forms
+        case .unknownScheme(let text, let scheme):
+            let rest = text.drop { $0 != ":" }.dropFirst()
+            return (Spelling.nearest(to: scheme, in: KernelReference.schemes).map { "did you mean '\($0):\(rest)'? " } ?? "") + forms
+        case .badRelease: return "write it as `uname -r` prints it, e.g. debian:6.12.95+deb12-amd64"
+        case .unknownFilesOption: return "files: takes modules=<dir> and config=<file>"
+        case .unknownSuite(_, let word):
+            return (Spelling.nearest(to: word, in: KernelReference.suiteAliases).map { "did you mean 'debian:\($0)'? " } ?? "")
+                + "the suites are \(KernelReference.suiteAliases.joined(separator: ", ")); a release is as `uname -r` prints it (debian:6.12.95+deb12-amd64)"
+        }
+    }
+
+    public var description: String { "\(problem); \(fix)" }
 }

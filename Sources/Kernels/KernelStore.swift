@@ -35,7 +35,9 @@ public enum KernelStoreError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .unknownDebianRelease(let release, let available):
             let list = available.isEmpty ? "none found" : available.joined(separator: ", ")
-            return "Debian has no kernel \(release) in \(DebianArchive.suites.joined(separator: ", ")). "
+            // Said first: the list is long (about 200 releases).
+            let guess = Spelling.nearest(to: release, in: available).map { "Did you mean debian:\($0)? " } ?? ""
+            return "Debian has no kernel \(release) in \(DebianArchive.suites.joined(separator: ", ")). \(guess)"
                 + "Available: \(list). Or name a suite: debian:bookworm, debian:bookworm-backports, debian:trixie-backports"
         case .noKernelInSuite(let suite): return "Debian's \(suite) suite has no linux-image-amd64 package"
         case .packageLayout(let why): return "unexpected kernel package layout: \(why)"

@@ -1,4 +1,5 @@
 import Foundation
+import HostSupport
 import Scenarios
 import Yams
 import YAMLGuard
@@ -72,109 +73,100 @@ public struct ExpectationError: Error, Sendable, CustomStringConvertible {
 public enum ExpectationParser {
     static let keys = ["kernel", "topology", "scenario", "variant", "order", "verdict", "failing", "failing_when", "rate", "reason", "reference"]
 
-    /// The `expect` section of a matrix file, read with the place of every rule and key.
+    /// The `expect` section of a matrix file's text, read with the place of every rule and key.
     public static func rules(yaml text: String, file: String) throws -> [ExpectationRule] {
-        // Before Yams composes it, as for every YAML file cxllab reads (MatrixFile.load checks
-        // the same text first; this keeps the entry point safe on its own).
-        do {
-            try YAMLGuard.check(text)
-        } catch {
-            throw ExpectationError(problems: ["\(file):\(error.line):\(error.column): \(error.message); fix: \(error.fix)"])
+        let sink = DiagnosticSink(file: file)
+        // Through the guard, as for every YAML file cxllab reads: this entry point is safe on its own.
+        let empty = (message: "the file holds no matrix", fix: "start from matrices/default.yaml")
+        guard let root = YAMLReading.root(of: text, sink: sink, empty: empty) else {
+            throw ExpectationError(problems: sink.diagnostics.map(\.oneLine))
         }
-        guard let root = try Yams.compose(yaml: text), let expect = root.mapping?["expect"] else { return [] }
-        var problems: [String] = []
-        func place(_ node: Node) -> String {
-            "\(file):\(max(node.mark?.line ?? 1, 1)):\(max(node.mark?.column ?? 1, 1))"
-        }
+        let rules = root.mapping?["expect"].map { Self.rules(from: $0, sink: sink) } ?? []
+        if !sink.isEmpty { throw ExpectationError(problems: YAMLDiagnostic.sorted(sink.diagnostics).map(\.oneLine)) }
+        return rules
+    }
+
+    /// The rules of an `expect` node; each problem goes to `sink` at its place, and a rule with
+    /// one is left out.
+    static func rules(from expect: Node, sink: DiagnosticSink) -> [ExpectationRule] {
+        func place(_ node: Node) -> String { "\(sink.file):\(node.location)" }
         guard let sequence = expect.sequence else {
-            throw ExpectationError(problems: ["\(place(expect)): expect is a list of rules, each a mapping (`- verdict: fail ...`)"])
+            sink.error(expect.location, "expect should be a list of rules, but is \(expect.kindDescription)", fix: "write each rule as a mapping: `- verdict: fail ...`")
+            return []
         }
         var rules: [ExpectationRule] = []
         for node in sequence {
             guard let mapping = node.mapping else {
-                problems.append("\(place(node)): a rule is a mapping with at least verdict and reason")
+                sink.error(node.location, "a rule should be a mapping, but is \(node.kindDescription)", fix: "give at least `verdict:` and `reason:`")
                 continue
             }
             var strings: [String: String] = [:]
+            var usable = true
             for (key, value) in mapping {
                 guard let name = key.string, keys.contains(name) else {
-                    let suggestion = key.string.flatMap(closestKey).map { "; did you mean '\($0)'?" } ?? ""
-                    problems.append("\(place(key)): unknown key '\(key.string ?? "?")' in an expect rule\(suggestion) (keys: \(keys.joined(separator: ", ")))")
+                    let guess = key.string.flatMap { Spelling.nearest(to: $0, in: keys) }.map { "did you mean `\($0)`? " } ?? ""
+                    sink.error(key.location, "unknown key `\(key.string ?? "?")` in an expect rule", fix: "\(guess)a rule takes \(keys.joined(separator: ", "))")
+                    usable = false
                     continue
                 }
                 if let scalar = value.string { strings[name] = scalar }
+                else if !["failing", "rate"].contains(name) {
+                    sink.error(value.location, "`\(name)` in an expect rule should be text, but is \(value.kindDescription)", fix: "write `\(name): <text>` on one line")
+                    usable = false
+                }
             }
-            let rulePlace = place(node)
             guard let verdictText = strings["verdict"] else {
-                problems.append("\(rulePlace): the rule has no verdict: add `verdict: pass`, `fail` or `n/a`")
+                sink.error(node.location, "the rule has no verdict", fix: "add `verdict: pass`, `fail` or `n/a`")
                 continue
             }
             guard let verdict = Verdict(rawValue: verdictText), verdict != .error else {
-                problems.append("\(place(mapping["verdict"]!)): verdict '\(verdictText)' is not one of pass, fail, n/a")
+                let guess = Spelling.nearest(to: verdictText, in: ["pass", "fail", "n/a"]).map { "did you mean `\($0)`? " } ?? ""
+                sink.error(mapping["verdict"]!.location, "verdict '\(verdictText)' is not one of pass, fail, n/a", fix: "\(guess)write `verdict: pass`, `fail` or `n/a`")
                 continue
             }
             guard let reason = strings["reason"], !reason.isEmpty else {
-                problems.append("\(rulePlace): the rule has no reason: say why this outcome is expected (`reason: ...`)")
+                sink.error(node.location, "the rule has no reason", fix: "say why this outcome is expected: `reason: ...`")
                 continue
             }
             var rule = ExpectationRule(kernel: strings["kernel"], topology: strings["topology"], scenario: strings["scenario"],
                                        variant: strings["variant"], order: strings["order"], verdict: verdict, reason: reason,
-                                       reference: strings["reference"], place: rulePlace)
+                                       reference: strings["reference"], place: place(node))
             if let failing = mapping["failing"] {
-                guard let list = failing.sequence?.compactMap(\.string) else {
-                    problems.append("\(place(failing)): failing is a list of orders, each like `fsdev_dax < device_dax < kmem`")
-                    continue
+                if let list = failing.sequence?.compactMap(\.string), list.count == failing.sequence?.count {
+                    rule.failing = list
+                } else {
+                    sink.error(failing.location, "failing should be a list of orders", fix: "write each order like `fsdev_dax < device_dax < kmem`")
+                    usable = false
                 }
-                rule.failing = list
             }
             if let when = mapping["failing_when"] {
                 let words = (when.string ?? "").split(separator: " ").map(String.init)
-                guard words.count == 3, words[1] == "before" else {
-                    problems.append("\(place(when)): failing_when reads `DRIVER before DRIVER`, e.g. `fsdev_dax before device_dax`")
-                    continue
+                if words.count == 3, words[1] == "before" {
+                    rule.failingWhen = (words[0], words[2])
+                } else {
+                    sink.error(when.location, "failing_when should read `DRIVER before DRIVER`", fix: "write e.g. `failing_when: fsdev_dax before device_dax`")
+                    usable = false
                 }
-                rule.failingWhen = (words[0], words[2])
             }
             if let rate = mapping["rate"] {
                 let bounds = rate.sequence?.compactMap { $0.string.flatMap(Double.init) } ?? []
-                guard bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1], bounds[1] <= 1 else {
-                    problems.append("\(place(rate)): rate is a band of two fractions, low then high, e.g. `rate: [0.05, 0.6]`")
-                    continue
+                if bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1], bounds[1] <= 1 {
+                    rule.rate = bounds[0]...bounds[1]
+                } else {
+                    sink.error(rate.location, "rate should be a band of two fractions, low then high", fix: "write e.g. `rate: [0.05, 0.6]`")
+                    usable = false
                 }
-                rule.rate = bounds[0]...bounds[1]
             }
             if verdict != .fail, rule.failing != nil || rule.failingWhen != nil {
-                problems.append("\(rulePlace): failing and failing_when go with `verdict: fail`")
-                continue
+                sink.error(node.location, "failing and failing_when go with `verdict: fail`", fix: "make the verdict fail, or remove them")
+                usable = false
             }
             if rule.order != nil, rule.failing != nil || rule.failingWhen != nil || rule.rate != nil {
-                problems.append("\(rulePlace): a rule about one order states only its verdict")
-                continue
+                sink.error(node.location, "a rule about one order states only its verdict", fix: "remove failing, failing_when and rate, or the order")
+                usable = false
             }
-            rules.append(rule)
+            if usable { rules.append(rule) }
         }
-        if !problems.isEmpty { throw ExpectationError(problems: problems) }
         return rules
-    }
-
-    static func closestKey(_ word: String) -> String? {
-        keys.min { distance($0, word) < distance($1, word) }.flatMap { distance($0, word) <= 3 ? $0 : nil }
-    }
-
-    /// Levenshtein distance, for "did you mean".
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        guard !a.isEmpty else { return b.count }
-        var row = Array(0...b.count)
-        for i in 1...a.count {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let current = row[j]
-                row[j] = a[i - 1] == b[j - 1] ? previous : 1 + min(previous, row[j], row[j - 1])
-                previous = current
-            }
-        }
-        return row[b.count]
     }
 }

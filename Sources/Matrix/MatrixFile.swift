@@ -1,8 +1,5 @@
 import Foundation
-import Kernels
-import HostSupport
 import Scenarios
-import Yams
 import YAMLGuard
 
 /// A matrix file or a stored run that cannot be used: a code to branch on, the place and the
@@ -20,43 +17,35 @@ public struct MatrixError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
     public let cause: (any Error)?
+    /// Every problem of a matrix file, each at its place, in file order (empty for a store's).
+    public let diagnostics: [YAMLDiagnostic]
 
     public init(_ message: String, code: Code = .invalidFile, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
+        diagnostics = []
+    }
+
+    /// A matrix file's problems, one line each: `FILE:LINE:COL: problem; fix: how`.
+    public init(_ diagnostics: [YAMLDiagnostic]) {
+        self.diagnostics = YAMLDiagnostic.sorted(diagnostics)
+        code = .invalidFile
+        message = self.diagnostics.map(\.oneLine).joined(separator: "\n")
+        cause = nil
     }
 
     public var description: String { message }
 }
 
-/// A matrix: kernels x topologies x scenarios, from a YAML file under matrices/.
-public struct MatrixFile: Sendable, Decodable {
+/// A matrix: kernels x topologies x scenarios, from a YAML file under matrices/ (the keys and
+/// their rules: docs/MATRICES.md).
+public struct MatrixFile: Sendable {
     /// A `scenarios:` entry: a registered scenario's name and its own entry, as written.
-    public struct Scenario: Sendable, Decodable {
+    public struct Scenario: Sendable {
         public var name: String
         public var entry: any ScenarioEntry
         public var plugin: any ScenarioPlugin.Type
-
-        typealias Key = StringCodingKey
-
-        /// Keys of no scenario, or of another, are refused with the scenario they belong to and
-        /// the keys this one takes.
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: Key.self)
-            name = try container.decode(String.self, forKey: Key("name"))
-            guard let plugin = ScenarioRegistry.plugin(named: name) else {
-                throw EntryRefusal(message: "unknown scenario '\(name)'; the scenarios cxllab has are \(ScenarioRegistry.names)", codingPath: decoder.codingPath)
-            }
-            self.plugin = plugin
-            for key in container.allKeys.map(\.stringValue) where key != "name" && !plugin.entryKeys.contains(key) {
-                let owners = ScenarioRegistry.plugins.filter { $0.entryKeys.contains(key) }.map { $0.name }
-                let belongs = owners.isEmpty ? "is not a setting of any scenario" : "belongs to the \(ScenarioRegistry.list(owners)) scenario"
-                throw EntryRefusal(message: "scenario \(name): '\(key)' \(belongs); \(name) takes \(ScenarioRegistry.list(plugin.entryKeys))",
-                                   codingPath: decoder.codingPath)
-            }
-            entry = try plugin.decodeEntry(from: decoder)
-        }
     }
 
     /// A rule: a cell matches when every field given matches (`*` in a field matches anything).
@@ -64,6 +53,8 @@ public struct MatrixFile: Sendable, Decodable {
         public var kernel: String?
         public var topology: String?
         public var scenario: String?
+
+        static let keys = ["kernel", "topology", "scenario"]
     }
 
     public var name: String
@@ -76,52 +67,32 @@ public struct MatrixFile: Sendable, Decodable {
     /// What the cells are expected to do (the `expect` section), read with each rule's place.
     public var expect: [ExpectationRule] = []
 
-    enum CodingKeys: String, CodingKey {
-        case name, description, kernels, topologies, scenarios, include, exclude
+    /// The keys a matrix file takes at its top, in the order docs/MATRICES.md gives them.
+    public static let keys = ["name", "description", "kernels", "topologies", "scenarios", "include", "exclude", "expect"]
+
+    /// Reads and checks the matrix file at `path`: every problem at once, each at its place.
+    public static func load(path: String) throws(MatrixError) -> MatrixFile {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else {
+            throw MatrixError("\(path): no such matrix file; fix: give the path of a matrix file, e.g. matrices/default.yaml")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MatrixError("\(path): the file cannot be read (permissions?); fix: make it readable by this user")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw MatrixError("\(path): the file is not UTF-8 text; fix: save it as UTF-8 text in YAML")
+        }
+        return try parse(yaml: text, file: path)
     }
 
-    public static func load(path: String) throws -> MatrixFile {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw MatrixError("\(path) cannot be read")
-        }
-        // Before Yams composes it: aliases as keys make composing exponential (417 bytes once
-        // took 7.7 s); the expect rules below read the same text.
-        do {
-            try YAMLGuard.check(text)
-        } catch {
-            throw MatrixError("\(path):\(error.line):\(error.column): \(error.message); fix: \(error.fix)", cause: error)
-        }
-        do {
-            let matrix = try YAMLDecoder().decode(MatrixFile.self, from: text)
-            guard !matrix.kernels.isEmpty, !matrix.topologies.isEmpty, !matrix.scenarios.isEmpty else {
-                throw MatrixError("\(path): a matrix needs at least one kernel, topology and scenario")
-            }
-            for (index, scenario) in matrix.scenarios.enumerated() {
-                if let problem = scenario.entry.problem {
-                    throw MatrixError("\(path):\(line(ofScenario: index, yaml: text)): scenario \(scenario.name): \(problem)")
-                }
-            }
-            let duplicates = duplicateEntries(yaml: text, file: path)
-            if !duplicates.isEmpty { throw MatrixError(duplicates.joined(separator: "\n")) }
-            var withRules = matrix
-            withRules.expect = try ExpectationParser.rules(yaml: text, file: path)
-            return withRules
-        } catch let error as MatrixError {
-            throw error
-        } catch let refusal as EntryRefusal {
-            throw MatrixError("\(path):\(line(of: refusal.codingPath, yaml: text)): \(refusal.message)")
-        } catch let DecodingError.dataCorrupted(context) where context.underlyingError is EntryRefusal {
-            // Yams hands an entry's own refusal on inside its decoding error.
-            let refusal = context.underlyingError as? EntryRefusal
-            throw MatrixError("\(path):\(line(of: refusal?.codingPath ?? [], yaml: text)): \(refusal?.message ?? "")")
-        } catch let error as ExpectationError {
-            throw MatrixError("\(path): " + error.description, cause: error)
-        } catch let DecodingError.keyNotFound(key, context) {
-            let place = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw MatrixError("\(path): missing '\(key.stringValue)'\(place.isEmpty ? "" : " in \(place)")")
-        } catch {
-            throw MatrixError("\(path): \(error)", cause: error)
-        }
+    /// Reads and checks a matrix file's text; `file` names it in diagnostics (no I/O).
+    public static func parse(yaml: String, file: String) throws(MatrixError) -> MatrixFile {
+        let sink = DiagnosticSink(file: file)
+        let empty = (message: "the file holds no matrix", fix: "start from matrices/default.yaml (docs/MATRICES.md lists every key)")
+        guard let root = YAMLReading.root(of: yaml, sink: sink, empty: empty) else { throw MatrixError(sink.diagnostics) }
+        let matrix = MatrixReader(sink: sink).read(root)
+        guard sink.isEmpty, let matrix else { throw MatrixError(sink.diagnostics) }
+        return matrix
     }
 }
 

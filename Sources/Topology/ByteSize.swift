@@ -1,4 +1,6 @@
 import Foundation
+import YAMLGuard
+import Yams
 
 /// Sizes as topology files write them (`512M`, `1G`, `256MiB`, `131072`) and as cxllab
 /// prints them. Units are binary: K, M, G and T are 1024, 1024², 1024³ and 1024⁴ bytes, as
@@ -105,5 +107,29 @@ extension Sequence where Element == UInt64 {
             total = sum
         }
         return total
+    }
+}
+
+extension MappingReader {
+    func size(_ key: String, example: String = "1G") -> Located<UInt64>? {
+        guard let node = node(key) else { return nil }
+        return MappingReader.size(node, name: "`\(key)` in \(what)", example: "\(key): \(example)", sink: sink)
+    }
+
+    static func size(_ node: Node, name: String, example: String, sink: DiagnosticSink) -> Located<UInt64>? {
+        guard case .scalar(let scalar) = node else {
+            sink.error(node.location, "\(name) should be a size, but is \(node.kindDescription)", fix: "write a size such as `\(example)`")
+            return nil
+        }
+        if scalar.string.hasPrefix("-") {
+            sink.error(node.location, "\(name) is negative", fix: "write a size such as `\(example)`")
+            return nil
+        }
+        switch ByteSize.parse(scalar.string) {
+        case .success(let bytes): return Located(value: bytes, location: node.location)
+        case .failure(let problem):
+            sink.error(node.location, "\(name): \(problem)", fix: problem.fix)
+            return nil
+        }
     }
 }

@@ -2,6 +2,7 @@
 // ports, memory devices and windows, as the file writes them.
 
 import Foundation
+import YAMLGuard
 import Yams
 
 struct CXLDraft: Sendable, Hashable {

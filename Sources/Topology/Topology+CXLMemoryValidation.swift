@@ -2,6 +2,7 @@
 // storage area, dynamic capacity and serial number.
 
 import Foundation
+import YAMLGuard
 
 extension Validator {
     struct CheckedCapacity {

@@ -2,6 +2,7 @@
 // ranges of the host bridges.
 
 import Foundation
+import YAMLGuard
 
 extension Validator {
     /// Bus numbers, PCI slots, port numbers, chassis and slots, in file order, explicit ones

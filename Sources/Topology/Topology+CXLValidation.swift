@@ -2,6 +2,7 @@
 // plug in, and the fixed memory windows.
 
 import Foundation
+import YAMLGuard
 
 extension Validator {
     mutating func checkCXL(nodeCount: Int?) -> Topology.CXL? {

@@ -3,6 +3,7 @@
 // Topology+CXLDrafts.swift.
 
 import Foundation
+import YAMLGuard
 import Yams
 
 struct Draft: Sendable, Hashable {

@@ -2,6 +2,7 @@
 // command line (including memmap= legacy persistent memory).
 
 import Foundation
+import YAMLGuard
 
 extension Validator {
     func checkMachine() -> Topology.Machine? {

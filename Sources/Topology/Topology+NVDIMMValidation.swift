@@ -1,6 +1,7 @@
 // Validation of the NVDIMMs and of the memory hotplug (slots, max_memory) they need.
 
 import Foundation
+import YAMLGuard
 
 extension Validator {
     mutating func checkNVDIMMs(nodeCount: Int?) -> [Topology.NVDIMM]? {

@@ -3,6 +3,8 @@
 // +CXLValidation and +CXLMemoryValidation; +CXLNumbering assigns the CXL tree's numbers.
 
 import Foundation
+import HostSupport
+import YAMLGuard
 
 extension TopologyDocument {
     /// Checks the document for sense against what the emulator offers, fills in defaults and

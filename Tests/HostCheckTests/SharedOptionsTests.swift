@@ -119,11 +119,12 @@ import Testing
 
         let file = NSTemporaryDirectory() + "refusal-\(UUID().uuidString.prefix(6)).yaml"
         defer { try? FileManager.default.removeItem(atPath: file) }
-        try "name: s\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios: [\(refusal.scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "name: s\nkernels: [debian:bookworm]\ntopologies: [t.yaml]\nscenarios: [\(refusal.scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
         let matrixError = try #require(throws: MatrixError.self) { try MatrixFile.load(path: file) }
         let scenarioName = refusal.scenario.dropFirst("{name: ".count).prefix { $0 != "," }
-        // At the line of the scenario entry (the fourth of the file).
-        #expect(matrixError.message == "\(file):4: scenario \(scenarioName): \(words)")
+        // At the setting's place on the scenario entry's line (the fourth of the file).
+        #expect(matrixError.diagnostics.count == 1)
+        #expect(matrixError.message.hasPrefix("\(file):4:") && matrixError.message.hasSuffix(": scenario \(scenarioName): \(words)"), "\(matrixError)")
     }
 
     /// Under `git bisect run` a refused setting is still the user's mistake, the same at every
@@ -134,5 +135,23 @@ import Testing
             let error = try #require(throws: (any Error).self) { try CXLLab.parseAsRoot(arguments) }
             #expect(CXLLab.exitCode(for: error) == ExitCode(2), "\(arguments)")
         }
+    }
+}
+
+/// `cxllab matrix FILE` refuses a file it cannot use with exit status 2 (input error, as a
+/// cell that could not run; 1 is a deviation, 64 argument-parser's usage error), before it
+/// opens the store or fetches a kernel: the load is the command's first step.
+@Suite struct MatrixCommandInputTests {
+    @Test func aBrokenOrMissingMatrixFileExitsTwo() throws {
+        let file = NSTemporaryDirectory() + "broken-\(UUID().uuidString.prefix(6)).yaml"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "name: b\nkernels: [debain:trixie]\ntopologies: [t.yaml]\nscenarios: [{name: driver-order, ordrs: all}]\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        for path in [file, file + ".missing"] {
+            let error = try #require(throws: ExitCode.self) { try MatrixCommandSupport.load(path, projectRoots: []) }
+            #expect(error == ExitCode(2))
+        }
+        let command = try #require(try CXLLab.parseAsRoot(["matrix", file]) as? CXLLab.Matrix)
+        #expect(command.file == file, "the file is an argument, so argument parsing (64) accepts it and the load refuses it (2)")
     }
 }

@@ -60,7 +60,7 @@ import XML
         #expect(throws: MatrixError.self) { try MatrixFile.load(path: path) }
         try "name: x\nkernels: [debian:bookworm]\ntopologies: [t.yaml]\nscenarios: [{name: stampede}]\n".write(toFile: path, atomically: true, encoding: .utf8)
         let error = #expect(throws: MatrixError.self) { try MatrixFile.load(path: path) }
-        #expect(error?.message.contains("unknown scenario 'stampede'; the scenarios cxllab has are driver-order, race and ndctl-suite") == true)
+        #expect(error?.message.contains("unknown scenario 'stampede'; fix: the scenarios cxllab has are driver-order, race and ndctl-suite") == true)
     }
 
     @Test func junitHasOneCasePerCellAndOrderAndParses() throws {

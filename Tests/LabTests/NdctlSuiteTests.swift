@@ -159,7 +159,7 @@ import TestSupport
                                   ("{name: race, tests: [device-dax]}", "belongs to the ndctl-suite scenario"),
                                   ("{name: ndctl-suite, timeout_multiplier: 0}", "give a whole number from 1 to 100"),
                                   ("{name: race, timeout_multiplier: 2}", "belongs to the ndctl-suite scenario")] {
-            try "name: s\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios: [\(scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
+            try "name: s\nkernels: [debian:bookworm]\ntopologies: [t.yaml]\nscenarios: [\(scenario)]\n".write(toFile: file, atomically: true, encoding: .utf8)
             #expect(throws: MatrixError.self) { try MatrixFile.load(path: file) }
             do { _ = try MatrixFile.load(path: file) } catch { #expect("\(error)".contains(words), "\(error)") }
         }

@@ -78,13 +78,14 @@ import Testing
     }
 
     /// A key of another scenario is refused with the scenario it belongs to, the keys this one
-    /// takes and the entry's line.
-    @Test func aKeyOfAnotherScenarioIsRefusedAtItsLine() throws {
+    /// takes, at the key's line and column.
+    @Test func aKeyOfAnotherScenarioIsRefusedAtItsPlace() throws {
         let path = NSTemporaryDirectory() + "plugin-\(UUID().uuidString.prefix(6)).yaml"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try "name: m\nkernels: [debian:x]\ntopologies: [t.yaml]\nscenarios:\n  - name: driver-order\n  - name: race\n    orders: all\n"
+        try "name: m\nkernels: [debian:bookworm]\ntopologies: [t.yaml]\nscenarios:\n  - name: driver-order\n  - name: race\n    orders: all\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let error = try #require(throws: MatrixError.self) { try MatrixFile.load(path: path) }
-        #expect(error.message == "\(path):6: scenario race: 'orders' belongs to the driver-order scenario; race takes drivers, modules, stand_in, kinds, rounds, workers and seed")
+        #expect(error.message == "\(path):7:5: scenario race: `orders` belongs to the driver-order scenario; "
+                + "fix: remove it, or give it to a scenario that takes it; race takes drivers, modules, stand_in, kinds, rounds, workers and seed")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Topology
+import HostSupport
 
 @Suite struct ByteSizeTests {
     @Test(arguments: [

@@ -23,9 +23,10 @@ extension DriverOrderScenario: ScenarioPlugin {
             case standIn = "stand_in"
         }
 
-        public var problem: String? {
-            if let `repeat`, let problem = DriverOrderScenario.repeatProblem(`repeat`, spelled: "repeat") { return problem }
-            return DriverOrders.problem(orders: orders ?? "all", drivers: drivers ?? DriverOrderScenario.defaultDrivers)
+        public var problems: [EntryProblem] {
+            let orderProblem = DriverOrders.problem(orders: orders ?? "all", drivers: drivers ?? DriverOrderScenario.defaultDrivers)
+            return EntryProblem.at("repeat", `repeat`.flatMap { DriverOrderScenario.repeatProblem($0, spelled: "repeat") })
+                + EntryProblem.at(orders == nil ? "drivers" : "orders", orderProblem) + FsdevVariant.standInProblems(standIn)
         }
     }
 

@@ -22,8 +22,15 @@ extension RaceScenario: ScenarioPlugin {
             case standIn = "stand_in"
         }
 
-        public var problem: String? {
-            RaceScenario.problem(kinds: kinds, rounds: rounds, workers: workers, drivers: drivers ?? DriverOrderScenario.defaultDrivers)
+        /// The command line's one check, asked of one setting at a time so each problem is
+        /// reported at its own key.
+        public var problems: [EntryProblem] {
+            let defaults = DriverOrderScenario.defaultDrivers
+            return EntryProblem.at("kinds", RaceScenario.problem(kinds: kinds, rounds: nil, workers: nil, drivers: defaults))
+                + EntryProblem.at("rounds", RaceScenario.problem(kinds: nil, rounds: rounds, workers: nil, drivers: defaults))
+                + EntryProblem.at("workers", RaceScenario.problem(kinds: nil, rounds: nil, workers: workers, drivers: defaults))
+                + EntryProblem.at("drivers", RaceScenario.problem(kinds: nil, rounds: nil, workers: nil, drivers: drivers ?? defaults))
+                + FsdevVariant.standInProblems(standIn)
         }
     }
 

@@ -59,9 +59,35 @@ extension ScenarioSettings {
 
 /// A scenario's entry in a matrix file, as written.
 public protocol ScenarioEntry: Decodable, Sendable {
-    /// What is wrong with it, in words with the fix; nil when it can run. The command line
-    /// checks its options with the same rules.
-    var problem: String? { get }
+    /// Every problem of it, each with the key it is about, so a matrix file reports all of
+    /// them at their places; empty when it can run. The words are those of the checks the
+    /// command line runs on its options (`DriverOrders.problem`, ...).
+    var problems: [EntryProblem] { get }
+}
+
+/// What is wrong with one setting of a scenario entry: the key (and the list item) it is
+/// about, and the problem with its fix in words.
+public struct EntryProblem: Sendable, Hashable {
+    /// As matrix files spell it (`stand_in`); nil: the entry as a whole.
+    public var key: String?
+    /// The item of a list value the problem is about.
+    public var item: Int?
+    public var message: String
+    /// How to put it right, when the message does not say it already (the command line's
+    /// checks say both in one sentence).
+    public var fix: String
+
+    public init(key: String?, item: Int? = nil, _ message: String, fix: String = "") {
+        self.key = key
+        self.item = item
+        self.message = message
+        self.fix = fix
+    }
+
+    /// One problem from a check that answers in words or nil.
+    public static func at(_ key: String, _ message: String?) -> [EntryProblem] {
+        message.map { [EntryProblem(key: key, $0)] } ?? []
+    }
 }
 
 /// What a scenario's cells take from the project: relative paths are the project root's, so
@@ -104,6 +130,25 @@ public struct FsdevVariant: Sendable, Hashable {
         (dropsFsdev ? drivers.filter { $0 != DriverOrderScenario.fsdev } : drivers, modules + (standInModule.map { [$0] } ?? []))
     }
 
+    /// What is wrong with a `stand_in:` list: the stand-in's automatch is a bool parameter,
+    /// and each value is a cell of its own (twice would be one lab name for two cells).
+    public static func standInProblems(_ values: [Int]?) -> [EntryProblem] {
+        guard let values else { return [] }
+        if values.isEmpty {
+            return [EntryProblem(key: "stand_in", "stand_in names no automatch value", fix: "give [1, 0] (both), [1] (fsdev V9) or [0] (the fix), or leave it out")]
+        }
+        var problems: [EntryProblem] = []
+        for (index, value) in values.enumerated() {
+            if ![0, 1].contains(value) {
+                problems.append(EntryProblem(key: "stand_in", item: index, "stand_in value \(value) is not one of the stand-in's automatch values",
+                                             fix: "give 1 (binds on its own, as fsdev V9) or 0 (the fix)"))
+            } else if values[..<index].contains(value) {
+                problems.append(EntryProblem(key: "stand_in", item: index, "stand_in gives \(value) twice", fix: "remove one: each value is a cell of its own"))
+            }
+        }
+        return problems
+    }
+
     public static func variants(modules: [String], standIn: [Int]?, fsdev: FsdevAvailability, standInSource: String) -> [FsdevVariant] {
         let userFsdev = modules.contains { ($0.split(separator: ":").first ?? "").contains("fsdev") }
         switch (userFsdev, fsdev) {
@@ -121,7 +166,9 @@ public struct FsdevVariant: Sendable, Hashable {
 extension ScenarioPlugin {
     // Entry points the matrix and the store call through `any ScenarioPlugin.Type`.
 
-    public static func decodeEntry(from decoder: any Decoder) throws -> any ScenarioEntry { try Entry(from: decoder) }
+    /// The entry type, for a reader that decodes it from its own document (the matrix file's
+    /// YAML node, with its places).
+    public static var entryType: any ScenarioEntry.Type { Entry.self }
 
     public static func decodeSettings(from decoder: any Decoder) throws -> any ScenarioSettings { try Settings(from: decoder) }
 

@@ -29,8 +29,13 @@ extension NdctlSuiteScenario: ScenarioPlugin {
             case timeoutMultiplier = "timeout_multiplier"
         }
 
-        public var problem: String? {
-            NdctlSuiteScenario.problem(suites: suites, loadFirst: loadFirst ?? [], timeoutMultiplier: timeoutMultiplier ?? 1)
+        /// The command line's one check, asked of one setting at a time so each problem is
+        /// reported at its own key.
+        public var problems: [EntryProblem] {
+            EntryProblem.at("timeout_multiplier", NdctlSuiteScenario.problem(suites: nil, loadFirst: [], timeoutMultiplier: timeoutMultiplier ?? 1))
+                + EntryProblem.at("suites", NdctlSuiteScenario.problem(suites: suites, loadFirst: []))
+                + EntryProblem.at("load_first", NdctlSuiteScenario.problem(suites: nil, loadFirst: loadFirst ?? []))
+                + FsdevVariant.standInProblems(standIn)
         }
     }
 
