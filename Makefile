@@ -23,17 +23,18 @@ build:
 demo: setup build
 	bash scripts/demo.sh
 
-# The fault drills run after the rest and on their own: one of them restarts libvirtd.
+# The host's fault drills run after the rest and on their own: they restart libvirtd and
+# damage the shared cache.
 test: setup-tests
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip FaultDrillTests
-	$(SWIFT) test --skip-build --filter FaultDrillTests
+	$(SWIFT) test --skip-build --skip HostFaultDrillTests
+	$(SWIFT) test --skip-build --filter HostFaultDrillTests
 
 # The suites that need no guest, network or browser (tags .vm, .network, .browser): under a
 # minute once built, and no host set-up.
 test-pure:
 	$(SWIFT) build --build-tests
-	CXLLAB_TESTS=pure $(SWIFT) test --skip-build --skip FaultDrillTests
+	CXLLAB_TESTS=pure $(SWIFT) test --skip-build --skip HostFaultDrillTests
 
 # Figures are taken with the optimised build: debug Swift parses JSON several times slower.
 bench: setup

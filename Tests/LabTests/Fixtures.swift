@@ -93,10 +93,25 @@ extension Fixtures {
     /// A lab prepared as `cxllab up` prepares one: the kernel resolved once, then the image.
     static func prepare(_ topology: String, kernel: KernelReference = .debianSuite("bookworm-backports"),
                         context: LabContext = .forTests()) async throws -> PreparedLab {
+        try await prepare(topologyFile: LabSessionTests.root + "/topologies/\(topology).yaml", kernel: kernel, context: context)
+    }
+
+    static func prepare(topologyFile: String, kernel: KernelReference = .debianSuite("bookworm-backports"),
+                        context: LabContext = .forTests()) async throws -> PreparedLab {
         let resolved = try await KernelStore(cache: context.cache).kernel(kernel)
         return try await LabPreparation(context: context).prepare(
-            topologyFile: LabSessionTests.root + "/topologies/\(topology).yaml", kernel: resolved,
-            recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"))
+            topologyFile: topologyFile, kernel: resolved, recipe: try ImageRecipe.load(path: LabSessionTests.root + "/images/default.yaml"))
+    }
+
+    /// A copy of a shipped topology whose guest memory no shipped topology has: a saved
+    /// machine of a key no other test uses, so a test may remove its copies while others run.
+    static func privateTopology(_ topology: String, memory: String, in folder: String) throws -> String {
+        let path = folder + "/\(topology)-\(memory).yaml"
+        let shipped = try String(contentsOfFile: LabSessionTests.root + "/topologies/\(topology).yaml", encoding: .utf8)
+        guard shipped.contains("memory: 2G") else { throw DrillError("topologies/\(topology).yaml has no 'memory: 2G' to change") }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try shipped.replacingOccurrences(of: "memory: 2G", with: "memory: \(memory)").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 }
 

@@ -13,14 +13,16 @@ import TestSupport
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct SavedMachineBackendTests {
     @Test func bootsSavesRestoresAndRebuildsADamagedCopy() async throws {
         let context = LabContext.forTests()
-        let prepared = try await Fixtures.prepare("nvdimm-single", context: context)
+        let scratch = NSTemporaryDirectory() + "cxllab-saved-" + UUID().uuidString.prefix(6)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let prepared = try await Fixtures.prepare(topologyFile: Fixtures.privateTopology("nvdimm-single", memory: "1952M", in: scratch), context: context)
         func request(_ name: String) -> LabRequest {
             LabRequest(name: name, topology: prepared.topology, kernel: prepared.kernel, image: prepared.image, domainType: prepared.domainType,
                        runID: "test", cellID: name)
         }
         let key = try SavedMachineKey.of(request("saved-a"), emulator: SavedMachineKey.emulator(Connection()))
         let store = SavedMachines(cache: context.cache)
-        // Starts from no copy of this key, and leaves none.
+        // Starts from no copy of this key (its own: no other test's labs use it), and leaves none.
         try? FileManager.default.removeItem(atPath: store.root + "/" + key)
         defer { try? FileManager.default.removeItem(atPath: store.root + "/" + key) }
         let domainName = SavedMachineKey.domainName(key: key, index: 0)
