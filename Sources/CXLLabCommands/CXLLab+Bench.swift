@@ -15,29 +15,43 @@ extension CXLLab {
     struct Bench: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Measure cxllab side by side with the tools underneath it.",
-            discussion: """
+            discussion: CommandHelp.discussion(
+                """
                 1. One driver-order cell run by the cell runner through libvirt (cxllab) and by QEMU directly
                    (same kernel, image, devices and agent calls); their ratio: what libvirt adds.
                 2. Image build, cold and warm.  3. libvirt domain start latency.  4. Time per driver order.
                 5. Matrix throughput at --jobs 1 and --jobs 2.  6. cxllab's peak resident memory during them.
-                """
+                7. Race rounds per minute.
+                """,
+                examples: ["cxllab bench topologies/nvdimm-single.yaml --runs 2 --json"],
+                exit: ExitStatus(success: "every step was measured", failure: "a step failed (its row says why)"))
         )
         @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The topology of the cell and start measurements (default: topologies/nvdimm-single.yaml).") var topology: String?
+        @Option(name: .customLong("topology"), help: .hidden) var topologyOldSpelling: String?
         @OptionGroup var guestKernel: KernelOption<BookwormBackports>
-        @Option(help: "The topology of the cell and start measurements.") var topology = "topologies/nvdimm-single.yaml"
         @Option(help: "The matrix for throughput and memory.") var matrix = "matrices/default.yaml"
         @Option(help: "Cell pairs (direct, cxllab) to take the median of.") var runs = 3
         @Option(help: "Domain starts to take the median of.") var starts = 5
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: JSONOption
+
+        func validate() throws {
+            if topology != nil, topologyOldSpelling != nil {
+                throw ValidationError("the topology is given twice: give it once, as the argument (--topology is its old spelling)")
+            }
+            if runs < 1 { throw ValidationError("--runs takes 1 or more, not \(runs)") }
+            if starts < 1 { throw ValidationError("--starts takes 1 or more, not \(starts)") }
+        }
 
         func run(in context: LabContext) async throws {
             InterruptTeardown.install(sessions: context.sessions)
             let kernel = guestKernel.kernel
+            let topology = topology ?? topologyOldSpelling ?? "topologies/nvdimm-single.yaml"
             let terminal = Terminal.standardError
             let cache = context.cache
             var figures = BenchFigures()
-            let topologyPath = try context.projectFiles.folder(topology)
-            let matrixPath = matrix.hasPrefix("/") ? matrix : try context.projectFiles.folder(matrix)
+            let topologyPath = try context.projectFiles.inputFile(topology, role: "topology", fix: TopologyFileHint.fix)
+            let matrixPath = try MatrixFile.locate(matrix, projectRoots: context.projectFiles.searchFolders())
             let libvirt = try await context.connect()
             figures.host = BenchFigures.Host(cores: ProcessInfo.processInfo.activeProcessorCount,
                                              memoryGiB: Int(ProcessInfo.processInfo.physicalMemory >> 30),
@@ -90,7 +104,7 @@ extension CXLLab {
             figures.failures = failures
             terminal.clearStatus()
             figures.summarize()
-            if json {
+            if output.json {
                 print(try JSONOutput.encode(figures))
             } else {
                 print(figures.table(matrixFile: matrix))

@@ -7,7 +7,7 @@ extension CXLLab {
     struct Doctor: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Check that this host can run labs, and say what to do about each problem.",
-            discussion: "Exits 0 when everything needed works, 1 with the list of blockers otherwise."
+            discussion: CommandHelp.discussion(exit: ExitStatus(success: "everything needed works", failure: "something blocks labs (listed with its fix)"))
         )
 
         @OptionGroup var cacheOptions: CacheOptions
@@ -15,8 +15,8 @@ extension CXLLab {
         @Option(name: .customLong("connect"), help: "The libvirt URI to check.")
         var uri = "qemu:///system"
 
-        @Flag(help: "Print the report as JSON.")
-        var json = false
+        @OptionGroup var output: JSONOption
+        var json: Bool { output.json }
 
         func run(in context: LabContext) async throws {
             let terminal = Terminal.standardError

@@ -11,6 +11,7 @@ extension CXLLab {
     struct Image: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build guest images (initramfs) for a kernel.",
+            discussion: CommandHelp.discussion(exit: ExitStatus(success: "done", failure: nil)),
             subcommands: [Build.self, Bench.self]
         )
     }
@@ -45,6 +46,19 @@ struct ProjectFiles {
         throw ValidationError("cannot find \(relative) in \(describeSearch()); set CXLLAB_HOME to cxllab's source tree")
     }
 
+    /// A file the user named: as given (from the working folder), else under cxllab's own
+    /// folder (`topologies/nvdimm-single.yaml` from anywhere); an error naming it otherwise.
+    func inputFile(_ path: String, role: String, fix: String) throws -> String {
+        if path.hasPrefix("/") || FileManager.default.fileExists(atPath: path) {
+            if let problem = InputFile.problem(path, role: role, fix: fix) { throw problem }
+            return path
+        }
+        if let found = try? folder(path) { return found }
+        throw InputFileError(path: path, role: role,
+                             reason: "no such file in \(FileManager.default.currentDirectoryPath) nor in cxllab's folder (\(describeSearch()))",
+                             fix: fix)
+    }
+
     /// $CXLLAB_HOME, then the source tree the running executable was built in (found from
     /// /proc/self/exe, so cxllab finds its recipes and topologies when run from elsewhere);
     /// each only when this user owns it and its images/ and nobody else can write them:
@@ -74,13 +88,18 @@ extension LabContext {
 
 extension CXLLab.Image {
     struct Build: ContextCommand, CacheDirOption {
-        static let configuration = CommandConfiguration(abstract: "Build (or find in the cache) an image and say what went in.")
+        static let configuration = CommandConfiguration(
+            abstract: "Build (or find in the cache) an image and say what went in.",
+            discussion: CommandHelp.discussion(
+                examples: ["cxllab image build --feature nvdimm --feature cxl --extra-module nfit"],
+                exit: ExitStatus(success: "the image is built or found", failure: nil))
+        )
         @OptionGroup var cacheOptions: CacheOptions
-        @OptionGroup var guestKernel: KernelOption<KernelRequired>
+        @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "Module groups of the recipe to add (nvdimm, cxl, legacy-pmem, fsdev).") var feature: [String] = []
-        @OptionGroup var guestModules: ModuleOptions<AddsModule>
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var guestModules: ExtraModuleOptions
+        @OptionGroup var output: JSONOption
 
         func run(in context: LabContext) async throws {
             let terminal = Terminal.standardError
@@ -89,7 +108,7 @@ extension CXLLab.Image {
             let found = try await store.kernel(reference) { terminal.status($0) }
             let features = Set(feature)
             try ConfigCheck.require(found, features: features, terminal: terminal)
-            let modules = try await ModuleBuilder(cache: context.cache).resolve(guestModules.module, for: found) { terminal.status($0) }
+            let modules = try await ModuleBuilder(cache: context.cache).resolve(guestModules.modules, for: found) { terminal.status($0) }
             let request = ImageRequest(
                 recipe: try context.projectFiles.recipe(named: guestRecipe.recipe), kernel: found, features: features,
                 extraModules: modules.inTree, userModules: modules.files
@@ -99,7 +118,7 @@ extension CXLLab.Image {
             let image = try await ImageBuilder(cache: context.cache).build(request) { terminal.status($0) }
             let seconds = (clock.now - start).seconds
             terminal.clearStatus()
-            if json { print(try JSONOutput.encode(image)); return }
+            if output.json { print(try JSONOutput.encode(image)); return }
             print("""
                 image     \(image.path)
                 kernel    \(image.kernelRelease)
@@ -119,20 +138,24 @@ extension CXLLab.Image {
     struct Bench: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Measure cold and warm builds of an image and its size.",
-            discussion: "Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of repeated builds that hit the cache."
+            discussion: CommandHelp.discussion(
+                """
+                Cold: the image, the kernel's decompressed modules and the digest memo removed first. Warm: the median of \
+                repeated builds that hit the cache.
+                """, exit: ExitStatus(success: "measured", failure: nil))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "Module groups.") var feature: [String] = ["nvdimm", "cxl"]
         @Option(help: "Warm builds to take the median of.") var repeats = 21
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: JSONOption
 
         func run(in context: LabContext) async throws {
             let found = try await KernelStore(cache: context.cache).kernel(try KernelReference(parsing: guestKernel.kernel))
             let figures = try await ImageBenchmark.measure(cache: context.cache, kernel: found, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                                                            features: Set(feature), repeats: repeats)
-            if json { print(try JSONOutput.encode(figures)); return }
+            if output.json { print(try JSONOutput.encode(figures)); return }
             print("""
                 image build, \(figures.kernel), recipe \(figures.recipe), features \(feature.joined(separator: ","))
                   cold         \(String(format: "%8.3f s", figures.coldSeconds))

@@ -8,11 +8,7 @@ extension CXLLab {
     struct Kernel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Fetch, list, show and remove the kernels labs boot.",
-            discussion: """
-                Kernels are named debian:<release> (a Debian kernel by its uname -r), \
-                debian:bookworm, debian:bookworm-backports or debian:trixie-backports (the newest \
-                kernel of that suite).
-                """,
+            discussion: CommandHelp.discussion(KernelForms.explained, exit: ExitStatus(success: "done", failure: nil)),
             subcommands: [Fetch.self, List.self, Show.self, Remove.self]
         )
     }
@@ -20,7 +16,10 @@ extension CXLLab {
 
 extension CXLLab.Kernel {
     struct Fetch: ContextCommand, CacheDirOption {
-        static let configuration = CommandConfiguration(abstract: "Fetch a kernel into the cache.")
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch a kernel into the cache.",
+            discussion: CommandHelp.discussion(KernelForms.explained, exit: ExitStatus(success: "the kernel is in the cache", failure: nil))
+        )
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
 
@@ -37,20 +36,28 @@ extension CXLLab.Kernel {
     struct List: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "List the kernels in the cache, or with --available every Debian kernel of a series the archive holds.",
-            discussion: """
+            discussion: CommandHelp.discussion("""
                 --available 6.12 lists each 6.12 release in bookworm, its backports and its security updates (and trixie), \
                 oldest first, with the reference that boots it: the versions to bisect across (`cxllab run ... --kernel \
                 debian:6.12.107+deb12-amd64 --bisect`).
-                """
+                """, exit: ExitStatus(success: "the kernels are listed", failure: nil))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Flag(help: "List what Debian's archive holds instead of the cache.") var available = false
         @Argument(help: "With --available: a kernel series such as 6.12, 6.1 or 7.3 (default: all of them).") var series: String?
-        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var output: JSONOption
+        var json: Bool { output.json }
+
+        func validate() throws {
+            guard let series else { return }
+            if !available { throw ValidationError("a series is for --available (cxllab kernel list --available \(series))") }
+            if series.isEmpty || !series.allSatisfy({ $0.isNumber || $0 == "." }) {
+                throw ValidationError("'\(series)' is not a kernel series; give one like 6.12, 6.1 or 7.3")
+            }
+        }
 
         func run(in context: LabContext) async throws {
             if available { return try await listAvailable(cache: context.cache) }
-            if let series { throw ValidationError("a series is for --available (cxllab kernel list --available \(series))") }
             let kernels = try KernelStore(cache: context.cache).list()
             if json { print(try JSONOutput.encode(kernels)); return }
             if kernels.isEmpty {
@@ -78,9 +85,6 @@ extension CXLLab.Kernel {
         }
 
         func listAvailable(cache: CacheDirectory) async throws {
-            if let series, !series.allSatisfy({ $0.isNumber || $0 == "." }) || series.isEmpty {
-                throw ValidationError("'\(series)' is not a kernel series; give one like 6.12, 6.1 or 7.3")
-            }
             let archive = try DebianArchive(cache: cache)
             try await archive.refresh()
             let prefix = series.map { NSRegularExpression.escapedPattern(for: $0) + "[.-]" } ?? "[0-9]"
@@ -107,28 +111,56 @@ extension CXLLab.Kernel {
     }
 
     struct Show: ContextCommand, CacheDirOption {
-        static let configuration = CommandConfiguration(abstract: "Show one cached kernel.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one cached kernel, and the config options cxllab's features need that it lacks.",
+            discussion: CommandHelp.discussion(exit: ExitStatus(success: "the kernel is shown", failure: nil))
+        )
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
+        @OptionGroup var output: JSONOption
+
+        /// What `kernel show` says: the kernel, whether its config was kept, and what it lacks.
+        struct Shown: Encodable {
+            let kernel: Kernels.Kernel
+            let configKept: Bool
+            let missing: [ConfigRequirement]
+
+            init(_ kernel: Kernels.Kernel) {
+                self.kernel = kernel
+                let config = KernelConfig(contentsOf: kernel.configPath)
+                configKept = config != nil
+                let all: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev"]
+                missing = config.map { KernelRequirements.missing(in: $0, features: all, release: kernel.release) } ?? []
+            }
+
+            var text: String {
+                var lines = [("release", kernel.release), ("origin", kernel.origin), ("package", kernel.packageVersion ?? "-"),
+                             ("suite", kernel.suite ?? "-"), ("image", kernel.imageSHA256), ("folder", kernel.folder)]
+                    .map { $0.0.padding(toLength: 9, withPad: " ", startingAt: 0) + $0.1 }
+                if let tree = kernel.buildTree { lines.append("tree     " + tree) }
+                if !configKept {
+                    lines.append("config   none kept; options cannot be checked before boot")
+                } else if missing.isEmpty {
+                    lines.append("config   has every option cxllab's features use")
+                }
+                for requirement in missing {
+                    lines.append("config   no CONFIG_\(requirement.option) (\(requirement.feature), \(requirement.effect.rawValue)): \(requirement.why)")
+                }
+                return lines.joined(separator: "\n")
+            }
+        }
 
         func run(in context: LabContext) async throws {
-            let found = try cachedKernel(requested.kernel, cache: context.cache)
-            print(try JSONOutput.encode(found))
-            guard let config = KernelConfig(contentsOf: found.configPath) else {
-                print("config: none kept; options cannot be checked before boot")
-                return
-            }
-            let all: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev"]
-            let missing = KernelRequirements.missing(in: config, features: all, release: found.release)
-            if missing.isEmpty { print("config: has every option cxllab's features use") }
-            for requirement in missing {
-                print("config: no CONFIG_\(requirement.option) (\(requirement.feature), \(requirement.effect == .blocks ? "blocks" : "limits")): \(requirement.why)")
-            }
+            let shown = Shown(try cachedKernel(requested.kernel, cache: context.cache))
+            print(output.json ? try JSONOutput.encode(shown) : shown.text)
         }
     }
 
     struct Remove: ContextCommand, CacheDirOption {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a cached kernel.")
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove a cached kernel.",
+            discussion: CommandHelp.discussion(exit: ExitStatus(success: "the kernel is removed", failure: nil))
+        )
         @OptionGroup var cacheOptions: CacheOptions
         @OptionGroup var requested: KernelArgument
 

@@ -11,34 +11,63 @@ extension CXLLab {
     struct Up: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Boot a lab and keep it running.",
-            discussion: "The lab runs until `cxllab down NAME`. Use `cxllab exec NAME -- cxl list` to work in it."
+            discussion: CommandHelp.discussion(
+                "The lab runs until `cxllab down NAME`. Use `cxllab exec NAME -- cxl list` to work in it.",
+                examples: ["cxllab up topologies/cxl-pmem-single.yaml --name lab",
+                           "cxllab up topologies/nvdimm-single.yaml --extra-module nfit --json"],
+                exit: ExitStatus(success: "the lab is up", failure: nil))
         )
         @OptionGroup var cacheOptions: CacheOptions
+        @Argument(help: "The topology file, e.g. topologies/cxl-pmem-single.yaml.") var topology: String
         @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
-        @OptionGroup var guestModules: ModuleOptions<AddsModule>
-        @Argument(help: "The topology file, e.g. topologies/cxl-pmem-single.yaml.") var topology: String
-        @Option(help: "The lab's name (letters, digits, - _ .).") var name: String?
+        @OptionGroup var guestModules: ExtraModuleOptions
+        @Option(help: "The lab's name (letters, digits, - _ .; default: the topology file's name).") var name: String?
         @Flag(inversion: .prefixedNo, help: "Let `exec` run any shell command in the guest.") var shell = true
+        @OptionGroup var output: JSONOption
+
+        /// The lab's name: `--name`, or the topology file's base name.
+        var labName: String { name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension }
+
+        func validate() throws {
+            guard LabNames.isValid(labName) else {
+                throw ValidationError("'\(labName)' is not a usable lab name: give --name with letters, digits, '-', '_' and '.'")
+            }
+        }
+
+        /// What `up --json` prints.
+        struct Started: Encodable {
+            let name: String
+            let topology: String
+            let kernel: String
+            let accelerator: String
+            let seconds: Double
+            let shell: Bool
+        }
 
         func run(in context: LabContext) async throws {
             InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
-            let labName = name ?? ((topology as NSString).lastPathComponent as NSString).deletingPathExtension
-            guard LabNames.isValid(labName) else { throw ValidationError("'\(labName)' is not a usable lab name: use letters, digits, '-', '_' and '.'") }
+            let labName = labName
             // The cell runner every lab goes through, the lab kept running. Always booted: a
             // saved machine restores only under its own domain name, and `exec`, `console` and
             // `down` find an `up` lab by the name given here.
             let runner = CellRunner(context: context, backend: LibvirtBackend())
             let kernel = try await runner.kernel(guestKernel.kernel, progress: context.progress)
             let prepared = try await runner.prepare(topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
-                                                    needs: CellRunner.Needs(modules: guestModules.module), progress: context.progress)
+                                                    needs: CellRunner.Needs(modules: guestModules.modules), progress: context.progress)
             let start = context.now()
             let identity = CellRunner.Identity(name: labName, runID: "up", cellID: labName, keep: true, shell: shell)
             let seconds = try await runner.run(prepared, as: identity, progress: context.progress) { _ in context.seconds(since: start) }.value
             terminal.clearStatus()
+            let accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
+            if output.json {
+                print(try JSONOutput.encode(Started(name: labName, topology: prepared.topology.name, kernel: prepared.kernel.release,
+                                                    accelerator: accelerator, seconds: seconds, shell: shell)))
+                return
+            }
             print("""
-                Lab \(labName) is up: \(prepared.topology.name) on \(prepared.kernel.release) under \(prepared.accelerator.accelerator.rawValue.uppercased()), agent answered in \(String(format: "%.1f s", seconds)).
+                Lab \(labName) is up: \(prepared.topology.name) on \(prepared.kernel.release) under \(accelerator), agent answered in \(String(format: "%.1f s", seconds)).
 
                   cxllab exec \(labName) -- cxl list          CXL memory devices and regions
                   cxllab exec \(labName) -- ndctl list -RN    NVDIMM regions and namespaces
@@ -52,20 +81,25 @@ extension CXLLab {
     struct Exec: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command in a lab's guest, streaming its output; exits with its status.",
-            discussion: """
+            discussion: CommandHelp.discussion(
+                """
                 The command's output is passed through raw, byte for byte, as ssh passes it: what the guest \
                 prints reaches your terminal, escape sequences included. (Reports and cxllab's own \
                 summaries show a guest's control characters as text instead.)
-                Example: cxllab exec mylab -- ndctl list -RN
-                """
+                """,
+                examples: ["cxllab exec mylab -- ndctl list -RN"],
+                exit: ExitStatus.exec)
         )
         @Argument(help: "The lab's name.") var name: String
         @Option(help: "Seconds the command may run (1 to 86400).") var timeout = 300
         @Argument(parsing: .postTerminator, help: "The command.") var command: [String] = []
 
-        func run(in context: LabContext) async throws {
+        func validate() throws {
             guard !command.isEmpty else { throw ValidationError("give the command after --, e.g. cxllab exec \(name) -- uname -r") }
             guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout takes 1 to 86400 seconds, not \(timeout)") }
+        }
+
+        func run(in context: LabContext) async throws {
             let record = try LabLookup.record(name, paths: context.paths)
             let agent = try AgentConnection(socketPath: record.agentSocket)
             defer { agent.close() }
@@ -81,7 +115,8 @@ extension CXLLab {
                 result = try await agent.send(AgentCalls.RunTool(command[0], Array(command.dropFirst()), timeoutSeconds: timeout, stream: true),
                                               timeout: .seconds(timeout + 30), onOutput: output)
             } else {
-                throw ValidationError("lab \(name) was started with --no-shell: only ndctl, daxctl and cxl can run in it")
+                throw LabError(.input, "lab \(name) was started with --no-shell: only ndctl, daxctl and cxl can run in it; "
+                               + "start it again without --no-shell to run anything else")
             }
             let status = result.status
             if status != 0 { throw ExitCode(status) }
@@ -91,7 +126,8 @@ extension CXLLab {
     struct Console: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Follow a lab's serial console (the kernel's messages and init's report), until Ctrl-C.",
-            discussion: "The console is read-only; run commands with `cxllab exec`."
+            discussion: CommandHelp.discussion("The console is read-only; run commands with `cxllab exec`.",
+                                               exit: ExitStatus(success: "the lab stopped, or --no-follow printed what there was", failure: nil))
         )
         @Argument(help: "The lab's name.") var name: String
         @Flag(help: "Print what is there and stop instead of following.") var noFollow = false
@@ -124,12 +160,15 @@ extension CXLLab {
     }
 
     struct List: ContextCommand {
-        static let configuration = CommandConfiguration(abstract: "List the labs libvirt runs.")
-        @Flag(help: "Print JSON.") var json = false
+        static let configuration = CommandConfiguration(
+            abstract: "List the labs libvirt runs.",
+            discussion: CommandHelp.discussion(exit: ExitStatus(success: "the labs are listed", failure: nil))
+        )
+        @OptionGroup var output: JSONOption
 
         func run(in context: LabContext) async throws {
             let labs = try LabLookup.all(libvirt: try await context.connect(), paths: context.paths)
-            if json {
+            if output.json {
                 print(try JSONOutput.encode(labs))
                 return
             }
@@ -150,10 +189,10 @@ extension CXLLab {
     struct Down: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Power a lab off and remove its files.",
-            discussion: """
+            discussion: CommandHelp.discussion("""
                 Only a lab cxllab started (its domain carries cxllab's metadata) is touched. A lab that another cxllab \
                 process still running owns (a `cxllab run` or `matrix` in progress) is refused unless --force.
-                """
+                """, exit: ExitStatus(success: "the lab is down", failure: nil))
         )
         @Argument(help: "The lab's name.") var name: String
         @Flag(help: "Take the lab down even though the cxllab process that owns it is still running.") var force = false
@@ -170,7 +209,7 @@ extension CXLLab {
                     print("lab \(name) was not running; removed its files")
                     return
                 }
-                throw ValidationError("no lab named \(name); `cxllab list` shows the running ones")
+                throw LabError(.notFound, "no lab named \(name); `cxllab list` shows the running ones")
             }
             let events = try libvirt.lifecycleEvents()
             if let record = LabRecord.load(domainName: domainName, paths: context.paths), let agent = try? AgentConnection(socketPath: record.agentSocket) {
@@ -192,11 +231,11 @@ extension CXLLab {
     struct Clean: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Remove labs a killed cxllab left behind: their domains and files.",
-            discussion: """
+            discussion: CommandHelp.discussion("""
                 Domains of runs whose cxllab process is gone are destroyed; labs started with `up` are kept unless --all. \
                 Only domains carrying cxllab's metadata and folders cxllab made are touched. Half-made cache entries an \
                 interrupted cxllab left (older than an hour) are removed too.
-                """
+                """, exit: ExitStatus(success: "what was left is removed (or nothing was)", failure: nil))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false

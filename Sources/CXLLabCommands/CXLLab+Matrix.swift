@@ -11,23 +11,47 @@ extension CXLLab {
     struct Matrix: ContextCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run a matrix of kernels x topologies x scenarios, cells in parallel, each in its own lab.",
-            discussion: """
-                Every finished cell goes into <cache>/results.sqlite at once; --resume RUN runs only the missing ones.
-                Each cell is held against the file's `expect` rules (a cell no rule names must not fail).
-                Exit status: 0 when every cell did as expected, 1 on any deviation, 2 when a cell could not run or the
-                matrix file cannot be used (every problem printed as FILE:LINE:COL, before anything is fetched or booted).
-                The file's keys: docs/MATRICES.md.
+            discussion: CommandHelp.discussion(
                 """
+                Every finished cell goes into <cache>/results.sqlite at once; --resume RUN runs only the missing ones. \
+                Each cell is held against the file's `expect` rules (a cell no rule names must not fail). A matrix \
+                file that cannot be used exits 2 with its every problem as FILE:LINE:COL, before anything is fetched or \
+                booted; its keys: docs/MATRICES.md.
+                """,
+                examples: ["cxllab matrix matrices/default.yaml --jobs 2 --report out \\",
+                           "    --junit out/junit.xml",
+                           "cxllab matrix --filter 'cxl-pmem-ram automatch=1'"],
+                exit: ExitStatus(success: "every cell did as expected", failure: "a cell deviated from what was expected"))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The matrix file, e.g. matrices/default.yaml.") var file = "matrices/default.yaml"
         @Option(help: "Cells at once (default: one per core, as memory allows).") var jobs: Int?
         @Option(help: "Run shard I of N (1-based), e.g. 1/2.") var shard: String?
-        @Option(help: "Only cells whose label or id contains every word.") var filter: String?
-        @Option(help: "Write JUnit XML here.") var junit: String?
-        @Option(help: "Write the HTML report (with JUnit XML and JSON) into this folder.") var report: String?
+        @Option(help: "Only cells whose label (kernel, topology, scenario, variant) contains every word, or whose id starts with one.")
+        var filter: String?
+        @OptionGroup var junitOption: JUnitOption
+        @Option(help: ArgumentHelp("Write the HTML report (with JUnit XML and JSON) into this folder.", valueName: "DIR")) var report: String?
         @Option(help: "Continue this run: only its missing cells run.") var resume: String?
-        @Flag(help: "Print the results as JSON.") var json = false
+        @OptionGroup var output: JSONOption
+
+        /// `--shard I/N` as numbers, nil when not given.
+        var shardParts: (index: Int, count: Int)? {
+            guard let shard else { return nil }
+            let parts = shard.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count == 2, let index = parts[0], let count = parts[1] else { return (0, 0) }
+            return (index, count)
+        }
+
+        func validate() throws {
+            if let resume, !RunArchive.isRunID(resume) {
+                throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it, not '\(resume)'")
+            }
+            if let jobs, jobs < 1 { throw ValidationError("--jobs takes 1 or more cells at once, not \(jobs)") }
+            if let shard, let parts = shardParts, !(parts.index >= 1 && parts.index <= parts.count) {
+                throw ValidationError("--shard takes I/N with 1 <= I <= N, e.g. 1/2, not '\(shard)'")
+            }
+            if let filter, filter.split(separator: " ").isEmpty { throw ValidationError("--filter needs at least one word") }
+        }
 
         func run(in context: LabContext) async throws {
             InterruptTeardown.install(sessions: context.sessions)
@@ -36,22 +60,17 @@ extension CXLLab {
             // opened or a kernel fetched.
             let matrixFile = try MatrixCommandSupport.load(file, projectRoots: context.projectFiles.searchFolders())
             let store = try ResultStore(context: context)
-            if let resume {
-                guard RunArchive.isRunID(resume) else {
-                    throw ValidationError("--resume takes a run id (letters, digits and '-'), as `cxllab matrix` printed it")
-                }
-            }
             // A resumed run keeps the kernels it pinned when it started.
             let earlier = try resume.map { MatrixPlan.pins(of: try store.results(run: $0)) } ?? [:]
             let plan = try await MatrixCommandSupport.plan(matrixFile, context: context, earlier: earlier, terminal: terminal)
             let matrix = plan.matrix
             var cells = plan.cells
-            if let filter { cells = MatrixExpansion.filter(cells, filter) }
-            if let shard {
-                let parts = shard.split(separator: "/").compactMap { Int($0) }
-                guard parts.count == 2, parts[0] >= 1, parts[0] <= parts[1] else { throw ValidationError("--shard takes I/N with 1 <= I <= N, e.g. 1/2") }
-                cells = MatrixExpansion.shard(cells, index: parts[0], count: parts[1])
+            if let filter {
+                let kept = MatrixExpansion.filter(cells, filter)
+                if kept.isEmpty { throw MatrixFilterMiss(filter: filter, cells: cells) }
+                cells = kept
             }
+            if let parts = shardParts { cells = MatrixExpansion.shard(cells, index: parts.index, count: parts.count) }
             let runID = resume ?? Self.newRunID()
             let runner = MatrixRunner(context: context, store: store, standInSource: MatrixCommandSupport.standIn,
                                       recipe: try context.projectFiles.recipe(named: "default"), jobs: jobs ?? Self.defaultJobs(), runID: runID,
@@ -67,17 +86,17 @@ extension CXLLab {
             if let report {
                 try HTMLReport.write(results, title: "cxllab \(matrix.name) \(runID)", expectations: expectations, to: report)
             }
-            if let junit {
+            if let junit = junitOption.junit {
                 try JUnitReport.xml(results, name: "cxllab \(matrix.name) \(runID)", expectations: expectations)
                     .write(toFile: junit, atomically: true, encoding: .utf8)
             }
             let judgements = expectations.judge(results)
-            if json {
+            if output.json {
                 print(try JSONOutput.encode(results))
                 terminal.line("Expectations: " + MatrixSummary.expectationCounts(judgements))
                 for judgement in judgements where !judgement.asExpected { terminal.line(judgement.message) }
             } else {
-                print(VisibleText.of(MatrixSummary.text(judgements, runID: runID, junit: junit)))
+                print(VisibleText.of(MatrixSummary.text(judgements, runID: runID, junit: junitOption.junit)))
             }
             let status = Expectations.exitStatus(judgements, expectedCells: cells.count)
             if status != 0 { throw ExitCode(status) }

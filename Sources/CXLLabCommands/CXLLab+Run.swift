@@ -2,29 +2,31 @@ import ArgumentParser
 import Foundation
 import HostSupport
 import LabRuntime
+import Matrix
 import Scenarios
 
 extension CXLLab {
     struct Run: ScenarioRunCommand, CacheDirOption {
         static let configuration = CommandConfiguration(
             abstract: "Run the driver-order scenario in one lab: every order of the dax drivers, every way to re-probe.",
-            discussion: """
-                Exit status: 0 when every invariant held, 1 when one was violated, 2 when the run could not be done (125 with --bisect: git bisect then skips the commit). Inputs that cannot be used (a topology, kernel, module path or driver name) exit 2 before anything is fetched or built, with --bisect too.
-                Example: cxllab run topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\
-                         --module images/modules/fsdev_dax:automatch=1
-                """
+            discussion: CommandHelp.discussion(
+                examples: ["cxllab run topologies/nvdimm-single.yaml --kernel debian:bookworm-backports \\",
+                           "    --module images/modules/fsdev_dax:automatch=1",
+                           "cxllab run topologies/cxl-pmem-ram.yaml --orders 2 --junit run.xml"],
+                exit: ExitStatus(success: "every invariant held", failure: "an invariant was violated", bisect: true))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Argument(help: "The topology file.") var topology: String
         @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @OptionGroup var guestRecipe: RecipeOption<DefaultRecipe>
         @Option(help: "The dax drivers to order, comma-separated (default: device_dax,kmem,fsdev_dax).") var drivers: String?
-        @OptionGroup var guestModules: ModuleOptions<ReplacesModuleOfItsName>
+        @OptionGroup var guestModules: ModuleOptions
         @Option(help: "all, how many orders to sample, or one order of the drivers (fsdev_dax,device_dax,kmem: how `cxllab race` replays a failing round); the order udev loads them in (modprobe $MODALIAS) runs too.") var orders = "all"
         @Option(help: "The seed for sampled orders.") var seed: UInt64 = 1
         @Option(help: "Run the whole scenario this many times (1 to 1000) and report the failure rate.") var `repeat` = 1
-        @Flag(help: "Print the report as JSON.") var json = false
-        @Flag(help: "For `git bisect run`: exit 125 (skip this commit) instead of 2 when the run is not applicable or could not be done (not for unusable inputs).")
+        @OptionGroup var output: JSONOption
+        @OptionGroup var report: JUnitOption
+        @Flag(help: ArgumentHelp(ExitStatus.bisectFlagHelp))
         var bisect = false
         @Option(help: ArgumentHelp("Write the session's agent requests and replies here (JSON lines), for tests that replay it without a VM.",
                                    valueName: "FILE")) var transcript: String?
@@ -56,11 +58,17 @@ extension CXLLab {
             )
             let recorder = transcript.map { _ in SessionTranscript() }
             cell.transcript = recorder
+            let start = context.now()
             let outcome = await ScenarioCommand.run(cell, context: context)
             if let transcript, let recorder {
                 try recorder.jsonLines.write(toFile: transcript, atomically: true, encoding: .utf8)
             }
-            try ScenarioCommand.finish(outcome, json: json, bisect: bisect)
+            let settings = DriverOrderScenario.Settings(drivers: driverList ?? DriverOrderScenario.defaultDrivers, modules: guestModules.module,
+                                                        orders: orders, seed: seed, repeats: `repeat`)
+            try ScenarioCommand.writeJUnit(report.junit, outcome: outcome, plugin: DriverOrderScenario.self, settings: settings,
+                                           kernel: guestKernel.kernel, topology: topology, variant: "run", seconds: context.seconds(since: start),
+                                           name: "cxllab run")
+            try ScenarioCommand.finish(outcome, json: output.json, bisect: bisect)
         }
     }
 }

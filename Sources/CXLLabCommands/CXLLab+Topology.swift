@@ -10,7 +10,9 @@ extension CXLLab {
     struct Topology: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check, show and render machine topologies (topologies/*.yaml).",
-            discussion: "The file format is described in docs/TOPOLOGIES.md and at the top of each file in topologies/.",
+            discussion: CommandHelp.discussion(
+                "The file format is described in docs/TOPOLOGIES.md and at the top of each file in topologies/.",
+                exit: ExitStatus(success: "every file is valid", failure: "a file is not")),
             subcommands: [Validate.self, Show.self, XML.self]
         )
     }
@@ -39,12 +41,7 @@ typealias MachineTopology = Topology
 enum TopologyFiles {
     /// Reads and validates one file; prints its diagnostics to standard error on failure.
     static func load(_ path: String, capabilities: EmulatorCapabilities) throws -> MachineTopology {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot read \(path): \(error.localizedDescription)")
-        }
+        let text = try InputFile.text(path, role: "topology", fix: TopologyFileHint.fix)
         return try MachineTopology.load(yaml: text, file: path, capabilities: capabilities)
     }
 
@@ -65,41 +62,79 @@ extension CXLLab.Topology {
     struct Validate: ContextCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check topology files and print every problem with its place and fix.",
-            discussion: "Exits 0 when every file is valid, 1 otherwise."
+            discussion: CommandHelp.discussion(examples: ["cxllab topology validate topologies/*.yaml"],
+                                               exit: ExitStatus(success: "every file is valid", failure: "a file is not"))
         )
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "Topology files.") var files: [String]
+        @OptionGroup var output: JSONOption
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give at least one topology file, e.g. topologies/nvdimm-single.yaml") }
+        }
+
+        /// One file's verdict, as `--json` prints it.
+        struct Checked: Encodable {
+            let file: String
+            let valid: Bool
+            /// The topology's name, when it is valid.
+            let name: String?
+            let diagnostics: [TopologyDiagnostic]
+            /// Why it could not be read at all, when it could not.
+            let error: String?
+        }
+
+        /// Every file checked, valid or not, in the order given.
+        static func check(_ files: [String], capabilities: EmulatorCapabilities) -> [Checked] {
+            files.map { file in
+                do {
+                    let topology = try TopologyFiles.load(file, capabilities: capabilities)
+                    return Checked(file: file, valid: true, name: topology.name, diagnostics: [], error: nil)
+                } catch let error as TopologyError {
+                    return Checked(file: file, valid: false, name: nil, diagnostics: error.diagnostics, error: nil)
+                } catch {
+                    return Checked(file: file, valid: false, name: nil, diagnostics: [], error: FailedCommand.words(for: error))
+                }
+            }
+        }
 
         func run(in context: LabContext) async throws {
             let capabilities = await emulator.capabilities(context: context)
-            var failed = 0
-            for file in files {
-                do {
-                    let topology = try TopologyFiles.load(file, capabilities: capabilities)
-                    print("\(file): ok (\(topology.name))")
-                } catch let error as TopologyError {
-                    failed += 1
-                    print(error.description)
-                } catch {
-                    failed += 1
-                    print("\(file): error: \(error)")
+            let checked = Self.check(files, capabilities: capabilities)
+            let failed = checked.filter { !$0.valid }.count
+            if output.json {
+                print(try JSONOutput.encode(checked))
+            } else {
+                for file in checked {
+                    if let name = file.name {
+                        print("\(file.file): ok (\(name))")
+                    } else if let error = file.error {
+                        print("\(file.file): error: \(error)")
+                    } else {
+                        print(TopologyError(file.diagnostics).description)
+                    }
+                }
+                if failed > 0 {
+                    print("\(failed) of \(files.count) file\(files.count == 1 ? "" : "s") invalid (checked against QEMU \(capabilities.version)).")
                 }
             }
-            if failed > 0 {
-                print("\(failed) of \(files.count) file\(files.count == 1 ? "" : "s") invalid (checked against QEMU \(capabilities.version)).")
-                throw ExitCode(1)
-            }
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 
     struct Show: ContextCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the machine a topology file describes, as a tree.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show the machine a topology file describes, as a tree.",
+            discussion: CommandHelp.discussion("With --json: the validated machine as data, sizes in bytes.",
+                                               exit: ExitStatus(success: "the file is valid and shown", failure: "it is not valid"))
+        )
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "A topology file.") var file: String
+        @OptionGroup var output: JSONOption
 
         func run(in context: LabContext) async throws {
             let topology = try await loadOrExit(file, emulator, context: context)
-            print(topology.outline())
+            print(output.json ? try JSONOutput.encode(topology) : topology.outline())
         }
     }
 
@@ -107,7 +142,9 @@ extension CXLLab.Topology {
         static let configuration = CommandConfiguration(
             commandName: "xml",
             abstract: "Print the libvirt domain XML of a topology file.",
-            discussion: "Lab paths are placeholders under /nonexistent/cxllab-lab-placeholder; a real lab uses its own directory."
+            discussion: CommandHelp.discussion(
+                "Lab paths are placeholders under /nonexistent/cxllab-lab-placeholder; a real lab uses its own directory.",
+                exit: ExitStatus(success: "the file is valid and its XML printed", failure: "it is not valid"))
         )
         @OptionGroup var emulator: EmulatorOptions
         @Argument(help: "A topology file.") var file: String

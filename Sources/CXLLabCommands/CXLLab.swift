@@ -8,6 +8,13 @@ public struct CXLLab: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cxllab",
         abstract: "A virtual CXL and NVDIMM lab: QEMU guests through libvirt, for testing Linux dax drivers.",
+        discussion: CommandHelp.discussion(
+            """
+            Each command's --help says what its statuses mean. `exec` passes its guest command's status through and \
+            says its own errors with 255.
+            """,
+            exit: ExitStatus(success: "done, and every check held", failure: "a check failed: an invariant, a test, an expected result",
+                             bisect: true)),
         version: "0.1.0",
         subcommands: [Doctor.self, Run.self, Race.self, Suite.self, Matrix.self, Report.self, Merge.self, Diff.self, Repro.self, Up.self, Exec.self, Console.self, List.self, Down.self, Clean.self, Kernel.self, Image.self, Topology.self, Bench.self]
     )
@@ -29,8 +36,13 @@ public struct CXLLab: AsyncParsableCommand {
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 128 << 10)
         // The environment is read here, once: the libraries get what it says in the context.
         let environment = ProcessInfo.processInfo.environment
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exitAfterParsing(error)
+        }
+        do {
             if let contextCommand = command as? any ContextCommand {
                 try await contextCommand.run(in: context(for: contextCommand, environment: environment))
             } else if var asyncCommand = command as? AsyncParsableCommand {
@@ -41,10 +53,27 @@ public struct CXLLab: AsyncParsableCommand {
         } catch {
             InterruptTeardown.waitIfInterrupted()
             PeakMemory.recordIfAsked(environment: environment)
-            exit(withError: error)
+            // argument-parser's own requests: `--help` parses as its help command, whose run
+            // throws the request for help; it prints that and exits as it always does.
+            if error is CleanExit || FailedCommand.isArgumentParsers(error) { exit(withError: error) }
+            let failure = FailedCommand.message(for: error, in: type(of: command))
+            if !failure.text.isEmpty { Terminal.standardError.line(failure.text) }
+            Foundation.exit(failure.status)
         }
         InterruptTeardown.waitIfInterrupted()
         PeakMemory.recordIfAsked(environment: environment)
+    }
+
+    /// A command line that did not parse: argument-parser's message with the subcommand's
+    /// usage. `exec` says it with its own status, 255, since every other one can be the guest
+    /// command's.
+    private static func exitAfterParsing(_ error: any Error) -> Never {
+        if exitCode(for: error) != .success, CommandLine.arguments.dropFirst().first == Exec._commandName {
+            let text = fullMessage(for: error)
+            if !text.isEmpty { Terminal.standardError.line(text) }
+            Foundation.exit(ExitStatus.execOwnError)
+        }
+        exit(withError: error)
     }
 
     /// The one lab context of this process: the settings and cache the environment and the

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import HostSupport
+import Kernels
 import LabRuntime
+import Matrix
 import Scenarios
 
 /// A command that runs one scenario in one lab (`run`, `race`, `suite`): its settings and
@@ -45,7 +47,7 @@ enum ScenarioCommand {
 
     /// Says why, and gives `git bisect` its "cannot test this commit".
     static func untestable(_ reason: Any) -> ExitCode {
-        Terminal.standardError.line("Error: \(reason)")
+        Terminal.standardError.line("Error: " + ((reason as? any Error).map(FailedCommand.words) ?? "\(reason)"))
         return ExitCode(125)
     }
 
@@ -80,6 +82,26 @@ enum ScenarioCommand {
         let outcome = await cell.run(context: context) { terminal.status($0) }
         terminal.clearStatus()
         return outcome
+    }
+
+    /// Writes the outcome as JUnit XML, the way a matrix writes its cells: the cell stands
+    /// for its plug-in's settings on the kernel it ran on. A cell whose kernel was never
+    /// resolved has an error case naming the reference it was given.
+    static func writeJUnit<P: ScenarioPlugin>(
+        _ path: String?, outcome: CellOutcome, plugin: P.Type, settings: P.Settings, kernel: String, topology: String,
+        variant: String, seconds: Double, name: String
+    ) throws {
+        guard let path else { return }
+        let pinned = outcome.kernel ?? PinnedKernel(reference: kernel, release: kernel, packageVersion: nil, imageSHA256: "", exactReference: kernel)
+        let cell = MatrixCell(plugin, kernel: kernel, pinned: pinned, topology: topology, variant: variant, settings: settings)
+        let result = CellResult(cell: cell, outcome: outcome, seconds: seconds, finished: Date())
+        let xml = try JUnitReport.xml([result], name: name)
+        do {
+            try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw InputFileError(path: path, role: "JUnit file", reason: InputFile.reason(of: error),
+                                 fix: "give --junit a path in a folder that exists and this user may write")
+        }
     }
 
     /// Prints the outcome for people or as JSON, and exits as its verdict says.

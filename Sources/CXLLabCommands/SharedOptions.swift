@@ -1,43 +1,41 @@
 import ArgumentParser
 
 // The options several commands take, each declared once with one help text. What differs
-// between commands (a default, whether it must be given, what a module is for) is the
-// group's type parameter, so `cxllab run --help` and `cxllab up --help` describe the same
-// option in the same words.
+// between commands (a default, what a module is for) is the group's type parameter or the
+// group itself, so `cxllab run --help` and `cxllab up --help` describe the same option in the
+// same words.
 
 /// The forms a kernel is named in, for `--kernel` and for `cxllab kernel fetch|show|rm KERNEL`.
 enum KernelForms {
-    static let help = "The kernel: debian:SUITE|debian:RELEASE|build:TREE (as built)|make:TREE (built first)|files:BZIMAGE[,modules=DIR][,config=FILE]."
+    static let help = """
+        The kernel: debian:SUITE, debian:RELEASE, build:TREE, make:TREE or files:BZIMAGE[,modules=DIR][,config=FILE] \
+        (`cxllab kernel --help` says what each is).
+        """
+    /// The same forms spelled out, for the `kernel` command's discussion.
+    static let explained = """
+        A kernel is named in one of these forms:
+          debian:SUITE     the newest of bookworm, bookworm-backports, trixie-backports
+          debian:RELEASE   a Debian kernel by its uname -r (debian:6.12.95+deb12-amd64)
+          build:TREE       a kernel build tree as built (bzImage, .config, the .ko files)
+          make:TREE        a kernel tree cxllab builds first, then as build:TREE
+          files:BZIMAGE[,modules=DIR][,config=FILE]   anything else
+        """
 }
 
-/// What a command's `--kernel` is when not given, or nil when it must be given.
+/// What a command's `--kernel` is when not given.
 protocol KernelDefault {
-    static var value: String? { get }
+    static var value: String { get }
 }
 
-/// The kernel most commands boot when told nothing: the newest of Debian 12's backports.
+/// The kernel every command boots or builds for when told nothing: the newest of Debian 12's
+/// backports.
 enum BookwormBackports: KernelDefault {
-    static var value: String? { "debian:bookworm-backports" }
-}
-
-/// `cxllab image build` builds for the kernel it is told, never a default.
-enum KernelRequired: KernelDefault {
-    static var value: String? { nil }
+    static var value: String { "debian:bookworm-backports" }
 }
 
 /// `--kernel KERNEL`.
 struct KernelOption<Default: KernelDefault>: ParsableArguments {
-    @Option var kernel: String
-
-    // A property wrapper's initial value decides whether argument-parser treats the option as
-    // optional (with a default shown in the help) or required; it is chosen here, per command.
-    init() {
-        if let kernel = Default.value {
-            _kernel = Option(wrappedValue: kernel, help: ArgumentHelp(KernelForms.help))
-        } else {
-            _kernel = Option(help: ArgumentHelp(KernelForms.help))
-        }
-    }
+    @Option(help: ArgumentHelp(KernelForms.help)) var kernel = Default.value
 }
 
 /// `KERNEL` as the first argument of `cxllab kernel fetch|show|rm`.
@@ -65,26 +63,43 @@ struct RecipeOption<Default: RecipeDefault>: ParsableArguments {
     @Option(help: "The guest image recipe: a name under images/ or a YAML path.") var recipe = Default.value
 }
 
-/// What `--module` does in a command: the same argument, two meanings.
-protocol ModuleUse {
-    static var help: String { get }
+/// The two things a module on the command line can be for, each with its own flag.
+enum ModuleHelp {
+    /// run, race and suite: a module stands in for the driver (or test module) of its name.
+    static let replaces = """
+        A module in place of the one of its name: a .ko or a source folder, with parameters \
+        after ':' (PATH[:param=value,...], e.g. PATH:automatch=1). Repeatable.
+        """
+    /// up and image build: a module added to the image, loaded by no scenario.
+    static let extra = """
+        A module added to the image: an in-tree name (loaded at boot), a .ko built for the \
+        kernel or a source folder (put in place of the kernel's module of its name). Nothing \
+        loads it in an order: that is run's --module. Repeatable; --module is an old spelling.
+        """
 }
 
-/// run, race and suite: a module stands in for the driver (or test module) of its name.
-enum ReplacesModuleOfItsName: ModuleUse {
-    static var help: String {
-        "A module in place of the one of its name: a .ko or a source folder, with parameters after ':' (PATH[:param=value,...], e.g. PATH:automatch=1). Repeatable."
-    }
+/// `--module PATH[:param=value,...]`, repeatable: run, race, suite.
+struct ModuleOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(ModuleHelp.replaces)) var module: [String] = []
 }
 
-/// up and image build: a module added to the image (ModuleBuilder.resolve's forms).
-enum AddsModule: ModuleUse {
-    static var help: String {
-        "An extra module: an in-tree name, a .ko built for the kernel, or a module source folder. Repeatable."
-    }
+/// `--extra-module NAME|PATH`, repeatable: up, image build. `--module` was its name there and
+/// stays, hidden, so scripts keep working.
+struct ExtraModuleOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(ModuleHelp.extra, valueName: "module")) var extraModule: [String] = []
+    @Option(name: .customLong("module"), help: .hidden) var oldSpelling: [String] = []
+
+    /// Every module given, under either name.
+    var modules: [String] { extraModule + oldSpelling }
 }
 
-/// `--module PATH`, repeatable.
-struct ModuleOptions<Use: ModuleUse>: ParsableArguments {
-    @Option(help: ArgumentHelp(Use.help)) var module: [String] = []
+/// `--json`: the result as data on standard output.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print the result as JSON on standard output (progress stays on standard error).") var json = false
+}
+
+/// `--junit FILE`.
+struct JUnitOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Write JUnit XML here (one test case per order, round or test).", valueName: "FILE"))
+    var junit: String?
 }

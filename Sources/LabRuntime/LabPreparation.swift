@@ -47,8 +47,8 @@ public struct LabPreparation: Sendable {
         progress("asking QEMU what it offers")
         let capabilities = try await QEMUProbe.probe(cache: cache, memo: context.qemuProbes).emulatorCapabilities
         let text: String
-        do { text = try String(contentsOfFile: topologyFile, encoding: .utf8) } catch {
-            throw LabError(.input, "cannot read topology \(topologyFile): \(error.localizedDescription)", cause: error)
+        do { text = try InputFile.text(topologyFile, role: "topology", fix: TopologyFileHint.fix) } catch {
+            throw LabError(.input, "\(error)", cause: error)
         }
         // A scenario may need more vCPUs than the file gives (a race needs two at once).
         let topology = try Topology.load(yaml: text, file: topologyFile, capabilities: capabilities).withVCPUs(atLeast: minimumVCPUs)
@@ -159,4 +159,9 @@ public struct AcceleratorCache: Sendable {
         try? JSONEncoder().encode(choice).write(to: URL(fileURLWithPath: path), options: .atomic)
         return choice
     }
+}
+
+/// How to fix a topology path that names no file, wherever one is read.
+public enum TopologyFileHint {
+    public static let fix = "give a topology file, such as topologies/nvdimm-single.yaml in cxllab's source folder"
 }

@@ -4,7 +4,7 @@
 /// a `Topology` always renders.
 ///
 /// The same file and capabilities always give the same `Topology`, and so the same XML.
-public struct Topology: Sendable, Hashable {
+public struct Topology: Sendable, Hashable, Encodable {
     /// The topology's name (`name:`, or the file's base name).
     public var name: String
     /// The one-line description (`description:`), empty when the file has none.
@@ -21,7 +21,7 @@ public struct Topology: Sendable, Hashable {
 }
 
 extension Topology {
-    public struct Machine: Sendable, Hashable {
+    public struct Machine: Sendable, Hashable, Encodable {
         /// Always "q35": CXL host bridges need PCI Express.
         public var type: String
         public var vcpus: Int
@@ -42,7 +42,7 @@ extension Topology {
         public var cpuFeatures: [String] = []
     }
 
-    public struct NUMANode: Sendable, Hashable {
+    public struct NUMANode: Sendable, Hashable, Encodable {
         public var id: Int
         /// vCPU numbers, ascending; empty for a memory-only node.
         public var cpus: [Int]
@@ -55,12 +55,12 @@ extension Topology {
     }
 
     /// `<maxMemory slots='N'>`: the room libvirt reserves for memory devices.
-    public struct MemoryHotplug: Sendable, Hashable {
+    public struct MemoryHotplug: Sendable, Hashable, Encodable {
         public var maxMemory: UInt64
         public var slots: Int
     }
 
-    public struct NVDIMM: Sendable, Hashable {
+    public struct NVDIMM: Sendable, Hashable, Encodable {
         public var id: String
         /// What the user asked for: the size of the persistent memory the guest can use.
         public var size: UInt64
@@ -82,7 +82,7 @@ extension Topology {
     }
 
     /// The CXL part of the machine; empty for a machine without CXL.
-    public struct CXL: Sendable, Hashable {
+    public struct CXL: Sendable, Hashable, Encodable {
         public var hostBridges: [HostBridge]
         public var rootPorts: [RootPort]
         /// In an order where a switch comes after the switch whose downstream port it plugs into.
@@ -96,7 +96,7 @@ extension Topology {
     }
 
     /// A CXL host bridge: QEMU's `pxb-cxl`, an extra PCI Express root bus on `pcie.0`.
-    public struct HostBridge: Sendable, Hashable {
+    public struct HostBridge: Sendable, Hashable, Encodable {
         public var id: String
         /// The first bus number (`bus_nr`), the host bridge's own root bus.
         public var busNumber: Int
@@ -111,7 +111,7 @@ extension Topology {
     }
 
     /// A CXL root port (`cxl-rp`) on a host bridge.
-    public struct RootPort: Sendable, Hashable {
+    public struct RootPort: Sendable, Hashable, Encodable {
         public var id: String
         public var hostBridge: String
         /// The port number, unique within the host bridge; HDM decoders name targets by it.
@@ -123,7 +123,7 @@ extension Topology {
     /// A CXL switch: an upstream port (`cxl-upstream`) plugged into a root port or another
     /// switch's downstream port, its downstream ports (`cxl-downstream`), and optionally its
     /// mailbox (`cxl-switch-mailbox-cci`, function 1 beside the upstream port).
-    public struct Switch: Sendable, Hashable {
+    public struct Switch: Sendable, Hashable, Encodable {
         public var id: String
         /// The root port or downstream port the switch plugs into.
         public var port: String
@@ -134,7 +134,7 @@ extension Topology {
         public var downstreamPorts: [DownstreamPort]
     }
 
-    public struct DownstreamPort: Sendable, Hashable {
+    public struct DownstreamPort: Sendable, Hashable, Encodable {
         public var id: String
         public var number: Int
         public var chassis: Int
@@ -143,7 +143,7 @@ extension Topology {
 
     /// A CXL type 3 memory device (`cxl-type3`): persistent memory with its label storage
     /// area, volatile memory, dynamic capacity, or a mix.
-    public struct MemoryDevice: Sendable, Hashable {
+    public struct MemoryDevice: Sendable, Hashable, Encodable {
         public var id: String
         /// The root port or downstream port it plugs into.
         public var port: String
@@ -157,14 +157,14 @@ extension Topology {
         public var serial: UInt64?
     }
 
-    public struct DynamicCapacity: Sendable, Hashable {
+    public struct DynamicCapacity: Sendable, Hashable, Encodable {
         public var size: UInt64
         public var regions: Int
     }
 
     /// A CXL fixed memory window (`-M cxl-fmw.N...`): host physical address space the guest's
     /// CXL driver maps regions into, interleaved across its target host bridges.
-    public struct Window: Sendable, Hashable {
+    public struct Window: Sendable, Hashable, Encodable {
         public var index: Int
         public var targets: [String]
         public var size: UInt64

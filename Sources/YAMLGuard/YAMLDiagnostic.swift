@@ -2,7 +2,7 @@
 // what is wrong and how to fix it; collected, so a file's every problem is said at once.
 
 /// One problem in a YAML file: where it is, what is wrong, and how to fix it.
-public struct YAMLDiagnostic: Sendable, Hashable, CustomStringConvertible {
+public struct YAMLDiagnostic: Sendable, Hashable, Encodable, CustomStringConvertible {
     public var file: String
     /// 1-based, as editors count.
     public var line: Int

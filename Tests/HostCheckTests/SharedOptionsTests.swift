@@ -4,8 +4,8 @@ import Foundation
 import Matrix
 import Testing
 
-/// `--kernel`, `--recipe` and `--module` are declared once, in groups every command pulls in:
-/// each command keeps its defaults, and describes each option in the same words.
+/// `--kernel`, `--recipe`, `--module` and `--extra-module` are declared once, in groups every
+/// command pulls in: each command keeps its defaults, and describes each option in the same words.
 @Suite struct SharedOptionsTests {
     static let backports = "debian:bookworm-backports"
 
@@ -37,13 +37,15 @@ import Testing
 
     @Test func labAndImageCommandsKeepTheirDefaults() throws {
         let up = try CXLLab.Up.parse(["t.yaml"])
-        #expect(up.guestKernel.kernel == Self.backports && up.guestRecipe.recipe == "default" && up.guestModules.module.isEmpty && up.shell)
-        let upWith = try CXLLab.Up.parse(["t.yaml", "--kernel", "files:/boot/vmlinuz", "--recipe", "ndctl-suite", "--module", "nfit", "--module", "./mod"])
-        #expect(upWith.guestKernel.kernel == "files:/boot/vmlinuz" && upWith.guestRecipe.recipe == "ndctl-suite" && upWith.guestModules.module == ["nfit", "./mod"])
-        // image build names its kernel: there is no default to fall back on.
-        #expect(throws: (any Error).self) { try CXLLab.Image.Build.parse([]) }
-        let build = try CXLLab.Image.Build.parse(["--kernel", "debian:6.1.0-57-amd64", "--module", "nfit"])
-        #expect(build.guestKernel.kernel == "debian:6.1.0-57-amd64" && build.guestRecipe.recipe == "default" && build.guestModules.module == ["nfit"])
+        #expect(up.guestKernel.kernel == Self.backports && up.guestRecipe.recipe == "default" && up.guestModules.modules.isEmpty && up.shell)
+        let upWith = try CXLLab.Up.parse(["t.yaml", "--kernel", "files:/boot/vmlinuz", "--recipe", "ndctl-suite", "--extra-module", "nfit",
+                                          "--extra-module", "./mod"])
+        #expect(upWith.guestKernel.kernel == "files:/boot/vmlinuz" && upWith.guestRecipe.recipe == "ndctl-suite" && upWith.guestModules.modules == ["nfit", "./mod"])
+        // image build has the same default kernel as every other command.
+        let defaulted = try CXLLab.Image.Build.parse([])
+        #expect(defaulted.guestKernel.kernel == Self.backports && defaulted.guestModules.modules.isEmpty)
+        let build = try CXLLab.Image.Build.parse(["--kernel", "debian:6.1.0-57-amd64", "--extra-module", "nfit"])
+        #expect(build.guestKernel.kernel == "debian:6.1.0-57-amd64" && build.guestRecipe.recipe == "default" && build.guestModules.modules == ["nfit"])
         let imageBench = try CXLLab.Image.Bench.parse([])
         #expect(imageBench.guestKernel.kernel == Self.backports && imageBench.guestRecipe.recipe == "default" && imageBench.repeats == 21)
         let bench = try CXLLab.Bench.parse([])
@@ -77,17 +79,21 @@ import Testing
         let recipes = Self.helpLines(of: "--recipe <recipe>")
         #expect(Set(recipes.keys) == ["run", "race", "suite", "up", "build", "bench"], "\(recipes.keys.sorted())")
         #expect(Set(recipes.values).count == 1, "\(recipes)")
-        // `--module` means two things: in place of the module of its name, or an extra one.
+        // `--module` means one thing, in place of the module of its name; a module added to
+        // the image is `--extra-module` (its old spelling `--module` hidden from the help).
         let modules = Self.helpLines(of: "--module <module>")
-        #expect(Set(modules.keys) == ["run", "race", "suite", "up", "build"], "\(modules.keys.sorted())")
-        #expect(Set(modules.values) == [ReplacesModuleOfItsName.help, AddsModule.help], "\(modules)")
+        #expect(Set(modules.keys) == ["run", "race", "suite"], "\(modules.keys.sorted())")
+        #expect(Set(modules.values) == [ModuleHelp.replaces], "\(modules)")
+        let extras = Self.helpLines(of: "--extra-module <module>")
+        #expect(Set(extras.keys) == ["up", "build"], "\(extras.keys.sorted())")
+        #expect(Set(extras.values) == [ModuleHelp.extra], "\(extras)")
     }
 
-    @Test func defaultsAndRequiredKernelShowInTheHelp() {
+    @Test func defaultsShowInTheHelp() {
         #expect(CXLLab.helpMessage(for: CXLLab.Run.self, columns: 10_000).contains("(default: \(Self.backports))"))
         #expect(CXLLab.helpMessage(for: CXLLab.Suite.self, columns: 10_000).contains("(default: ndctl-suite)"))
         let build = CXLLab.helpMessage(for: CXLLab.Image.Build.self, columns: 10_000)
-        #expect(build.contains(" --kernel <kernel>") && !build.contains("[--kernel <kernel>]") && !build.contains("(default: \(Self.backports))"))
+        #expect(build.contains("[--kernel <kernel>]") && build.contains("(default: \(Self.backports))"))
     }
 
     /// A setting the command line refuses, and the same setting in a matrix file's scenario.
