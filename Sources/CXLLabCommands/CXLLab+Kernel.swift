@@ -118,7 +118,8 @@ extension CXLLab.Kernel {
                 print("config: none kept; options cannot be checked before boot")
                 return
             }
-            let all: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev"]
+            // The hypervisor bit's option matters only to a topology that keeps the bit.
+            let all = KernelRequirements.features.subtracting([KernelRequirements.hypervisorBit])
             let missing = KernelRequirements.missing(in: config, features: all, release: found.release)
             if missing.isEmpty { print("config: has every option cxllab's features use") }
             for requirement in missing {
