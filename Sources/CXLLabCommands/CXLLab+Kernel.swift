@@ -129,7 +129,8 @@ extension CXLLab.Kernel {
                 self.kernel = kernel
                 let config = KernelConfig(contentsOf: kernel.configPath)
                 configKept = config != nil
-                let all: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev"]
+                // The hypervisor bit's option matters only to a topology that keeps the bit.
+                let all = KernelRequirements.features.subtracting([KernelRequirements.hypervisorBit])
                 missing = config.map { KernelRequirements.missing(in: $0, features: all, release: kernel.release) } ?? []
             }
 

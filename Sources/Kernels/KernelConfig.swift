@@ -42,6 +42,15 @@ public struct ConfigRequirement: Sendable, Hashable, Codable {
 /// What each feature of a topology or scenario needs from the kernel's config, checked
 /// before any boot.
 public enum KernelRequirements {
+    /// Every feature a lab can ask for. `kernel show` checks a kernel against all of them but
+    /// `hypervisorBit`, and docs/KERNEL-CONFIG.md lists what each needs (a test holds the two
+    /// to this list).
+    public static let features: Set<String> = ["nvdimm", "legacy-pmem", "cxl", "kmem", "fsdev", hypervisorBit]
+
+    /// Only a topology that keeps the CPUID hypervisor bit (`hypervisor_bit: true`) has it:
+    /// cxllab's guests have the bit off.
+    public static let hypervisorBit = "hypervisor-bit"
+
     public static func requirements(for features: Set<String>, release: String) -> [ConfigRequirement] {
         func need(_ feature: String, _ options: [String], _ why: String, _ effect: ConfigRequirement.Effect = .blocks) -> [ConfigRequirement] {
             options.map { ConfigRequirement(option: $0, feature: feature, effect: effect, why: why) }
@@ -61,7 +70,7 @@ public enum KernelRequirements {
             result += need("cxl", ["CXL_PMEM"], "persistent CXL regions", .limits)
             // Only a guest that sees the CPUID hypervisor bit needs it: cxllab's guests have the
             // bit off unless a topology keeps it (feature "hypervisor-bit").
-            if features.contains("hypervisor-bit"), !releaseBefore(release, 6, 2) {
+            if features.contains(hypervisorBit), !releaseBefore(release, 6, 2) {
                 result += need("cxl", ["CXL_REGION_INVALIDATION_TEST"],
                                "from 6.2 on a kernel that sees the CPUID hypervisor bit refuses to commit a CXL region "
                                    + "(\"Failed to synchronize CPU cache state\") without it; the topology keeps the bit (hypervisor_bit: true)", .limits)

@@ -32,7 +32,7 @@ public struct LabPreparation: Sendable {
         var features: Set<String> = ["kmem"]
         if !topology.nvdimms.isEmpty { features.insert("nvdimm") }
         if !topology.cxl.memoryDevices.isEmpty { features.insert("cxl") }
-        if !topology.cxl.memoryDevices.isEmpty, topology.machine.hypervisorBit { features.insert("hypervisor-bit") }
+        if !topology.cxl.memoryDevices.isEmpty, topology.machine.hypervisorBit { features.insert(KernelRequirements.hypervisorBit) }
         if topology.machine.kernelArguments.contains(where: { $0.hasPrefix("memmap=") }) { features.insert("legacy-pmem") }
         return features
     }

@@ -49,6 +49,15 @@ public enum KernelTestModules: String, Sendable, Codable, CaseIterable, Hashable
         }
     }
 
+    /// Options that must be modules where the kernel sets them at all: the set builds its own
+    /// test build of them (nfit), which cannot replace a built-in one.
+    var requiredModulesIfSet: [String] {
+        switch self {
+        case .nfit: ["ACPI_NFIT"]
+        case .cxl: []
+        }
+    }
+
     /// What stops this set from building for a kernel of this config, in config terms.
     public func configProblems(_ config: KernelConfig) -> [String] {
         var problems: [String] = []
@@ -58,8 +67,8 @@ public enum KernelTestModules: String, Sendable, Codable, CaseIterable, Hashable
         for option in requiredEnabled where !config.isEnabled(option) {
             problems.append("CONFIG_\(option) (this kernel: not set)")
         }
-        if self == .nfit, let nfit = config.values["ACPI_NFIT"], nfit != "m" {
-            problems.append("CONFIG_ACPI_NFIT=m (this kernel: \(nfit))")
+        for option in requiredModulesIfSet {
+            if let value = config.values[option], value != "m" { problems.append("CONFIG_\(option)=m (this kernel: \(value))") }
         }
         return problems
     }
