@@ -9,7 +9,7 @@ import TestSupport
 
 /// Real kernels from Debian's archive, real images, real guests booted through libvirt under
 /// TCG. Serialized: each guest takes a core.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct RealKernelTests {
+@Suite(.tags(.vm, .network), .needsHost) struct RealKernelTests {
     let cache = CacheDirectory.resolve(environment: ProcessInfo.processInfo.environment)
     static var root: String { RecipeAndConfigTests.root }
 

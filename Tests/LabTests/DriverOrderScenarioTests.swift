@@ -13,7 +13,7 @@ import TestBuilds
 
 /// The driver-order scenario in real guests, against the behaviour measured on this machine
 /// and described in the fsdev V9 review thread.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct DriverOrderScenarioTests {
+@Suite(.tags(.vm, .network), .needsHost) struct DriverOrderScenarioTests {
     let context = LabContext.forTests()
     static var root: String { LabSessionTests.root }
 

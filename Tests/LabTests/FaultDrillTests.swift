@@ -129,7 +129,9 @@ import TestSupport
                 pipe.fileHandleForReading.readabilityHandler = { [output, errorChunks] handle in
                     let data = handle.availableData
                     if !data.isEmpty { output.add(name, String(decoding: data, as: UTF8.self)) }
-                    if name == "stderr" { data.isEmpty ? errorChunks.continuation.finish() : errorChunks.continuation.yield(String(decoding: data, as: UTF8.self)) }
+                    if name == "stderr" {
+                        if data.isEmpty { errorChunks.continuation.finish() } else { errorChunks.continuation.yield(String(decoding: data, as: UTF8.self)) }
+                    }
                 }
             }
             let continuation = exited.continuation

@@ -9,7 +9,7 @@ import TestSupport
 /// The two lab backends boot the same machine: the agent answers its handshake and a call,
 /// the console is followed, and a teardown leaves no domain, no QEMU and no files. One guest
 /// at a time.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabBackendTests {
+@Suite(.tags(.vm, .network), .needsHost) struct LabBackendTests {
     @Test func bothBackendsBootTalkAndLeaveNothing() async throws {
         let prepared = try await Fixtures.prepare("nvdimm-single")
         // One after the other, never side by side: one guest at a time.

@@ -14,7 +14,7 @@ import Topology
 
 /// Real labs: real QEMU guests through qemu:///system, the real agent in them. Serialized,
 /// so at most one of these guests runs at a time (other suites may run one more).
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabSessionTests {
+@Suite(.tags(.vm, .network), .needsHost) struct LabSessionTests {
     static var root: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path }
     let context = LabContext.forTests()
 

@@ -9,7 +9,7 @@ import TestSupport
 
 /// The race scenario in real guests: 14 rounds of each of the three kinds (42 rounds) per
 /// cell, on two vCPUs under TCG.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct RaceScenarioTests {
+@Suite(.tags(.vm, .network), .needsHost) struct RaceScenarioTests {
     let context = LabContext.forTests()
     static var root: String { LabSessionTests.root }
     static let rounds = 14

@@ -10,7 +10,7 @@ import Testing
 import TestSupport
 
 /// Every shipped topology boots, and the guest sees its devices.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct TopologyBootTests {
+@Suite(.tags(.vm, .network), .needsHost) struct TopologyBootTests {
     struct Expectation: Sendable, CustomStringConvertible {
         let topology: String
         let pmemMemdevs: Int
