@@ -63,7 +63,7 @@ import TestSupport
             .write(toFile: folder + "/fsdev_dax.c", atomically: true, encoding: .utf8)
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let run = try await ProcessRunner.run(executable, ["run", LabSessionTests.root + "/topologies/nvdimm-single.yaml", "--module", folder,
-                                                           "--orders", "1", "--bisect"], timeout: .seconds(900))
+                                                           "--orders", "1", "--bisect"], timeout: .seconds(1800))
         #expect(run.status == 1, "\(run.output)\(run.errorOutput)")
         #expect(run.output.contains("guest-crash"), "\(run.output)")
         #expect(run.output.contains("NULL pointer dereference") || run.output.contains("Oops"), "\(run.output)")

@@ -91,7 +91,7 @@ enum DocSteps {
         environment["CXLLAB_BIN"] = executable
         for step in steps {
             let result = try await ProcessRunner.run("/bin/bash", ["-c", "cxllab() { \"$CXLLAB_BIN\" \"$@\"; }; " + step.command],
-                                                     environment: environment, currentDirectory: LabSessionTests.root, timeout: .seconds(600))
+                                                     environment: environment, currentDirectory: LabSessionTests.root, timeout: .seconds(1800))
             let said = result.output + result.errorOutput
             try #require(result.status == step.exit, "`\(step.command)` exited \(result.status), \(source) says \(step.exit): \(said)")
             for expected in step.expected {

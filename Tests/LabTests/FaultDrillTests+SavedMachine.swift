@@ -20,7 +20,7 @@ extension FaultDrillTests {
         let arguments = ["run", topology, "--orders", "1"]
 
         let killed = try Running(arguments, environment: environment)
-        let saving = try await killed.waitFor("saving \(LabNames.prefix)m", deadline: .seconds(300))
+        let saving = try await killed.waitFor("saving \(LabNames.prefix)m", deadline: .seconds(1800))
         kill(killed.pid, SIGKILL)
         #expect(try await killed.status(within: .seconds(30)) == 128 + SIGKILL)
         // The copy's domain name carries the first 12 digits of its key.

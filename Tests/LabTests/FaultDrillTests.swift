@@ -15,7 +15,7 @@ import TestSupport
 /// happened. Each drill has its own labs folder and store, so they run beside the other
 /// suites; those that touch what every lab shares (libvirtd, the cache) are
 /// `HostFaultDrillTests`, run on their own.
-@Suite(.serialized, .tags(.vm, .network), .needsHost) struct FaultDrillTests {
+@Suite(.tags(.vm, .network), .needsHost) struct FaultDrillTests {
     static let root = LabSessionTests.root
     static let cxllab = (try? AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")) ?? "cxllab"
 
@@ -67,7 +67,7 @@ import TestSupport
         /// shake hands with cxllab: the middle of a cell.
         func waitForAgent(inCell index: Int, run: String? = nil, events: AsyncStream<DomainEvent>) async throws -> String {
             let prefix = LabNames.domainName(run ?? id)
-            let domain = try await withDeadline(.seconds(300), what: "cell \(index)'s domain starting") {
+            let domain = try await withDeadline(.seconds(1800), what: "cell \(index)'s domain starting") {
                 var started = 0
                 for await event in events where event.domainName.hasPrefix(prefix) && event.kind == .started {
                     started += 1
@@ -157,7 +157,7 @@ import TestSupport
         var stderr: String { output.text("stderr") }
 
         /// The exit status (128 + signal for a signal), within the deadline.
-        func status(within deadline: Duration = .seconds(300)) async throws -> Int32 {
+        func status(within deadline: Duration = .seconds(1800)) async throws -> Int32 {
             let stream = exited.stream
             let status = try await withDeadline(deadline, what: "cxllab exiting") {
                 for await status in stream { return status }

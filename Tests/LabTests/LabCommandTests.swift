@@ -12,7 +12,7 @@ import TestSupport
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct LabCommandTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
-        return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(300))
+        return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(1800))
     }
 
     /// `cxllab clean` touches only what cxllab made: a `cxllab-` domain without cxllab's
@@ -111,7 +111,7 @@ import TestSupport
             var environment = ProcessInfo.processInfo.environment
             environment["CXLLAB_BIN"] = executable
             let result = try await ProcessRunner.run("/bin/bash", ["-c", "cxllab() { \"$CXLLAB_BIN\" \"$@\"; }; " + line],
-                                                     environment: environment, currentDirectory: LabSessionTests.root, timeout: .seconds(300))
+                                                     environment: environment, currentDirectory: LabSessionTests.root, timeout: .seconds(1800))
             try #require(result.status == 0, "`\(line)` exited \(result.status): \(result.errorOutput)\(result.output)")
             outputs.append((line, result.output))
         }

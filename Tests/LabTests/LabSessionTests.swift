@@ -199,7 +199,7 @@ import Topology
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try await withDeadline(.seconds(120), what: "the lab's domain starting") {
+        try await withDeadline(.seconds(1800), what: "the lab's domain starting") {
             for await event in events where event.domainName == domainName && event.kind == .started { return }
         }
         defer {

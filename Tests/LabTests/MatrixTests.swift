@@ -95,7 +95,7 @@ import XML
 @Suite(.serialized, .tags(.vm, .network), .needsHost) struct MatrixRunTests {
     static func cxllab(_ arguments: [String]) async throws -> ProcessResult {
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
-        return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(600))
+        return try await ProcessRunner.run(executable, arguments, currentDirectory: LabSessionTests.root, timeout: .seconds(1800))
     }
 
     @Test func interruptedMatrixKeepsFinishedCellsAndResumes() async throws {
@@ -120,7 +120,7 @@ import XML
         let events = try libvirt.lifecycleEvents()
         try process.run()
         // The first cell's domain stops, then the second one's starts: interrupt it there.
-        try await withDeadline(.seconds(300), what: "the second cell starting") {
+        try await withDeadline(.seconds(1800), what: "the second cell starting") {
             var started = 0
             for await event in events where event.domainName.hasPrefix("cxllab-\(runID)") && event.kind == .started {
                 started += 1

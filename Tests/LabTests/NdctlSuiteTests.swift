@@ -217,7 +217,7 @@ import TestSupport
             try libvirt.allDomains().allSatisfy { (try? $0.isActive()) != true || LabLookup.metadata($0)?.pid == me }
         }
         do {
-            try await withDeadline(.seconds(600), what: "other processes' guests stopping") {
+            try await withDeadline(.seconds(1800), what: "other processes' guests stopping") {
                 if try noForeignGuest() { return }
                 for await event in events where event.kind == .stopped {
                     if try noForeignGuest() { return }
