@@ -81,6 +81,16 @@ public struct CellRunner: Sendable {
         public let start: LabStart
     }
 
+    /// The console's last lines as evidence, led by the alert lines (a panic, an oops) that a
+    /// long trace after them pushed out of the tail: the evidence always holds what judged the cell.
+    static func evidence(tail: String, alerts: [ConsoleAlert]) -> [String] {
+        let lines = tail.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var missing: [String] = []
+        for alert in alerts.map(\.line) where !missing.contains(alert) && !lines.contains(where: { $0.contains(alert) }) { missing.append(alert) }
+        guard !missing.isEmpty else { return lines }
+        return missing + ["[... console lines between the alerts above and the tail below left out ...]"] + lines
+    }
+
     /// The kernel a lab boots: `resolved` when the run handed one on, else `reference` resolved
     /// here, once; either way refused (`PinMismatch`) when it is not the image `pinned` names.
     public func kernel(_ reference: String, resolved: Kernel? = nil, pinned: PinnedKernel? = nil,
@@ -121,9 +131,9 @@ public struct CellRunner: Sendable {
         let alertsBefore = lab.console.alertsSoFar.count
         let value = await work(lab)
         lab.console.catchUp()
-        let consoleTail = lab.console.tail(40).split(separator: "\n", omittingEmptySubsequences: false)
-            .map { VisibleText.capped(String($0), limit: 1000) }   // as long as a case's evidence lines may be
         let alertsDuring = Array(lab.console.alertsSoFar.dropFirst(alertsBefore))
+        let consoleTail = Self.evidence(tail: lab.console.tail(40), alerts: alertsDuring)
+            .map { VisibleText.capped($0, limit: 1000) }   // as long as a case's evidence lines may be
         let diskFull = context.paths.freeBytes().flatMap { $0 < 1 << 20 ? context.paths.diskFull().message : nil }
         let connectionLost = lab.connectionLost
         let start = lab.start

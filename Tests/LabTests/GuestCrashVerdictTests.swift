@@ -97,3 +97,22 @@ import Topology
         #expect(outcome.rendered().contains("could not be done (emulator emulator-died)"))
     }
 }
+
+/// A cell's console evidence holds the lines that judged it, even when a long trace after a
+/// panic pushed them out of the console's tail.
+@Suite struct ConsoleEvidenceTests {
+    @Test func alertLinesPushedOutOfTheTailLeadTheEvidence() {
+        let panic = ConsoleAlert(kind: .panic, line: "Kernel panic - not syncing: cxllab drill")
+        let trace = (1...40).map { "[  9.\($0)] frame \($0)" }.joined(separator: "\n")
+        let evidence = CellRunner.evidence(tail: trace, alerts: [panic, panic])
+        #expect(evidence.first == panic.line)
+        #expect(evidence.count == 42)
+        #expect(evidence.last == "[  9.40] frame 40")
+    }
+
+    @Test func alertLinesInTheTailAreNotRepeated() {
+        let oops = ConsoleAlert(kind: .oops, line: "Oops: 0002 [#1] SMP")
+        let tail = "[  1.0] before\n[  1.1] Oops: 0002 [#1] SMP\n[  1.2] after"
+        #expect(CellRunner.evidence(tail: tail, alerts: [oops]) == ["[  1.0] before", "[  1.1] Oops: 0002 [#1] SMP", "[  1.2] after"])
+    }
+}
