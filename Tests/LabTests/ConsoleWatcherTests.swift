@@ -45,9 +45,10 @@ import Testing
         let clock = ContinuousClock()
         let start = clock.now
         #expect(await watcher.waitForFatal(deadline: .milliseconds(300)) == nil)
-        // Only a guard against hanging: under a loaded test run the wake-up may be late.
+        // Only a guard against hanging: the test process's two pool threads are shared with
+        // every VM suite starting at once, which has delayed this wake-up by 52 s in CI.
         #expect(clock.now - start >= .milliseconds(300))
-        #expect(clock.now - start < .seconds(30))
+        #expect(clock.now - start < .seconds(300))
     }
 }
 
