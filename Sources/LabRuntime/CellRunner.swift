@@ -21,8 +21,8 @@ public struct CellRunner: Sendable {
         self.resolver = resolver
     }
 
-    /// What runs labs unless a caller chooses: `LibvirtBackend`, or `SavedMachineBackend` when
-    /// the settings opt in (`CXLLAB_SAVED_MACHINES=1`).
+    /// What runs labs unless a caller chooses: `SavedMachineBackend`, or `LibvirtBackend` (a
+    /// boot each time) when the settings turn saved machines off (`CXLLAB_SAVED_MACHINES=0`).
     public static func defaultBackend(_ settings: LabSettings) -> any LabBackend {
         settings.savedMachines ? SavedMachineBackend() : LibvirtBackend()
     }

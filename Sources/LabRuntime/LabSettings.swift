@@ -27,7 +27,7 @@ public struct LabSettings: Sendable, Hashable {
 
     public init(labsRoot: String = LabSettings.defaultLabsRoot, accelerator: AcceleratorChoice.Accelerator? = nil,
                 agentExecutable: String? = nil, resultStore: String? = nil, maxGuests: Int? = nil,
-                projectHome: String? = nil, savedMachines: Bool = false, savedMachinesLimitBytes: UInt64? = nil) {
+                projectHome: String? = nil, savedMachines: Bool = true, savedMachinesLimitBytes: UInt64? = nil) {
         self.savedMachines = savedMachines
         self.savedMachinesLimitBytes = savedMachinesLimitBytes
         self.labsRoot = labsRoot
@@ -39,15 +39,15 @@ public struct LabSettings: Sendable, Hashable {
     }
 
     /// `CXLLAB_LABS_DIR`, `CXLLAB_ACCEL` (tcg or kvm), `CXLLAB_AGENT`, `CXLLAB_RESULTS`,
-    /// `CXLLAB_MAX_GUESTS` (a positive number), `CXLLAB_HOME`, `CXLLAB_SAVED_MACHINES` (1: labs
-    /// restore from saved machines), `CXLLAB_SAVED_MACHINES_MIB` (their disk bound in MiB).
+    /// `CXLLAB_MAX_GUESTS` (a positive number), `CXLLAB_HOME`, `CXLLAB_SAVED_MACHINES` (0: labs
+    /// boot each time instead of restoring saved machines), `CXLLAB_SAVED_MACHINES_MIB` (their disk bound in MiB).
     public static func from(environment: [String: String]) -> LabSettings {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         return LabSettings(labsRoot: value("CXLLAB_LABS_DIR") ?? defaultLabsRoot,
                            accelerator: value("CXLLAB_ACCEL").flatMap(AcceleratorChoice.Accelerator.init(rawValue:)),
                            agentExecutable: value("CXLLAB_AGENT"), resultStore: value("CXLLAB_RESULTS"),
                            maxGuests: value("CXLLAB_MAX_GUESTS").flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil },
-                           projectHome: value("CXLLAB_HOME"), savedMachines: value("CXLLAB_SAVED_MACHINES") == "1",
+                           projectHome: value("CXLLAB_HOME"), savedMachines: value("CXLLAB_SAVED_MACHINES") != "0",
                            savedMachinesLimitBytes: value("CXLLAB_SAVED_MACHINES_MIB").flatMap { UInt64($0) }.flatMap { $0 > 0 ? $0 << 20 : nil })
     }
 }

@@ -8,7 +8,7 @@ import Libvirt
 /// instead of booting. A save image restores only under the domain name and UUID it was saved
 /// with, so one copy backs one lab at a time: up to one copy per guest slot, each with its
 /// fixed domain name, claimed by a lock while a lab runs from it. With every copy in use the
-/// lab boots as `LibvirtBackend` boots it. Opt-in: `CXLLAB_SAVED_MACHINES=1`.
+/// lab boots as `LibvirtBackend` boots it. On unless `CXLLAB_SAVED_MACHINES=0`.
 public struct SavedMachineBackend: LabBackend {
     public init() {}
 

@@ -148,11 +148,12 @@ import Topology
         #expect(store.record(key: "k1", index: 1) == nil, "a half-saved machine is never in place")
     }
 
-    @Test func savedMachinesAreOptIn() {
-        #expect(!LabSettings.from(environment: [:]).savedMachines)
-        #expect(CellRunner.defaultBackend(LabSettings.from(environment: [:])) is LibvirtBackend)
-        let on = LabSettings.from(environment: ["CXLLAB_SAVED_MACHINES": "1", "CXLLAB_SAVED_MACHINES_MIB": "512"])
-        #expect(on.savedMachines && on.savedMachinesLimitBytes == 512 << 20)
-        #expect(CellRunner.defaultBackend(on) is SavedMachineBackend)
+    @Test func savedMachinesAreOnUnlessTurnedOff() {
+        #expect(LabSettings.from(environment: [:]).savedMachines)
+        #expect(CellRunner.defaultBackend(LabSettings.from(environment: [:])) is SavedMachineBackend)
+        let off = LabSettings.from(environment: ["CXLLAB_SAVED_MACHINES": "0"])
+        #expect(!off.savedMachines && CellRunner.defaultBackend(off) is LibvirtBackend)
+        let bounded = LabSettings.from(environment: ["CXLLAB_SAVED_MACHINES_MIB": "512"])
+        #expect(bounded.savedMachines && bounded.savedMachinesLimitBytes == 512 << 20)
     }
 }
