@@ -58,22 +58,34 @@ public struct BenchFigures: Codable, Sendable {
         }
     }
 
+    /// One `cxllab matrix` run: every lab booted (`savedMachines` false: cold), or restored
+    /// from saved machines where one of the cell's machine was saved (warm).
     public struct MatrixRun: Codable, Sendable {
         public var jobs: Int
+        public var savedMachines: Bool
         public var cells: Int
+        /// Cells whose lab was restored from a saved machine.
+        public var restored: Int
         public var seconds: Double
         public var peakResidentBytes: Int
         public var verdicts: [String: Int]
         public var cellsPerMinute: Double
+        /// For a warm run: the seconds of the run before it that saved the machines.
+        public var savingRunSeconds: Double?
 
-        public init(jobs: Int, cells: Int, seconds: Double, peakResidentBytes: Int, verdicts: [String: Int]) {
+        public init(jobs: Int, savedMachines: Bool = false, cells: Int, restored: Int = 0, seconds: Double, peakResidentBytes: Int,
+                    verdicts: [String: Int]) {
             self.jobs = jobs
+            self.savedMachines = savedMachines
             self.cells = cells
+            self.restored = restored
             self.seconds = seconds
             self.peakResidentBytes = peakResidentBytes
             self.verdicts = verdicts
             cellsPerMinute = Double(cells) / seconds * 60
         }
+
+        var label: String { "matrix, --jobs \(jobs), " + (savedMachines ? "warm (restoring)" : "cold (booting)") }
     }
 
     public struct Failure: Codable, Sendable {
@@ -112,6 +124,8 @@ public struct BenchFigures: Codable, Sendable {
     public var cell: Cell?
     public var image: ImageBenchmark.Figures?
     public var domainStart: DomainStart?
+    public var labStart: LabStartBenchmark.Figures?
+    public var interactive: InteractiveBenchmark.Figures?
     public var matrix: [MatrixRun] = []
     public var failures: [Failure] = []
 
@@ -123,7 +137,10 @@ public struct BenchFigures: Codable, Sendable {
     /// Fills in the figures derived from the others.
     public mutating func summarize() {
         cell?.summarize()
-        if let one = matrix.first(where: { $0.jobs == 1 }), let two = matrix.first(where: { $0.jobs == 2 }) { speedUp = one.seconds / two.seconds }
+        // Like against like: the cold runs, every lab booted.
+        if let one = matrix.first(where: { $0.jobs == 1 && !$0.savedMachines }), let two = matrix.first(where: { $0.jobs == 2 && !$0.savedMachines }) {
+            speedUp = one.seconds / two.seconds
+        }
         peakResidentBytes = matrix.map(\.peakResidentBytes).max()
     }
 
@@ -131,6 +148,9 @@ public struct BenchFigures: Codable, Sendable {
     public static let speedUpTarget = 1.6
     public static let memoryTargetMiB = 64.0
     public static let raceRoundsTarget = 30.0
+    /// The default matrix at --jobs 2, warm: at most this long, with at least this share of its cells restored.
+    public static let warmMatrixTarget = 150.0
+    public static let warmRestoredShare = 0.75
 
     public func table(matrixFile: String) -> String {
         var rows: [(String, String, String)] = []
@@ -156,16 +176,40 @@ public struct BenchFigures: Codable, Sendable {
         if let domainStart {
             rows.append(("libvirt domain start (\(domainStart.topology))", seconds(domainStart.median), "median of \(domainStart.seconds.count)"))
         }
+        if let labStart {
+            rows.append(("lab start, booting (\(labStart.topology))", seconds(labStart.bootingMedian), "median of \(labStart.booting.count), to the agent settled"))
+            rows.append(("lab start, restoring", seconds(labStart.restoringMedian),
+                         String(format: "median of %d; %.1fx faster than booting", labStart.restoring.count, labStart.speedUp)))
+        }
+        if let interactive {
+            let how = Set(interactive.upStarts).sorted().joined(separator: ", ")
+            let upTarget = interactive.upStarts.allSatisfy { $0 == "restored" } ? InteractiveBenchmark.upRestoreTarget : InteractiveBenchmark.upBootTarget
+            rows.append(("cxllab up (\(interactive.topology))", seconds(interactive.up.median),
+                         String(format: "median of %d, %@; target < %.0f s: %@", interactive.up.count, how, upTarget, verdict(interactive.up.median < upTarget))))
+            rows.append(("cxllab exec -- uname -r", seconds(interactive.exec.median),
+                         String(format: "median of %d; target < %.1f s: %@", interactive.exec.count, InteractiveBenchmark.execTarget,
+                                verdict(interactive.exec.median < InteractiveBenchmark.execTarget))))
+            rows.append(("cxllab down", seconds(interactive.down.median),
+                         String(format: "median of %d; target < %.1f s: %@", interactive.down.count, InteractiveBenchmark.downTarget,
+                                verdict(interactive.down.median < InteractiveBenchmark.downTarget))))
+        }
         if let race {
             rows.append(("race rounds (\(race.topology))", String(format: "%.1f /min", race.roundsPerMinute),
                          String(format: "%d rounds in %.1f s (cell %.1f s, %d failed); target >= %.0f/min: %@", race.rounds, race.roundSeconds,
                                 race.cellSeconds, race.failures, Self.raceRoundsTarget, verdict(race.roundsPerMinute >= Self.raceRoundsTarget))))
         }
-        for run in matrix.sorted(by: { $0.jobs < $1.jobs }) {
-            rows.append(("matrix, --jobs \(run.jobs)", String(format: "%.1f s", run.seconds), String(format: "%d cells, %.2f cells/min", run.cells, run.cellsPerMinute)))
+        for run in matrix {
+            var note = String(format: "%d cells, %.2f cells/min", run.cells, run.cellsPerMinute)
+            if run.savedMachines {
+                let met = run.seconds <= Self.warmMatrixTarget && Double(run.restored) >= Self.warmRestoredShare * Double(run.cells)
+                note += String(format: ", %d restored; target <= %.0f s with >= %d restored: %@", run.restored, Self.warmMatrixTarget,
+                               Int((Self.warmRestoredShare * Double(run.cells)).rounded(.up)), run.jobs == 2 ? verdict(met) : "(at --jobs 2)")
+                if let saving = run.savingRunSeconds { note += String(format: " (the run that saved them: %.1f s)", saving) }
+            }
+            rows.append((run.label, String(format: "%.1f s", run.seconds), note))
         }
         if let speedUp {
-            rows.append(("  speed-up --jobs 2 / --jobs 1", String(format: "%.2fx", speedUp),
+            rows.append(("  speed-up --jobs 2 / --jobs 1, cold", String(format: "%.2fx", speedUp),
                          String(format: "target >= %.1fx: %@", Self.speedUpTarget, verdict(speedUp >= Self.speedUpTarget))))
         }
         if let peakResidentBytes {

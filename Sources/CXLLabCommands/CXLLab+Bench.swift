@@ -20,8 +20,10 @@ extension CXLLab {
                 1. One driver-order cell run by the cell runner through libvirt (cxllab) and by QEMU directly
                    (same kernel, image, devices and agent calls); their ratio: what libvirt adds.
                 2. Image build, cold and warm.  3. libvirt domain start latency.  4. Time per driver order.
-                5. Matrix throughput at --jobs 1 and --jobs 2.  6. cxllab's peak resident memory during them.
-                7. Race rounds per minute.
+                5. A lab's start, booted against restored from a saved machine.
+                6. `cxllab up`, `exec -- uname -r` and `down`, as typed.  7. Race rounds per minute.
+                8. Matrix throughput at --jobs 1 and 2 booting every lab (cold), then at --jobs 2 restoring
+                   saved machines (warm, after a run that saved them).  9. cxllab's peak memory during them.
                 """,
                 examples: ["cxllab bench topologies/nvdimm-single.yaml --runs 2 --json"],
                 exit: ExitStatus(success: "every step was measured", failure: "a step failed (its row says why)"))
@@ -32,7 +34,7 @@ extension CXLLab {
         @OptionGroup var guestKernel: KernelOption<BookwormBackports>
         @Option(help: "The matrix for throughput and memory.") var matrix = "matrices/default.yaml"
         @Option(help: "Cell pairs (direct, cxllab) to take the median of.") var runs = 3
-        @Option(help: "Domain starts to take the median of.") var starts = 5
+        @Option(help: "Domain starts, lab starts (booted, restored) and up/exec/down rounds to take the median of.") var starts = 5
         @OptionGroup var output: JSONOption
 
         func validate() throws {
@@ -93,13 +95,33 @@ extension CXLLab {
                 let seconds = try await DomainStartLatency.measure(prepared, runs: starts, context: context, libvirt: libvirt)
                 return BenchFigures.DomainStart(topology: prepared.topology.name, seconds: seconds)
             }
+            figures.labStart = await attempt("lab start") {
+                try await LabStartBenchmark.measure(prepared, runs: starts, context: context) { terminal.status($0) }
+            }
+            figures.interactive = await attempt("up, exec, down") {
+                guard let executable = TrustedProject.runningExecutable else { throw ValidationError("cannot find this program's own file in /proc/self/exe") }
+                return try await InteractiveBenchmark.measure(executable: executable, topology: topologyPath,
+                                                              upArguments: ["--kernel", kernel, "--cache-dir", cache.path], runs: starts) { terminal.status($0) }
+            }
             figures.race = await attempt("race") {
                 try await Self.race(kernel: kernel, context: context, terminal: terminal)
             }
             for jobs in [1, 2] {
-                if let run = await attempt("matrix --jobs \(jobs)", { try await Self.matrixRun(file: matrixPath, jobs: jobs, cache: cache, terminal: terminal) }) {
+                if let run = await attempt("matrix --jobs \(jobs), cold", {
+                    try await Self.matrixRun(file: matrixPath, jobs: jobs, savedMachines: false, cache: cache, terminal: terminal)
+                }) {
                     figures.matrix.append(run)
                 }
+            }
+            // The first run with saved machines boots and saves what the store lacks; the
+            // second is the warm figure.
+            if let saving = await attempt("matrix --jobs 2, saving machines", {
+                try await Self.matrixRun(file: matrixPath, jobs: 2, savedMachines: true, cache: cache, terminal: terminal)
+            }), var warm = await attempt("matrix --jobs 2, warm", {
+                try await Self.matrixRun(file: matrixPath, jobs: 2, savedMachines: true, cache: cache, terminal: terminal)
+            }) {
+                warm.savingRunSeconds = saving.seconds
+                figures.matrix.append(warm)
             }
             figures.failures = failures
             terminal.clearStatus()
@@ -175,7 +197,7 @@ extension CXLLab {
 
         /// `cxllab matrix FILE --jobs N` as a child process, so its wall time and peak memory
         /// are its own; its results go to a store of their own, not the history.
-        static func matrixRun(file: String, jobs: Int, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.MatrixRun {
+        static func matrixRun(file: String, jobs: Int, savedMachines: Bool, cache: CacheDirectory, terminal: Terminal) async throws -> BenchFigures.MatrixRun {
             guard let executable = TrustedProject.runningExecutable else { throw ValidationError("cannot find this program's own file in /proc/self/exe") }
             let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-bench-\(UUID().uuidString.prefix(8))").path
             let store = scratch + ".sqlite"
@@ -183,7 +205,7 @@ extension CXLLab {
             defer { for path in [store, store + "-wal", store + "-shm", peakFile] { unlink(path) } }
             let result = try await MeasuredProcess.run(
                 executable, ["matrix", file, "--jobs", "\(jobs)", "--json", "--cache-dir", cache.path],
-                environment: ["CXLLAB_RESULTS": store, PeakMemory.variable: peakFile],
+                environment: ["CXLLAB_RESULTS": store, PeakMemory.variable: peakFile, "CXLLAB_SAVED_MACHINES": savedMachines ? "1" : "0"],
                 onErrorLine: { line in terminal.status("matrix --jobs \(jobs): \(line)") }
             )
             // 0: all passed; 1: some cell failed its checks (the default matrix's V9 stand-in
@@ -195,7 +217,9 @@ extension CXLLab {
             guard let peak = (try? String(contentsOfFile: peakFile, encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
                 throw ValidationError("cxllab matrix --jobs \(jobs) did not report its peak memory")
             }
-            return BenchFigures.MatrixRun(jobs: jobs, cells: cells.count, seconds: result.seconds, peakResidentBytes: peak,
+            let restored = cells.filter { if case .restored = $0.outcome.labStart { true } else { false } }.count
+            return BenchFigures.MatrixRun(jobs: jobs, savedMachines: savedMachines, cells: cells.count, restored: restored, seconds: result.seconds,
+                                          peakResidentBytes: peak,
                                           verdicts: Dictionary(grouping: cells, by: \.verdict.rawValue).mapValues(\.count))
         }
     }

@@ -42,6 +42,8 @@ extension CXLLab {
             let kernel: String
             let accelerator: String
             let seconds: Double
+            /// "booted", or "restored" from a saved machine.
+            let start: String
             let shell: Bool
         }
 
@@ -49,21 +51,20 @@ extension CXLLab {
             InterruptTeardown.install(sessions: context.sessions)
             let terminal = Terminal.standardError
             let labName = labName
-            // The cell runner every lab goes through, the lab kept running. Always booted: a
-            // saved machine restores only under its own domain name, and `exec`, `console` and
-            // `down` find an `up` lab by the name given here.
-            let runner = CellRunner(context: context, backend: LibvirtBackend())
+            // The cell runner every lab goes through, the lab kept running: restored from a
+            // saved machine when there is one (its name then links to the copy's domain).
+            let runner = CellRunner(context: context)
             let kernel = try await runner.kernel(guestKernel.kernel, progress: context.progress)
             let prepared = try await runner.prepare(topologyFile: topology, kernel: kernel, recipe: try context.projectFiles.recipe(named: guestRecipe.recipe),
                                                     needs: CellRunner.Needs(modules: guestModules.modules), progress: context.progress)
             let start = context.now()
             let identity = CellRunner.Identity(name: labName, runID: "up", cellID: labName, keep: true, shell: shell)
-            let seconds = try await runner.run(prepared, as: identity, progress: context.progress) { _ in context.seconds(since: start) }.value
+            let (seconds, how) = try await runner.run(prepared, as: identity, progress: context.progress) { lab in (context.seconds(since: start), lab.start.how) }.value
             terminal.clearStatus()
             let accelerator = prepared.accelerator.accelerator.rawValue.uppercased()
             if output.json {
                 print(try JSONOutput.encode(Started(name: labName, topology: prepared.topology.name, kernel: prepared.kernel.release,
-                                                    accelerator: accelerator, seconds: seconds, shell: shell)))
+                                                    accelerator: accelerator, seconds: seconds, start: how, shell: shell)))
                 return
             }
             print("""
@@ -73,7 +74,7 @@ extension CXLLab {
                   cxllab exec \(labName) -- ndctl list -RN    NVDIMM regions and namespaces
                   cxllab exec \(labName) -- daxctl list       dax devices
                   cxllab console \(labName)                   the guest's serial console
-                  cxllab down \(labName)                      power it off and remove its files
+                  cxllab down \(labName)                      stop it and remove its files
                 """)
         }
     }
@@ -103,7 +104,9 @@ extension CXLLab {
             let record = try LabLookup.record(name, paths: context.paths)
             let agent = try AgentConnection(socketPath: record.agentSocket)
             defer { agent.close() }
-            _ = try await agent.handshake(deadline: .seconds(30))
+            // The lab is up: its agent's hello reply is proof enough of life (waiting for its
+            // next heartbeat cost half a second on average).
+            _ = try await agent.handshake(deadline: .seconds(30), waitingForLife: false)
             let output: @Sendable (String, String) -> Void = { stream, data in
                 FileHandle(fileDescriptor: stream == "stderr" ? 2 : 1).write(Data(data.utf8))
             }
@@ -188,7 +191,7 @@ extension CXLLab {
 
     struct Down: ContextCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Power a lab off and remove its files.",
+            abstract: "Stop a lab at once and remove its files.",
             discussion: CommandHelp.discussion("""
                 Only a lab cxllab started (its domain carries cxllab's metadata) is touched. A lab that another cxllab \
                 process still running owns (a `cxllab run` or `matrix` in progress) is refused unless --force.
@@ -198,10 +201,12 @@ extension CXLLab {
         @Flag(help: "Take the lab down even though the cxllab process that owns it is still running.") var force = false
 
         func run(in context: LabContext) async throws {
-            let domainName = try LabNames.validated(name)
+            // A lab restored from a saved machine runs under its copy's domain name, linked from its own.
+            let domainName = try context.paths.domainName(ofLab: name)
             let libvirt = try await context.connect()
             let found = try libvirt.lookupDomain(named: domainName)
             try LabLookup.checkDown(lab: name, domain: found, force: force, paths: context.paths)
+            defer { context.paths.removeNameLink(ofLab: name, to: domainName) }
             guard let domain = found else {
                 let folder = context.paths.folder(ofDomain: domainName)
                 if FileManager.default.fileExists(atPath: folder + "/lab.json") {
@@ -211,20 +216,12 @@ extension CXLLab {
                 }
                 throw LabError(.notFound, "no lab named \(name); `cxllab list` shows the running ones")
             }
-            let events = try libvirt.lifecycleEvents()
-            if let record = LabRecord.load(domainName: domainName, paths: context.paths), let agent = try? AgentConnection(socketPath: record.agentSocket) {
-                if (try? await agent.handshake(deadline: .seconds(10))) != nil {
-                    _ = try? await agent.send(AgentCalls.PowerOff(), timeout: .seconds(10))
-                }
-                agent.close()
-            }
-            let poweredOff = (try? await withDeadline(.seconds(20), what: "power-off") {
-                for await event in events where event.domainName == domainName && event.kind == .stopped { return true }
-                return false
-            }) ?? false
-            if !poweredOff, (try? domain.isActive()) == true { try domain.destroy() }
+            // Stopped at once, not shut down: nothing in the guest outlives the lab (its memory
+            // and backing files go with its folder), and a guest's own power-off under TCG
+            // takes most of a second.
+            if (try? domain.isActive()) == true { try domain.destroy() }
             try? FileManager.default.removeItem(atPath: context.paths.folder(ofDomain: domainName))
-            print("lab \(name) is down (\(poweredOff ? "powered off" : "destroyed")); its files are removed")
+            print("lab \(name) is down; its files are removed")
         }
     }
 

@@ -36,7 +36,7 @@ public enum LabLookup {
 
     /// The record of a running lab in `paths`, by the name the user gave.
     public static func record(_ name: String, paths: LabPaths) throws -> LabRecord {
-        let domainName = try LabNames.validated(name)
+        let domainName = try paths.domainName(ofLab: name)
         guard let record = LabRecord.load(domainName: domainName, paths: paths) else {
             throw LabError(.notFound, "no lab named \(name); `cxllab list` shows the running ones")
         }
@@ -52,7 +52,7 @@ public enum LabLookup {
     /// Whether `cxllab down` may take a lab down; throws the refusal, with the fix, when not.
     /// `domain` is the lab's libvirt domain, nil when only its folder (in `paths`) is left.
     public static func checkDown(lab: String, domain: Domain?, force: Bool, paths: LabPaths) throws {
-        let domainName = try LabNames.validated(lab)
+        let domainName = try paths.domainName(ofLab: lab)
         if let refusal = downRefusal(lab: lab, domain: domain.map { _ in domainName }, metadataXML: domain.flatMap(metadataXML),
                                      folderOwner: LabPaths.owner(ofFolder: paths.folder(ofDomain: domainName)), force: force,
                                      currentPID: getpid(), isAlive: { ProcessLiveness.isAlive($0) }) {
@@ -82,7 +82,8 @@ public enum LabLookup {
         try libvirt.allDomains().filter { $0.name.hasPrefix(LabNames.prefix) }.compactMap { domain in
             guard let meta = metadata(domain) else { return nil }
             let record = LabRecord.load(domainName: domain.name, paths: paths)
-            return Listed(name: LabNames.labName(domain.name), domain: domain.name, state: (try? domain.state().description) ?? "unknown",
+            // A restored lab runs under its saved copy's domain name; its record has the name it was given.
+            return Listed(name: record?.name ?? LabNames.labName(domain.name), domain: domain.name, state: (try? domain.state().description) ?? "unknown",
                           kind: meta.run == "up" ? "up" : "run", kernel: record?.kernelRelease, topology: meta.topology,
                           ownerPID: meta.pid, ownerAlive: ProcessLiveness.isAlive(meta.pid))
         }.sorted { $0.name < $1.name }
@@ -110,7 +111,9 @@ public enum LabLookup {
         for folder in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where !keep.contains(folder) {
             let path = root + "/" + folder
             // Only folders cxllab made: a lab's name and its owner file.
-            guard folder.hasPrefix(LabNames.prefix), fm.fileExists(atPath: path + "/" + LabPaths.ownerFile) else { continue }
+            // A link is not a lab folder: what a name link leads to is judged under its own name.
+            guard folder.hasPrefix(LabNames.prefix), !LabPaths.isSymbolicLink(path),
+                  fm.fileExists(atPath: path + "/" + LabPaths.ownerFile) else { continue }
             // A running cxllab may be preparing this lab, its domain not started yet.
             if let owner = LabPaths.liveOwner(ofFolder: path), owner != getpid() { continue }
             do {
@@ -118,6 +121,14 @@ public enum LabLookup {
                 done.append("removed \(path)")
             } catch {
                 done.append("could not remove \(path): \(error.localizedDescription)")
+            }
+        }
+        // Name links (`LabNameLink`) whose lab folder is gone, now or before.
+        for name in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(LabNames.prefix) {
+            let path = root + "/" + name
+            if let target = LabPaths.nameLinkTarget(path), !fm.fileExists(atPath: root + "/" + target) {
+                unlink(path)
+                done.append("removed the name link \(path)")
             }
         }
         return done

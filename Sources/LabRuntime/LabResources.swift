@@ -17,6 +17,7 @@ final class LabResources: @unchecked Sendable {
     private var _agent: AgentConnection?
     private var _emulator: EmulatorProcess?
     private var _savedCopyClaim: FileLock.Held?
+    private var _nameLink: String?
     private var done = false
     private var holdsSlot = true
     private let guestSlots: GuestSlots
@@ -71,6 +72,12 @@ final class LabResources: @unchecked Sendable {
         set { lock.withLock { _savedCopyClaim = newValue } }
     }
 
+    /// A kept lab's name link (`LabNameLink`), when it was restored: removed with the lab.
+    var nameLink: String? {
+        get { lock.withLock { _nameLink } }
+        set { lock.withLock { _nameLink = newValue } }
+    }
+
     /// A domain start is in flight: an interrupt now must wait for it, or the domain would
     /// appear after teardown looked for it.
     func beginCreate(libvirt: Connection, domainName: String) {
@@ -115,6 +122,7 @@ final class LabResources: @unchecked Sendable {
         QEMUPidFile.kill(inFolder: folder)
         console?.stop()
         try? FileManager.default.removeItem(atPath: folder)
+        if let link = nameLink { LabPaths.removeNameLink(link, to: (folder as NSString).lastPathComponent) }
         LabPaths.release(folder)
         savedCopyClaim?.release()
         sessions.remove(self)

@@ -24,6 +24,8 @@ extension LabSession {
         let cleanup = LabResources(folder: folder, guestSlots: context.guestSlots, sessions: context.sessions)
         cleanup.savedCopyClaim = claim
         do {
+            // A kept lab is found by the name it was given: `exec`, `console` and `down` follow the link.
+            if request.persistent { cleanup.nameLink = try paths.linkName(request.name, to: domainName) }
             progress("restoring \(domainName) from its saved machine")
             let fm = FileManager.default
             // QEMU opens -kernel and -initrd again at restore: they must be where the XML says.

@@ -17,6 +17,7 @@ public struct SavedMachineBackend: LabBackend {
     public func start(_ request: LabRequest, context: LabContext, progress: @escaping @Sendable (String) -> Void) async throws -> any RunningLab {
         let started = context.now()
         let libvirt = try await context.connect()
+        if request.persistent { try context.paths.checkNameFree(request.name, libvirt: libvirt) }
         let key = try SavedMachineKey.of(request, emulator: SavedMachineKey.emulator(libvirt))
         let store = SavedMachines(cache: context.cache, limitBytes: context.settings.savedMachinesLimitBytes ?? SavedMachines.defaultLimitBytes)
         store.sweepStaging()

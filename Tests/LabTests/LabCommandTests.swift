@@ -37,6 +37,13 @@ import TestSupport
         // A pid that is no process: the owner is gone.
         try "2147483646\n".write(toFile: labs + "/notalab/owner.pid", atomically: true, encoding: .utf8)
         try "2147483646\n".write(toFile: labs + "/cxllab-gone/owner.pid", atomically: true, encoding: .utf8)
+        // Name links: to a lab folder that goes (it goes too), to one that stays, to nothing
+        // (stale: it goes), and a link that is not cxllab's (to an absolute path: it stays).
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: labs + "/cxllab-linked", withDestinationPath: "cxllab-gone")
+        try fm.createSymbolicLink(atPath: labs + "/cxllab-kept", withDestinationPath: "cxllab-noowner")
+        try fm.createSymbolicLink(atPath: labs + "/cxllab-stale", withDestinationPath: "cxllab-nothere")
+        try fm.createSymbolicLink(atPath: labs + "/cxllab-abs", withDestinationPath: labs + "/cxllab-gone")
 
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let clean = try await ProcessRunner.run(executable, ["clean"], environment: ProcessInfo.processInfo.environment.merging(["CXLLAB_LABS_DIR": labs]) { $1 },
@@ -45,19 +52,32 @@ import TestSupport
         #expect(clean.output.contains("left \(foreign) alone: it carries no cxllab metadata"), "\(clean.output)")
         #expect(try Connection().lookupDomain(named: foreign) != nil, "a domain cxllab did not make was removed")
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: labs))
-        #expect(left == ["cxllab-noowner", "notalab"], "left: \(left); said: \(clean.output)")
+        #expect(left == ["cxllab-noowner", "notalab", "cxllab-kept", "cxllab-abs"], "left: \(left); said: \(clean.output)")
+    }
+
+    /// A lab `up` starts, booted or restored from a saved machine: the domain it runs under
+    /// (a restored one keeps its copy's name, linked from the lab's own), to remove it when a
+    /// test fails before `down`.
+    static func removeLab(_ name: String) {
+        let paths = LabContext.forTests().paths
+        guard let domain = try? paths.domainName(ofLab: name) else { return }
+        if let stray = try? Connection().lookupDomain(named: domain) { try? stray.destroy() }
+        try? FileManager.default.removeItem(atPath: paths.folder(ofDomain: domain))
+        paths.removeNameLink(ofLab: name, to: domain)
+        try? FileManager.default.removeItem(atPath: paths.folder(ofDomain: LabNames.domainName(name)))
     }
 
     @Test func upExecDownLeavesNothing() async throws {
         let name = "cli-\(UUID().uuidString.prefix(6).lowercased())"
-        let domain = LabNames.domainName(name)
-        defer {
-            if let stray = try? Connection().lookupDomain(named: domain) { try? stray.destroy() }
-            try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + domain)
-        }
+        let paths = LabContext.forTests().paths
+        defer { Self.removeLab(name) }
         let up = try await Self.cxllab(["up", "topologies/nvdimm-single.yaml", "--name", name, "--kernel", "debian:bookworm-backports"])
         #expect(up.status == 0, "\(up.errorOutput)")
         #expect(up.output.contains("cxllab exec \(name) -- cxl list"))
+        let domain = try paths.domainName(ofLab: name)
+        #expect(try Connection().lookupDomain(named: domain) != nil, "lab \(name) runs under \(domain)")
+        let twice = try await Self.cxllab(["up", "topologies/nvdimm-single.yaml", "--name", name, "--kernel", "debian:bookworm-backports"])
+        #expect(twice.status != 0 && twice.errorOutput.contains("a lab named \(name) is running already"), "\(twice.errorOutput)")
 
         let release = try await Self.cxllab(["exec", name, "--", "uname", "-r"])
         #expect(release.status == 0)
@@ -73,10 +93,33 @@ import TestSupport
         let down = try await Self.cxllab(["down", name])
         #expect(down.status == 0)
         #expect(try Connection().lookupDomain(named: domain) == nil)
-        #expect(!FileManager.default.fileExists(atPath: LabContext.forTests().paths.root + "/" + domain))
+        #expect(!FileManager.default.fileExists(atPath: paths.folder(ofDomain: domain)))
+        #expect(LabPaths.nameLinkTarget(paths.folder(ofDomain: LabNames.domainName(name))) == nil, "down removes the name's link")
         let again = try await Self.cxllab(["exec", name, "--", "true"])
         #expect(again.status != 0)
         #expect(again.errorOutput.contains("no lab named \(name)"))
+    }
+
+    /// The second `up` of a machine restores the first one's saved copy, and the lab is found
+    /// by its name through the link to the copy's domain.
+    @Test func aSecondUpRestoresTheSavedMachine() async throws {
+        let name = "restore-\(UUID().uuidString.prefix(6).lowercased())"
+        let paths = LabContext.forTests().paths
+        defer { Self.removeLab(name) }
+        for round in 1...2 {
+            let up = try await Self.cxllab(["up", "topologies/nvdimm-single.yaml", "--name", name, "--kernel", "debian:bookworm-backports", "--json"])
+            try #require(up.status == 0, "\(up.errorOutput)")
+            if round == 2 { #expect(up.output.contains("\"start\" : \"restored\""), "\(up.output)") }
+            let domain = try paths.domainName(ofLab: name)
+            let release = try await Self.cxllab(["exec", name, "--", "uname", "-r"])
+            #expect(release.status == 0 && release.output.hasPrefix("6.12."), "\(release.output)\(release.errorOutput)")
+            let list = try await Self.cxllab(["list", "--json"])
+            #expect(list.output.contains("\"name\" : \"\(name)\""), "\(list.output)")
+            let down = try await Self.cxllab(["down", name])
+            #expect(down.status == 0, "\(down.errorOutput)")
+            #expect(try Connection().lookupDomain(named: domain) == nil)
+            #expect(!FileManager.default.fileExists(atPath: paths.folder(ofDomain: LabNames.domainName(name))))
+        }
     }
 }
 
@@ -95,16 +138,14 @@ import TestSupport
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         let names = ["lab", "ram"]
         // The tour names its labs: someone's own labs of those names are left alone.
-        for name in names where try Connection().lookupDomain(named: LabNames.domainName(name)) != nil {
+        let paths = LabContext.forTests().paths
+        for name in names where try Connection().lookupDomain(named: paths.domainName(ofLab: name)) != nil {
             Issue.record("a lab named '\(name)' is running here; the README's tour needs that name (cxllab down \(name))")
             return
         }
         defer {
             // A failed line must not leave a lab running.
-            for name in names {
-                _ = try? Connection().lookupDomain(named: LabNames.domainName(name)).map { try? $0.destroy() }
-                try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + LabNames.domainName(name))
-            }
+            for name in names { LabCommandTests.removeLab(name) }
         }
         var outputs: [(line: String, output: String)] = []
         for line in lines {
@@ -128,7 +169,7 @@ import TestSupport
                 "\(output("ram", "daxctl list"))")
         #expect(output("ram", "readlink").trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("/drivers/kmem"))
         for name in names {
-            #expect(try Connection().lookupDomain(named: LabNames.domainName(name)) == nil, "the tour takes lab \(name) down")
+            #expect(try Connection().lookupDomain(named: paths.domainName(ofLab: name)) == nil, "the tour takes lab \(name) down")
         }
     }
 }

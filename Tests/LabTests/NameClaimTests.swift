@@ -71,3 +71,44 @@ import Testing
         #expect(Fixtures.moduleArgument("/abs/mod.ko", projectRoot: "/p") == "/abs/mod.ko")
     }
 }
+
+/// A kept lab restored from a saved machine is found by its own name through a link to its
+/// copy's folder (`LabNameLink`); only cxllab's own links (to a `cxllab-` sibling) count.
+@Suite struct LabNameLinkTests {
+    let paths = LabPaths(root: FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-links-\(UUID().uuidString.prefix(8))").path)
+
+    @Test func aLinkedNameLeadsToItsCopysFolderAndRecord() throws {
+        defer { try? FileManager.default.removeItem(atPath: paths.root) }
+        let copy = "cxllab-mabc123-0"
+        try FileManager.default.createDirectory(atPath: paths.folder(ofDomain: copy), withIntermediateDirectories: true)
+        let record = LabRecord(name: "mylab", domainName: copy, folder: paths.folder(ofDomain: copy), topology: "t.yaml", kernel: "debian:x",
+                               kernelRelease: "6.12", image: "i", shell: true, created: Date(), ownerPID: 1)
+        try record.save()
+        #expect(try paths.domainName(ofLab: "mylab") == "cxllab-mylab", "an unlinked name is its own domain")
+
+        let link = try paths.linkName("mylab", to: copy)
+        #expect(link == paths.folder(ofDomain: "cxllab-mylab"))
+        #expect(try paths.domainName(ofLab: "mylab") == copy)
+        #expect(try LabLookup.record("mylab", paths: paths).domainName == copy)
+
+        // Linking again replaces the link; removal only when it still leads to the copy.
+        _ = try paths.linkName("mylab", to: copy)
+        paths.removeNameLink(ofLab: "mylab", to: "cxllab-other-0")
+        #expect(LabPaths.nameLinkTarget(link) == copy)
+        paths.removeNameLink(ofLab: "mylab", to: copy)
+        #expect(LabPaths.nameLinkTarget(link) == nil && !FileManager.default.fileExists(atPath: link))
+        #expect(FileManager.default.fileExists(atPath: paths.folder(ofDomain: copy) + "/lab.json"), "the copy's folder is not the link's to remove")
+    }
+
+    @Test func onlyLinksToALabSiblingAreNameLinks() throws {
+        defer { try? FileManager.default.removeItem(atPath: paths.root) }
+        try FileManager.default.createDirectory(atPath: paths.root + "/cxllab-real", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: paths.root + "/cxllab-abs", withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: paths.root + "/cxllab-up", withDestinationPath: "../cxllab-real")
+        try FileManager.default.createSymbolicLink(atPath: paths.root + "/cxllab-other", withDestinationPath: "notalab")
+        for name in ["cxllab-real", "cxllab-abs", "cxllab-up", "cxllab-other", "cxllab-missing"] {
+            #expect(LabPaths.nameLinkTarget(paths.root + "/" + name) == nil, "\(name)")
+        }
+        #expect(try paths.domainName(ofLab: "abs") == "cxllab-abs", "a link that is not cxllab's leads nowhere")
+    }
+}
