@@ -231,15 +231,18 @@ extension CXLLab {
             discussion: CommandHelp.discussion("""
                 Domains of runs whose cxllab process is gone are destroyed; labs started with `up` are kept unless --all. \
                 Only domains carrying cxllab's metadata and folders cxllab made are touched. Half-made cache entries an \
-                interrupted cxllab left (older than an hour) are removed too.
+                interrupted cxllab left (older than an hour) are removed too. With --machines, every saved machine \
+                no lab is restoring from goes as well (labs boot and save them again when next needed).
                 """, exit: ExitStatus(success: "what was left is removed (or nothing was)", failure: nil))
         )
         @OptionGroup var cacheOptions: CacheOptions
         @Flag(help: "Also remove labs started with `cxllab up`.") var all = false
+        @Flag(help: "Also remove the saved machines (under <cache>/machines) that no lab is restoring from.") var machines = false
 
         func run(in context: LabContext) async throws {
             let removed = try LabLookup.clean(includingUp: all, libvirt: try await context.connect(), paths: context.paths)
                 + CacheSweep.sweep(context.cache).map { "removed \($0) (left in the cache by an interrupted cxllab)" }
+                + (machines ? SavedMachines(cache: context.cache).removeUnused().map { "removed the saved machine \($0)" } : [])
             if removed.isEmpty { print("Nothing to clean.") }
             for line in removed { print(line) }
         }

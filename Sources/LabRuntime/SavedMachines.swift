@@ -177,6 +177,13 @@ public struct SavedMachines: Sendable {
         return dropped
     }
 
+    /// Every copy no lab is restoring from (`cxllab clean --machines`), and what a killed
+    /// cxllab left half-saved; they are made again when next needed. Returns the copies removed.
+    public func removeUnused() -> [String] {
+        sweepStaging()
+        return SavedMachines(root: root, limitBytes: 0).trim()
+    }
+
     static func size(of path: String) -> UInt64? {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }

@@ -112,6 +112,21 @@ import Topology
         #expect(try store.claim(key: "k1", index: 0) != nil)
     }
 
+    /// `clean --machines`: every copy goes but the one a lab is restoring from, and what a
+    /// killed cxllab left half-saved.
+    @Test func removingUnusedCopiesSparesTheOneInUse() throws {
+        let store = try Self.storeWithCopy(key: "k1")
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
+        _ = try Self.storeWithCopy(key: "k2", store: store)
+        let dead = store.root + "/.staging/k3-0-\(Int32(1 << 22) + 9)"
+        try FileManager.default.createDirectory(atPath: dead, withIntermediateDirectories: true)
+        let held = try #require(try store.claim(key: "k2", index: 0))
+        #expect(store.removeUnused() == [store.copyFolder(key: "k1", index: 0)])
+        #expect(store.record(key: "k2", index: 0) != nil && !FileManager.default.fileExists(atPath: dead))
+        held.release()
+        #expect(store.removeUnused() == [store.copyFolder(key: "k2", index: 0)])
+    }
+
     @Test func theStoreDropsTheLeastRecentlyUsedCopiesFirst() throws {
         let root = NSTemporaryDirectory() + "saved-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
