@@ -31,8 +31,16 @@ import Testing
         return path
     }
 
+    /// Until the process exits (its reaping, waited for on a thread of its own), for at most
+    /// 30 s: a SIGKILLed process on a host busy with guests has taken over 2 s to be reaped.
     func waitUntilGone(_ fake: FakeQEMU) {
-        for _ in 0..<100 where fake.alive { usleep(20_000) }
+        let exited = DispatchSemaphore(value: 0)
+        let process = fake.process
+        Thread.detachNewThread {
+            process.waitUntilExit()
+            exited.signal()
+        }
+        _ = exited.wait(timeout: .now() + 30)
     }
 
     @Test func aLabPidFileKillsOnlyTheQEMUThatNamesIt() throws {
