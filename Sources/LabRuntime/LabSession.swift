@@ -118,6 +118,8 @@ public final class LabSession: GuestAgent {
         if try libvirt.lookupDomain(named: domainName) != nil {
             throw LabError(.labExists, "a lab named \(request.name) is running already (domain \(domainName)); pick another --name or `cxllab down \(request.name)`")
         }
+        // A kept lab restored under this name runs under its copy's domain, found by its link.
+        if request.persistent { try paths.checkNameFree(request.name, libvirt: libvirt) }
         // Claimed before anything is made: a second lab of this name fails here, touching nothing.
         try await paths.claim(folder, labName: request.name)
         // Every connection keeps alive (Connection.keepAliveInterval): a daemon that stops

@@ -1,6 +1,7 @@
 import Foundation
 import HostSupport
 import Libvirt
+import Topology
 
 /// Labs restored from saved machines (libvirt on this host): a machine is booted once per key
 /// (`SavedMachineKey`) to the settled state `LibvirtBackend` returns, saved with its backing
@@ -18,6 +19,10 @@ public struct SavedMachineBackend: LabBackend {
         let started = context.now()
         let libvirt = try await context.connect()
         if request.persistent { try context.paths.checkNameFree(request.name, libvirt: libvirt) }
+        if let reason = Self.unsaveable(request.topology) {
+            progress("\(reason): booting it")
+            return try await LabSession.start(request, context: context, libvirt: libvirt, progress: progress)
+        }
         let key = try SavedMachineKey.of(request, emulator: SavedMachineKey.emulator(libvirt))
         let store = SavedMachines(cache: context.cache, limitBytes: context.settings.savedMachinesLimitBytes ?? SavedMachines.defaultLimitBytes)
         store.sweepStaging()
@@ -47,6 +52,15 @@ public struct SavedMachineBackend: LabBackend {
         }
         progress("every saved copy of this machine is in use: booting it")
         return try await LabSession.start(request, context: context, libvirt: libvirt, progress: progress)
+    }
+
+    /// Why a machine cannot be saved and restored faithfully, or nil when it can. QEMU 10
+    /// migrates no state of its CXL devices (`cxl-type3` declares no VMState), so a restored
+    /// guest's CXL memory devices have lost their programmed registers: measured here, a
+    /// region's decoder commit then times out ("failed to commit decode: Connection timed
+    /// out", and no namespace after it) where a booted guest's commits.
+    public static func unsaveable(_ topology: Topology) -> String? {
+        topology.cxl.isEmpty ? nil : "a machine with CXL devices cannot be saved (QEMU 10 keeps no state of them across a restore)"
     }
 
     /// Boots the machine under the copy's domain name to its settled state, saves it (the

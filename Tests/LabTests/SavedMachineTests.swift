@@ -38,6 +38,14 @@ import Topology
         #expect(LabNames.isValid(LabNames.labName(SavedMachineKey.domainName(key: key, index: 2))))
     }
 
+    /// QEMU 10 keeps no state of CXL devices across a restore: machines with them boot.
+    @Test func machinesWithCXLDevicesAreNeverSaved() throws {
+        #expect(SavedMachineBackend.unsaveable(try Self.request("nvdimm-single").topology) == nil)
+        for topology in ["cxl-pmem-single", "cxl-pmem-ram", "cxl-volatile", "mixed"] {
+            #expect(SavedMachineBackend.unsaveable(try Self.request(topology).topology)?.contains("CXL") == true, "\(topology)")
+        }
+    }
+
     @Test func theRestoreXMLMovesPathsAndRenamesTheLab() throws {
         let saved = """
             <domain type='qemu'><name>cxllab-mabc-0</name><uuid>u</uuid><metadata><cxllab:lab xmlns:cxllab="https://cxllab.dev/xmlns/lab/1" \
