@@ -41,6 +41,7 @@ public final class AgentServer {
 
     /// Serves until power_off; never returns otherwise.
     public func serve() {
+        let hostConnects = HostConnectSignal(port: descriptor)
         writer.send(.hello(version: AgentProtocol.version, agent: AgentHandler.agentName, kernel: handler.kernelRelease))
         startHeartbeat()
         var reader = FrameReader()
@@ -50,11 +51,12 @@ public final class AgentServer {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {
                 // No host on the other end. virtio-console then answers read() with 0 and
-                // poll() with POLLHUP at once, so neither can wait for the host to come. Its
-                // writes do wait, though: the heartbeat thread's next frame goes through only
-                // once a host is connected, and then it wakes this loop. (A timeout bounds the
-                // wait should a wake-up be missed.)
-                writer.waitForDelivery(seconds: 5)
+                // poll() with POLLHUP at once, so neither can wait for the host to come. It
+                // sends SIGIO when a host connects, though (`HostConnectSignal`), and its
+                // writes wait: the heartbeat thread's next frame goes through only once a host
+                // is connected. Either wakes this loop; a timeout bounds the wait besides.
+                writer.waitForDelivery(seconds: 5, orReadable: hostConnects.descriptor)
+                hostConnects.drain()
                 continue
             }
             for item in reader.feed(buffer[0..<count]) {
@@ -114,12 +116,13 @@ final class FrameWriter: Sendable {
         delivered = fds
     }
 
-    /// Returns once a frame went through after the call (a host is there), or after `seconds`.
-    func waitForDelivery(seconds: Int32) {
+    /// Returns once a frame went through after the call (a host is there), `other` turned
+    /// readable, or after `seconds`.
+    func waitForDelivery(seconds: Int32, orReadable other: Int32 = -1) {
         var drain = [UInt8](repeating: 0, count: 64)
         while read(delivered[0], &drain, drain.count) > 0 {}
-        var fds = [pollfd(fd: delivered[0], events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 1, seconds * 1000)
+        var fds = [pollfd(fd: delivered[0], events: Int16(POLLIN), revents: 0), pollfd(fd: other, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, other >= 0 ? 2 : 1, seconds * 1000)
     }
 
     func send(_ frame: AgentFrame) {
