@@ -75,16 +75,14 @@ enum DocSteps {
     /// name running already is someone's: the run stops before touching it.
     static func run(_ steps: [Step], source: String) async throws {
         let labs = labNames(steps)
-        for name in labs where try Connection().lookupDomain(named: LabNames.domainName(name)) != nil {
+        let paths = LabContext.forTests().paths
+        for name in labs where try Connection().lookupDomain(named: paths.domainName(ofLab: name)) != nil {
             Issue.record("a lab named '\(name)' is running here; \(source) needs that name (cxllab down \(name))")
             return
         }
         defer {
             // A failed step must not leave a lab running.
-            for name in labs {
-                _ = try? Connection().lookupDomain(named: LabNames.domainName(name)).map { try? $0.destroy() }
-                try? FileManager.default.removeItem(atPath: LabContext.forTests().paths.root + "/" + LabNames.domainName(name))
-            }
+            for name in labs { LabCommandTests.removeLab(name) }
         }
         let executable = try AgentBinary.locateForTests().replacingOccurrences(of: "cxllab-agent", with: "cxllab")
         var environment = ProcessInfo.processInfo.environment
@@ -99,7 +97,8 @@ enum DocSteps {
             }
         }
         for name in labs {
-            #expect(try Connection().lookupDomain(named: LabNames.domainName(name)) == nil, "\(source) takes lab \(name) down")
+            #expect(try Connection().lookupDomain(named: paths.domainName(ofLab: name)) == nil, "\(source) takes lab \(name) down")
+            #expect(LabPaths.nameLinkTarget(paths.folder(ofDomain: LabNames.domainName(name))) == nil, "\(source) takes lab \(name) down, its name too")
         }
     }
 }

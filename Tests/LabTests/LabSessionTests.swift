@@ -183,38 +183,72 @@ import Topology
         try assertGone(session)
     }
 
-    /// `cxllab up` interrupted while the guest boots leaves no domain and no files.
-    @Test func sigintDuringBootLeavesNothingBehind() async throws {
-        _ = try await prepared()  // everything cached, so the command reaches the boot quickly
-        let name = Self.uniqueName("sigint")
-        let domainName = LabNames.domainName(name)
+    /// `cxllab up` interrupted while its lab starts, booting or restoring from a saved machine,
+    /// leaves no domain, no files and no name link.
+    @Test(arguments: [false, true]) func sigintDuringStartLeavesNothingBehind(restoring: Bool) async throws {
+        _ = try await prepared()  // everything cached, so the command reaches the start quickly
         let executable = try #require(try? AgentBinary.locateForTests()).replacingOccurrences(of: "cxllab-agent", with: "cxllab")
+        let topology = Self.root + "/topologies/nvdimm-single.yaml"
+        var environment = ProcessInfo.processInfo.environment
+        environment["CXLLAB_SAVED_MACHINES"] = restoring ? "1" : "0"
+        if restoring {
+            // A saved copy to restore from (made here when the store has none free).
+            let name = Self.uniqueName("presave")
+            defer { LabCommandTests.removeLab(name) }
+            for arguments in [["up", topology, "--name", name], ["down", name]] {
+                let result = try await ProcessRunner.run(executable, arguments, environment: environment, timeout: .seconds(1800))
+                try #require(result.status == 0, "\(arguments[0]): \(result.errorOutput)")
+            }
+        }
+        let name = Self.uniqueName("sigint")
         let libvirt = try Connection()
         let events = try libvirt.lifecycleEvents()
         let process = Process()
         let exited = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["up", Self.root + "/topologies/nvdimm-single.yaml", "--name", name]
+        process.arguments = ["up", topology, "--name", name]
+        process.environment = environment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let progress = Pipe()
+        process.standardError = progress
+        let lines = AsyncStream<String>.makeStream()
+        progress.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { lines.continuation.finish() } else { lines.continuation.yield(String(decoding: data, as: UTF8.self)) }
+        }
         try process.run()
-        try await withDeadline(.seconds(1800), what: "the lab's domain starting") {
-            for await event in events where event.domainName == domainName && event.kind == .started { return }
+        // Interrupted while booting: once its domain has started. While restoring: once it
+        // says it restores (a restore is over in a second), in the copy's domain name.
+        let paths = context.paths
+        let domainName = try await withDeadline(.seconds(1800), what: "the lab's start") {
+            if restoring {
+                for await chunk in lines.stream {
+                    if let range = chunk.range(of: #"restoring cxllab-m[0-9a-f]+-[0-9]+"#, options: .regularExpression) {
+                        return String(chunk[range].dropFirst("restoring ".count))
+                    }
+                }
+            } else {
+                for await event in events where event.kind == .started && event.domainName == LabNames.domainName(name) { return event.domainName }
+            }
+            throw DrillError("cxllab up ended before its lab started")
         }
         defer {
             // Whatever the outcome, leave no lab behind for the next test.
             if let stray = try? libvirt.lookupDomain(named: domainName) { try? stray.destroy() }
-            try? FileManager.default.removeItem(atPath: context.paths.root + "/" + domainName)
+            try? FileManager.default.removeItem(atPath: paths.folder(ofDomain: domainName))
+            LabCommandTests.removeLab(name)
         }
         kill(process.processIdentifier, SIGINT)
         let status = try await withDeadline(.seconds(30), what: "cxllab exiting") {
             for await status in exited.stream { return status }
             return -1
         }
+        progress.fileHandleForReading.readabilityHandler = nil
         #expect(status == 128 + SIGINT)
         #expect(try libvirt.lookupDomain(named: domainName) == nil)
-        #expect(!FileManager.default.fileExists(atPath: context.paths.root + "/" + domainName))
+        #expect(!FileManager.default.fileExists(atPath: paths.folder(ofDomain: domainName)))
+        #expect(LabPaths.nameLinkTarget(paths.folder(ofDomain: LabNames.domainName(name))) == nil)
     }
 }
 

@@ -181,7 +181,7 @@ import TestSupport
             kernel: "debian:bookworm-backports", topology: Self.root + "/topologies/ndctl-suite.yaml",
             recipe: try ImageRecipe.load(path: Self.root + "/images/ndctl-suite.yaml"), scenario: scenario, runID: "test", cellID: cellID
         ).run(context: context)
-        #expect(try Connection().lookupDomain(named: LabNames.domainName("test-\(cellID)")) == nil)
+        #expect(try RunningLabs.domains(cell: cellID, run: "test").isEmpty, "the cell's lab is torn down")
         guard let report = outcome.outcome.detail.report(as: SuiteReport.self) else {
             Issue.record("no suite report: \(outcome.rendered())")
             throw CancellationError()

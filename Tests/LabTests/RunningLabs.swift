@@ -1,0 +1,16 @@
+import Foundation
+@testable import LabRuntime
+import Libvirt
+
+/// cxllab's running domains as a test finds them: by the run and cell their metadata names,
+/// whatever their domain name (a lab restored from a saved machine runs under its copy's).
+enum RunningLabs {
+    /// The domains whose cxllab metadata names this cell (and run, when given).
+    static func domains(cell: String, run: String? = nil) throws -> [String] {
+        try Connection().allDomains().filter { $0.name.hasPrefix(LabNames.prefix) }.compactMap { domain in
+            guard let xml = LabLookup.metadataXML(domain), xml.contains(" cell=\"\(cell)\""),
+                  run.map({ xml.contains(" run=\"\($0)\"") }) ?? true else { return nil }
+            return domain.name
+        }
+    }
+}
