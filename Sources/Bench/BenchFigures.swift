@@ -182,18 +182,14 @@ public struct BenchFigures: Codable, Sendable {
                          String(format: "median of %d; %.1fx faster than booting", labStart.restoring.count, labStart.speedUp)))
         }
         if let interactive {
-            rows.append(("cxllab up, booting (\(interactive.topology))", seconds(interactive.upBooting.median),
-                         String(format: "median of %d; target < %.0f s: %@", interactive.upBooting.count, InteractiveBenchmark.upBootTarget,
-                                verdict(interactive.upBooting.median < InteractiveBenchmark.upBootTarget))))
-            rows.append(("cxllab up, restoring", seconds(interactive.upRestoring.median),
-                         String(format: "median of %d; target < %.0f s: %@", interactive.upRestoring.count, InteractiveBenchmark.upRestoreTarget,
-                                verdict(interactive.upRestoring.median < InteractiveBenchmark.upRestoreTarget))))
-            rows.append(("cxllab exec -- uname -r", seconds(interactive.exec.median),
-                         String(format: "median of %d; target < %.1f s: %@", interactive.exec.count, InteractiveBenchmark.execTarget,
-                                verdict(interactive.exec.median < InteractiveBenchmark.execTarget))))
-            rows.append(("cxllab down", seconds(interactive.down.median),
-                         String(format: "median of %d; target < %.1f s: %@", interactive.down.count, InteractiveBenchmark.downTarget,
-                                verdict(interactive.down.median < InteractiveBenchmark.downTarget))))
+            /// A median against an upper bound, in seconds.
+            func underTarget(_ what: String, _ values: [Double], _ target: Double) {
+                rows.append((what, seconds(values.median), "median of \(values.count); target < \(target) s: " + verdict(values.median < target)))
+            }
+            underTarget("cxllab up, booting (\(interactive.topology))", interactive.upBooting, InteractiveBenchmark.upBootTarget)
+            underTarget("cxllab up, restoring", interactive.upRestoring, InteractiveBenchmark.upRestoreTarget)
+            underTarget("cxllab exec -- uname -r", interactive.exec, InteractiveBenchmark.execTarget)
+            underTarget("cxllab down", interactive.down, InteractiveBenchmark.downTarget)
         }
         if let race {
             rows.append(("race rounds (\(race.topology))", String(format: "%.1f /min", race.roundsPerMinute),
