@@ -229,6 +229,22 @@ import TestSupport
         return try await body()
     }
 
+    @Test func deviceDaxFailsWithTheV9StandInLoadedFirst() async throws {
+        let (outcome, report) = try await deviceDax(automatch: 1)
+        #expect(outcome.outcome.exitStatus == 1, "\(outcome.rendered())")
+        let result = try #require(report.results.first)
+        #expect(result.name == "device-dax" && result.verdict == .fail && result.seconds < 30)
+        #expect(result.repro.contains("--load-first fsdev_dax --tests device-dax"))
+        #expect(outcome.rendered().contains("repro: cxllab suite ndctl --kernel \(try #require(outcome.kernel).exactReference)"))
+    }
+}
+
+/// The suite's scripts, and device-dax with the fixed stand-in loaded first, in one lab that
+/// takes the host to itself (`NdctlSuiteTests.withTheHostToItself`). `make test` runs this
+/// suite in a phase of its own, after the others: taking the host from inside the main phase
+/// held a guest slot idle from the run's start until its lab got through the queue, so the
+/// whole main phase ran one guest instead of two.
+@Suite(.serialized, .tags(.vm, .network), .needsHost) struct NdctlHostToItselfTests {
     /// What ndctl's scripts take from a distribution, met by the suite's image and lab:
     /// daxdev-errors.sh ends with check_dmesg (journalctl -k) and `modprobe -r nfit_test`,
     /// which takes device_dax along (dax-ext4.sh, between them in meson's order, uses the e820
@@ -244,21 +260,12 @@ import TestSupport
     /// cores ("verify loop took too long usecs: 45726" against 30720, see withTheHostToItself).
     @Test func scriptsFindWhatADistributionWouldGiveThemWithTheFixedStandInFirst() async throws {
         // In meson's order, whatever the order asked for.
-        let (outcome, report) = try await Self.withTheHostToItself {
-            try await suite(tests: ["dm.sh", "device-dax", "dax-ext4.sh", "daxdev-errors.sh"],
-                            modules: ["\(Self.root)/images/modules/fsdev_dax:automatch=0"], loadFirst: ["fsdev_dax"])
+        let (outcome, report) = try await NdctlSuiteTests.withTheHostToItself {
+            try await NdctlSuiteTests().suite(tests: ["dm.sh", "device-dax", "dax-ext4.sh", "daxdev-errors.sh"],
+                            modules: ["\(NdctlSuiteTests.root)/images/modules/fsdev_dax:automatch=0"], loadFirst: ["fsdev_dax"])
         }
         #expect(report.results.map(\.name) == ["daxdev-errors.sh", "dax-ext4.sh", "device-dax", "dm.sh"])
         #expect(report.results.allSatisfy { $0.verdict == .pass }, "\(outcome.rendered())")
         #expect(outcome.outcome.exitStatus == 0)
-    }
-
-    @Test func deviceDaxFailsWithTheV9StandInLoadedFirst() async throws {
-        let (outcome, report) = try await deviceDax(automatch: 1)
-        #expect(outcome.outcome.exitStatus == 1, "\(outcome.rendered())")
-        let result = try #require(report.results.first)
-        #expect(result.name == "device-dax" && result.verdict == .fail && result.seconds < 30)
-        #expect(result.repro.contains("--load-first fsdev_dax --tests device-dax"))
-        #expect(outcome.rendered().contains("repro: cxllab suite ndctl --kernel \(try #require(outcome.kernel).exactReference)"))
     }
 }
