@@ -188,7 +188,11 @@ import Topology
     @Test(arguments: [false, true]) func sigintDuringStartLeavesNothingBehind(restoring: Bool) async throws {
         _ = try await prepared()  // everything cached, so the command reaches the start quickly
         let executable = try #require(try? AgentBinary.locateForTests()).replacingOccurrences(of: "cxllab-agent", with: "cxllab")
-        let topology = Self.root + "/topologies/nvdimm-single.yaml"
+        // Restoring: a machine of this test's own (a memory size no shipped topology has), so
+        // no other test holds its saved copies when this one wants one.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cxllab-sigint-\(UUID().uuidString.prefix(6))").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let topology = restoring ? try Fixtures.privateTopology("nvdimm-single", memory: "1920M", in: scratch) : Self.root + "/topologies/nvdimm-single.yaml"
         var environment = ProcessInfo.processInfo.environment
         environment["CXLLAB_SAVED_MACHINES"] = restoring ? "1" : "0"
         if restoring {
@@ -205,14 +209,18 @@ import Topology
         let events = try libvirt.lifecycleEvents()
         let process = Process()
         let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus) }
+        let lines = AsyncStream<String>.makeStream()
+        // The progress stream ends with the process, whether or not its pipe says so.
+        process.terminationHandler = {
+            exited.continuation.yield($0.terminationStatus)
+            lines.continuation.finish()
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["up", topology, "--name", name]
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         let progress = Pipe()
         process.standardError = progress
-        let lines = AsyncStream<String>.makeStream()
         progress.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             if data.isEmpty { lines.continuation.finish() } else { lines.continuation.yield(String(decoding: data, as: UTF8.self)) }
