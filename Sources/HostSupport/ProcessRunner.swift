@@ -72,10 +72,10 @@ public enum ProcessRunner {
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let stdout = Pipe()
         let stderr = Pipe()
-        let stdin = Pipe()
+        let stdin = input == nil ? nil : Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        process.standardInput = stdin ?? FileHandle.nullDevice
 
         let clock = ContinuousClock()
         let start = clock.now
@@ -94,6 +94,9 @@ public enum ProcessRunner {
                         } else {
                             data = pipe.fileHandleForReading.readDataToEndOfFile()
                         }
+                        // Closed here, not when the last reference goes: a pending deadline
+                        // kept the process, and so its pipes, for as long as the deadline.
+                        try? pipe.fileHandleForReading.close()
                         outputs.store(data, isError: isError)
                         group.leave()
                     }
@@ -109,7 +112,8 @@ public enum ProcessRunner {
                 state.started(process)
                 try? stdout.fileHandleForWriting.close()
                 try? stderr.fileHandleForWriting.close()
-                if let input {
+                if let input, let stdin {
+                    try? stdin.fileHandleForReading.close()
                     DispatchQueue.global().async {
                         try? stdin.fileHandleForWriting.write(contentsOf: input)
                         try? stdin.fileHandleForWriting.close()
@@ -117,8 +121,9 @@ public enum ProcessRunner {
                 }
                 if let timeout {
                     let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
-                        state.expire()
+                    // Weak: a run that ended lets its process go at once, not at its deadline.
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { [weak state] in
+                        state?.expire()
                     }
                 }
                 group.notify(queue: .global()) {

@@ -36,6 +36,20 @@ import Testing
         #expect(result.duration < .seconds(25), "well before the children's own 30 s end")
     }
 
+    /// A finished run keeps no descriptor open, even with a long deadline still pending (it
+    /// kept the process and its pipes until the deadline: 756 pipes in one test run).
+    @Test func aFinishedRunKeepsNoDescriptorOpen() async throws {
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
+        _ = try await ProcessRunner.run("true", [], timeout: .seconds(600))
+        let before = openDescriptors()
+        for _ in 0..<20 {
+            _ = try await ProcessRunner.run("true", [], timeout: .seconds(600))
+            _ = try await ProcessRunner.run("cat", [], input: Data("x".utf8), timeout: .seconds(600))
+        }
+        // Other tests run beside this one and open their own: far fewer than the 120 leaked.
+        #expect(openDescriptors() - before < 40, "\(openDescriptors() - before) more descriptors open after 40 runs")
+    }
+
     @Test func inputReachesTheChild() async throws {
         let result = try await ProcessRunner.run("cat", [], input: Data("hello".utf8))
         #expect(result.output == "hello")
