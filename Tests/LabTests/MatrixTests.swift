@@ -122,7 +122,8 @@ import XML
         // The first cell's domain stops, then the second one's starts: interrupt it there.
         try await withDeadline(.seconds(1800), what: "the second cell starting") {
             var started = 0
-            for await event in events where event.domainName.hasPrefix("cxllab-\(runID)") && event.kind == .started {
+            // By the run in its metadata: a restored cell's domain has its saved machine's name.
+            for await event in events where event.kind == .started && RunningLabs.isOfRun(event.domainName, runID, libvirt: libvirt) {
                 started += 1
                 if started == 2 { return }
             }
@@ -133,7 +134,7 @@ import XML
             return -1
         }
         #expect(status == 128 + SIGINT)
-        #expect(try libvirt.allDomains().allSatisfy { !$0.name.hasPrefix("cxllab-\(runID)") })
+        #expect(try RunningLabs.domains(run: runID).isEmpty)
         let kept = try store.results(run: runID).map(\.cellID)
         #expect(kept.count == 1)
 
