@@ -42,12 +42,13 @@ import Testing
         func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0 }
         _ = try await ProcessRunner.run("true", [], timeout: .seconds(600))
         let before = openDescriptors()
-        for _ in 0..<20 {
+        for _ in 0..<100 {
             _ = try await ProcessRunner.run("true", [], timeout: .seconds(600))
             _ = try await ProcessRunner.run("cat", [], input: Data("x".utf8), timeout: .seconds(600))
         }
-        // Other tests run beside this one and open their own: far fewer than the 120 leaked.
-        #expect(openDescriptors() - before < 40, "\(openDescriptors() - before) more descriptors open after 40 runs")
+        // Other tests run beside this one and open their own (up to 67 measured in a CI run):
+        // far fewer than the 500 or more 200 leaking runs leave.
+        #expect(openDescriptors() - before < 250, "\(openDescriptors() - before) more descriptors open after 200 runs")
     }
 
     @Test func inputReachesTheChild() async throws {
