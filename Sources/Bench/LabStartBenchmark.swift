@@ -25,6 +25,9 @@ public enum LabStartBenchmark {
 
     public static func measure(_ prepared: PreparedLab, runs: Int, context: LabContext,
                                progress: @escaping @Sendable (String) -> Void) async throws -> Figures {
+        if let reason = SavedMachineBackend.unsaveable(prepared.topology) {
+            throw BenchError("no restore to measure on \(prepared.topology.name): \(reason); give a topology without CXL devices")
+        }
         let tag = UUID().uuidString.prefix(6).lowercased()
         /// One start and teardown on `backend`: how the lab came up.
         func start(_ backend: any LabBackend, _ label: String) async throws -> LabStart {
