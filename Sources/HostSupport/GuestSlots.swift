@@ -16,13 +16,18 @@ public final class GuestSlots: Sendable {
     private let host: HostSlotFiles?
     /// The slot files this process holds, one per acquired slot.
     private let held = Mutex<[Int32]>([])
+    /// Who holds slots and for how long, when CXLLAB_SLOT_TRACE names a file (`SlotTrace`).
+    private let trace: SlotTrace?
 
     /// The folder every cxllab on the host shares its slots through.
     public static let hostFolder = "/run/cxllab/guest-slots"
 
     /// `hostFolder` nil: this instance's slots only (tests of the limit itself).
-    public init(limit: Int = GuestSlots.defaultLimit, hostFolder: String? = GuestSlots.hostFolder) {
+    /// `label`: who is taking a slot, for the trace (the test process names its current test).
+    public init(limit: Int = GuestSlots.defaultLimit, hostFolder: String? = GuestSlots.hostFolder,
+                label: (@Sendable () -> String?)? = nil) {
         self.limit = max(1, limit)
+        trace = SlotTrace.fromEnvironment(label: label)
         semaphore = AsyncSemaphore(self.limit)
         host = hostFolder.flatMap { HostSlotFiles(folder: $0, count: max(1, limit)) }
     }
@@ -32,6 +37,8 @@ public final class GuestSlots: Sendable {
 
     /// Waits for a free slot: first among this instance's labs, then among the host's.
     public func acquire() async {
+        trace?.record("wait")
+        defer { trace?.record("take") }
         await semaphore.acquire()
         guard let host else { return }
         let descriptor: Int32? = if let free = host.tryTake() { free } else { await offThePool { host.take() } }
@@ -40,6 +47,7 @@ public final class GuestSlots: Sendable {
 
     /// Gives a slot back; each `acquire` is matched by one `release`.
     public func release() {
+        trace?.record("give")
         if let descriptor = held.withLock({ $0.popLast() }) { close(descriptor) }
         semaphore.release()
     }

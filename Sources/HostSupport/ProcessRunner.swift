@@ -92,7 +92,7 @@ public enum ProcessRunner {
                         if !isError, let onOutputLine {
                             data = Self.readLines(from: pipe.fileHandleForReading, onLine: onOutputLine)
                         } else {
-                            data = pipe.fileHandleForReading.readDataToEndOfFile()
+                            data = Self.readToEnd(from: pipe.fileHandleForReading) { _ in }
                         }
                         // Closed here, not when the last reference goes: a pending deadline
                         // kept the process, and so its pipes, for as long as the deadline.
@@ -146,12 +146,8 @@ public enum ProcessRunner {
 
     /// Reads to the end, handing on each complete line as it arrives (for progress).
     private static func readLines(from handle: FileHandle, onLine: @Sendable (String) -> Void) -> Data {
-        var all = Data()
         var pending = Data()
-        while true {
-            let chunk = handle.availableData
-            if chunk.isEmpty { break }
-            all.append(chunk)
+        let all = readToEnd(from: handle) { chunk in
             pending.append(chunk)
             while let newline = pending.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
@@ -160,6 +156,23 @@ public enum ProcessRunner {
             }
         }
         if !pending.isEmpty { onLine(String(decoding: pending, as: UTF8.self)) }
+        return all
+    }
+
+    /// Reads to end of file with read(2), retrying when a signal interrupts it: Foundation's
+    /// readDataToEndOfFile and availableData trap on EINTR (a `try!` inside), which took a
+    /// whole test process down once a signal arrived while a command's output was read.
+    private static func readToEnd(from handle: FileHandle, onChunk: (Data) -> Void) -> Data {
+        var all = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            let chunk = Data(buffer[0..<count])
+            all.append(chunk)
+            onChunk(chunk)
+        }
         return all
     }
 
