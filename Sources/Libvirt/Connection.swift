@@ -32,11 +32,12 @@ public final class Connection: @unchecked Sendable {
     let handle: OpaquePointer
 
     /// How long opening a connection may take, and how a daemon that stops answering later is
-    /// noticed: keep-alive every 10 s, given up after 6 unanswered (about 70 s), after which
-    /// every pending and later call on the connection fails instead of waiting. Generous:
-    /// libvirtd answers slowly on a host whose cores run TCG guests.
+    /// noticed: keep-alive every 5 s, given up after 6 unanswered (about 35 s; virsh's own
+    /// setting), after which every pending and later call on the connection fails instead of
+    /// waiting. libvirtd answers keep-alives from its event loop, within a second even on a
+    /// host whose cores all run TCG guests; six missed in a row is a daemon that is gone.
     public static let openDeadlineSeconds = 30
-    public static let keepAliveInterval: Int32 = 10
+    public static let keepAliveInterval: Int32 = 5
     public static let keepAliveCount: UInt32 = 6
 
     /// Opens `uri` (for example `qemu:///system`, or `test:///default` for libvirt's mock driver)
